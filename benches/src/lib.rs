@@ -1,0 +1,2 @@
+//! Benchmarks (work in progress).
+#![forbid(unsafe_code)]

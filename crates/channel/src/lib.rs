@@ -1,0 +1,2 @@
+//! handloop: channel (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! handloop: executor (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! handloop: handloop (work in progress).
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! handloop: timer (work in progress).
+#![forbid(unsafe_code)]

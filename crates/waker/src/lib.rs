@@ -1,0 +1,2 @@
+//! handloop: waker (work in progress).
+#![forbid(unsafe_code)]
