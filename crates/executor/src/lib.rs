@@ -1,2 +1,17 @@
-//! handloop: executor (work in progress).
-#![forbid(unsafe_code)]
+#![doc = include_str!("../../../docs/02-executor.md")]
+
+mod driver;
+mod event_loop;
+mod park;
+mod remote;
+mod soon;
+mod sync;
+pub mod task;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use driver::{Driver, ThreadPark, Unpark, Unparker};
+pub use event_loop::{EventLoop, in_event_loop};
+pub use soon::{YieldNow, call_soon, yield_now};
+pub use task::{JoinError, JoinHandle, spawn};

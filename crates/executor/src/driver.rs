@@ -1,0 +1,109 @@
+//! The driver: what the loop does between turns, and how it sleeps when nothing is ready.
+//!
+//! The executor knows nothing of timers or sockets. Once per turn it hands control to a
+//! [`Driver`], saying how long it may block: not at all when tasks are ready, forever when
+//! none are. The driver uses that moment to look at the outside world (a timer heap, an
+//! epoll set) and wake the tasks whose events arrived. Step 3's timer and step 5's I/O
+//! poller are drivers that wrap an inner one, ending with [`ThreadPark`], which only knows
+//! how to sleep until another thread calls [`Unparker::unpark`].
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::park::ParkState;
+use std::sync::Arc;
+
+/// What the loop calls once per turn to wait for the outside world.
+///
+/// The contract, from the loop's side:
+///
+/// - `park(Some(Duration::ZERO))` is called on every turn on which tasks are ready: look
+///   for events (expired timers, readable sockets), wake their tasks, and return without
+///   blocking.
+/// - `park(None)` is called when nothing is ready: block until an event arrives or
+///   [`Unparker::unpark`] is called, then wake whatever is due.
+/// - `park(Some(d))` blocks for at most `d`.
+///
+/// `park` may return early and spuriously: the loop simply takes another turn. It must not
+/// miss an `unpark` that happened before it was called (the unpark is remembered).
+///
+/// Wakes issued inside `park` reach the ready queue: `park` runs on the loop's thread with
+/// the loop entered, so a waker woken there (or [`call_soon`](crate::call_soon) called
+/// there) schedules work for the next turn.
+pub trait Driver: 'static {
+    /// Waits for events for at most `timeout` (`None`: until an event or an unpark).
+    fn park(&mut self, timeout: Option<Duration>);
+
+    /// A handle that wakes this driver from any thread.
+    fn unparker(&self) -> Unparker;
+
+    /// Called when [`EventLoop::block_on`](crate::EventLoop::block_on) starts running on
+    /// this thread, and when the loop drops its tasks: install any thread-local context
+    /// your futures need (the timer uses it so `sleep` finds its heap).
+    fn enter(&self) {}
+
+    /// Called when the loop stops running on this thread; undoes [`Driver::enter`].
+    fn exit(&self) {}
+}
+
+/// Something that wakes a parked driver from any thread.
+pub trait Unpark: Send + Sync + 'static {
+    /// Wakes the driver if it is parked, or makes its next `park` return at once.
+    fn unpark(&self);
+}
+
+/// A cloneable, thread-safe handle that wakes a parked loop.
+#[derive(Clone)]
+pub struct Unparker(Arc<dyn Unpark>);
+
+impl Unparker {
+    /// Wraps anything that can unpark a driver.
+    pub fn new(unpark: impl Unpark) -> Self {
+        Unparker(Arc::new(unpark))
+    }
+
+    /// Wakes the parked loop (or makes its next park return at once).
+    pub fn unpark(&self) {
+        self.0.unpark();
+    }
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unparker")
+    }
+}
+
+/// The innermost driver: nothing to watch, it only puts the thread to sleep until
+/// unparked or until the timeout passes.
+///
+/// A wake that arrives before the park is never lost: `unpark` leaves a token that the
+/// next `park` consumes and returns at once (the same token idea as `std::thread::park`,
+/// built from a mutex and a condition variable so that loom can check it).
+#[derive(Debug, Default)]
+pub struct ThreadPark {
+    state: Arc<ParkState>,
+}
+
+impl ThreadPark {
+    /// A new parker with no token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Driver for ThreadPark {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.state.park(timeout);
+    }
+
+    fn unparker(&self) -> Unparker {
+        Unparker(self.state.clone())
+    }
+}
+
+impl Unpark for ParkState {
+    fn unpark(&self) {
+        ParkState::unpark(self);
+    }
+}

@@ -1,0 +1,66 @@
+//! The remote queue: where wakes from other threads wait until the loop's next turn.
+//!
+//! A mutex-protected list plus an atomic "something is waiting" flag, so that the loop's
+//! check on every turn is one load, and the lock is only taken when there is work.
+//! Closing it (when the loop is dropped) hands back what was waiting and refuses later
+//! pushes, so a waker that outlives its loop never enqueues into nothing.
+
+use crate::sync::{AtomicBool, Mutex, Ordering, lock};
+
+#[derive(Debug)]
+pub(crate) struct RemoteQueue<T> {
+    pending: AtomicBool,
+    inner: Mutex<Inner<T>>,
+}
+
+#[derive(Debug)]
+struct Inner<T> {
+    items: Vec<T>,
+    closed: bool,
+}
+
+impl<T> RemoteQueue<T> {
+    pub(crate) fn new() -> Self {
+        RemoteQueue {
+            pending: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                items: Vec::new(),
+                closed: false,
+            }),
+        }
+    }
+
+    /// Adds an item from any thread; gives it back if the queue is closed.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let mut inner = lock(&self.inner);
+        if inner.closed {
+            return Err(item);
+        }
+        inner.items.push(item);
+        self.pending.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether a push may be waiting (one load; the loop asks on every turn).
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Moves everything waiting into `into` (the loop's thread, once per turn).
+    pub(crate) fn drain_into(&self, into: &mut Vec<T>) {
+        if !self.is_pending() {
+            return;
+        }
+        let mut inner = lock(&self.inner);
+        self.pending.store(false, Ordering::Relaxed);
+        into.append(&mut inner.items);
+    }
+
+    /// Refuses every later push and returns what was waiting.
+    pub(crate) fn close(&self) -> Vec<T> {
+        let mut inner = lock(&self.inner);
+        inner.closed = true;
+        self.pending.store(false, Ordering::Relaxed);
+        std::mem::take(&mut inner.items)
+    }
+}

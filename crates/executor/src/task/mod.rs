@@ -1,0 +1,181 @@
+//! Tasks: spawning, names and ids, join handles, and a look at what is alive.
+
+mod error;
+pub(crate) mod header;
+mod join;
+pub(crate) mod raw;
+
+use std::fmt;
+use std::future::Future;
+
+pub use error::JoinError;
+pub use join::JoinHandle;
+
+use crate::event_loop::{Core, current};
+use header::{CANCELLED, COMPLETE, Header, Kind, RUNNING};
+
+/// A task's id: unique within its loop, counting up from 1 in spawn order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Not finished and not being polled right now (waiting, or ready to run).
+    Pending,
+    /// Being polled right now.
+    Running,
+    /// Finished: it returned a value or panicked.
+    Finished,
+    /// Cancelled by `abort()` (or by dropping its loop) before it finished.
+    Cancelled,
+}
+
+impl TaskState {
+    pub(crate) fn of(header: &Header) -> TaskState {
+        let state = header.state.get();
+        if state & COMPLETE != 0 {
+            if state & CANCELLED != 0 {
+                TaskState::Cancelled
+            } else {
+                TaskState::Finished
+            }
+        } else if state & RUNNING != 0 {
+            TaskState::Running
+        } else {
+            TaskState::Pending
+        }
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Finished => "finished",
+            TaskState::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// A snapshot of one task: what [`current_task`] and [`all_tasks`] return.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's name.
+    pub name: String,
+    /// Its state when the snapshot was taken.
+    pub state: TaskState,
+    /// How many times it has been polled.
+    pub polls: u32,
+}
+
+impl TaskInfo {
+    pub(crate) fn of(header: &Header) -> TaskInfo {
+        TaskInfo {
+            id: header.id,
+            name: header.name().to_owned(),
+            state: TaskState::of(header),
+            polls: header.polls.get(),
+        }
+    }
+}
+
+/// The task being polled right now on this thread's loop (asyncio's `current_task()`), or
+/// `None` outside a task (in `block_on`'s own future, or with no loop running).
+pub fn current_task() -> Option<TaskInfo> {
+    let core = current()?;
+    core.current_task().map(|task| TaskInfo::of(task.header()))
+}
+
+/// Every live task of this thread's running loop, in spawn order (asyncio's
+/// `all_tasks()`). Empty when no loop runs. `call_soon` callbacks are not listed.
+pub fn all_tasks() -> Vec<TaskInfo> {
+    match current() {
+        Some(core) => core.all_tasks(),
+        None => Vec::new(),
+    }
+}
+
+/// Spawns a task on this thread's running loop; see [`crate::spawn`].
+fn spawn_named<F>(future: F, name: Option<&str>) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let core = running_core("spawn");
+    JoinHandle::new(core.spawn(future, Kind::Task, name))
+}
+
+/// The running loop, or a panic that says how to get one.
+pub(crate) fn running_core(what: &str) -> &'static Core {
+    match current() {
+        Some(core) => core,
+        None => panic!(
+            "{what}() called with no running event loop on this thread: call it from inside \
+             EventLoop::block_on (or handloop::run), not before the loop starts"
+        ),
+    }
+}
+
+/// Spawns a task on the loop running on this thread (asyncio's `create_task`).
+///
+/// The future need not be `Send`. It is not polled inside this call: it goes to the back of
+/// the ready queue and first runs on a later turn of the loop. Await the returned
+/// [`JoinHandle`] for its output; drop the handle to let it run detached.
+///
+/// # Panics
+/// With no loop running on this thread ("no running event loop").
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_named(future, None)
+}
+
+/// Spawns tasks with options: `task::Builder::new().name("fleet-7").spawn(fut)`.
+#[derive(Debug, Default, Clone)]
+pub struct Builder<'a> {
+    name: Option<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder with default options (the task will be named `task-<id>`).
+    pub fn new() -> Self {
+        Builder { name: None }
+    }
+
+    /// Names the task: its handle's `name()`, `all_tasks()` and any `JoinError` show it.
+    pub fn name(mut self, name: &'a str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// Spawns the task on this thread's running loop, as [`spawn`] does.
+    ///
+    /// # Panics
+    /// With no loop running on this thread.
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        spawn_named(future, self.name)
+    }
+}

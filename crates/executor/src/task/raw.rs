@@ -1,0 +1,231 @@
+//! One allocation per task: the header followed by the future, later its output.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use crate::task::JoinError;
+use crate::task::header::{
+    CANCELLED, COMPLETE, Header, JOIN_INTEREST, NOTIFIED, RUNNING, TaskRef, Vtable,
+};
+
+/// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
+#[repr(C)]
+pub(crate) struct Task<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+/// The future while it runs, its result once it finished, nothing once the result was taken.
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+impl<F: Future + 'static> Task<F> {
+    const VTABLE: Vtable = Vtable {
+        poll: poll::<F>,
+        take_output: take_output::<F>,
+        drop_output: drop_output::<F>,
+        dealloc: dealloc::<F>,
+    };
+
+    /// Allocates a task (its one allocation) and returns a pointer to its header.
+    pub(crate) fn allocate(
+        future: F,
+        make_header: impl FnOnce(&'static Vtable) -> Header,
+    ) -> TaskRef {
+        let task = Box::new(Task {
+            header: make_header(&Self::VTABLE),
+            stage: UnsafeCell::new(Stage::Running(future)),
+        });
+        // SAFETY: `Box::into_raw` is never null, and the header is at offset 0.
+        unsafe { TaskRef::from_raw(Box::into_raw(task) as *const ()) }
+    }
+}
+
+/// The stage of the task behind `task`.
+///
+/// # Safety
+/// `task` was made by `Task::<F>::allocate` and is alive.
+unsafe fn stage<F: Future>(task: TaskRef) -> *mut Stage<F> {
+    let task = task.as_ptr() as *const Task<F>;
+    // SAFETY: the caller promises `task` points to a live `Task<F>`.
+    unsafe { (*task).stage.get() }
+}
+
+/// Drops the future in place (it is pinned: it must not move) and leaves `Consumed` behind,
+/// even if the future's destructor panics. Returns that panic, if any.
+///
+/// # Safety
+/// The stage is `Running` and nobody else is looking at it.
+unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + Send>> {
+    struct LeaveConsumed<F: Future>(*mut Stage<F>);
+    impl<F: Future> Drop for LeaveConsumed<F> {
+        fn drop(&mut self) {
+            // SAFETY: the old stage was just dropped in place (or its drop unwound);
+            // writing over it without dropping it again is what we need.
+            unsafe { ptr::write(self.0, Stage::Consumed) };
+        }
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        let _leave = LeaveConsumed(stage);
+        // SAFETY: the caller promises exclusive access to a live stage.
+        unsafe { ptr::drop_in_place(stage) };
+    }))
+    .err()
+}
+
+/// `Vtable::poll`: one step of the task. The loop has set `RUNNING`.
+unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
+    let header = task.header();
+    // SAFETY: this vtable belongs to a `Task<F>`.
+    let stage = unsafe { stage::<F>(task) };
+
+    let outcome = if header.state.get() & CANCELLED != 0 {
+        // SAFETY: a task that is not complete holds its future; only the loop touches it.
+        match unsafe { drop_future(stage) } {
+            None => Err(JoinError::cancelled(header)),
+            Some(payload) => Err(JoinError::panic(header, payload)),
+        }
+    } else {
+        // SAFETY: not complete, so `Running`; the future never moves out of the allocation
+        // until it is dropped in place, so pinning it is sound. Nothing else looks at the
+        // stage during the poll (handles look at the state bits first).
+        let future = unsafe {
+            match &mut *stage {
+                Stage::Running(future) => Pin::new_unchecked(future),
+                _ => unreachable!("a task that is not complete holds its future"),
+            }
+        };
+        // Borrow the task's waker: no reference count traffic on the poll path. The
+        // `ManuallyDrop` keeps it from giving back a reference it never took.
+        // SAFETY: the vtable's contract holds for this task pointer (see `waker.rs`).
+        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(task)) });
+        let mut cx = Context::from_waker(&waker);
+        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
+            Ok(Poll::Pending) => return false,
+            Ok(Poll::Ready(output)) => {
+                // SAFETY: the poll returned, so nothing borrows the future any more; it is
+                // done with and is dropped in place.
+                match unsafe { drop_future(stage) } {
+                    None => Ok(output),
+                    Some(payload) => Err(JoinError::panic(header, payload)),
+                }
+            }
+            Err(payload) => {
+                // A panic while dropping a future that already panicked is dropped.
+                // SAFETY: as above: the poll unwound, nothing borrows the future.
+                let _ = unsafe { drop_future(stage) };
+                Err(JoinError::panic(header, payload))
+            }
+        }
+    };
+
+    let state = header.state.get();
+    let mut complete = (state & !(RUNNING | NOTIFIED)) | COMPLETE;
+    if outcome.is_ok() {
+        complete &= !CANCELLED; // it finished before the abort could take effect
+    }
+    header.state.set(complete);
+
+    if state & JOIN_INTEREST != 0 {
+        // SAFETY: the stage is `Consumed` (the future was dropped), nothing to drop.
+        unsafe { ptr::write(stage, Stage::Finished(outcome)) };
+        if let Some(waker) = header.join_waker.take() {
+            waker.wake();
+        }
+    } else {
+        discard(header, outcome);
+    }
+    true
+}
+
+/// Drops an outcome nobody will see, reporting an unobserved panic once on stderr
+/// (asyncio's "Task exception was never retrieved").
+fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
+    if let Err(error) = &outcome
+        && error.is_panic()
+    {
+        eprintln!("handloop: {error} (nobody awaited its JoinHandle)");
+    }
+    if catch_unwind(AssertUnwindSafe(move || drop(outcome))).is_err() {
+        eprintln!(
+            "handloop: dropping the output of task '{}' (id {}) panicked",
+            header.name(),
+            header.id
+        );
+    }
+}
+
+/// `Vtable::take_output`.
+unsafe fn take_output<F: Future + 'static>(task: TaskRef, out: *mut ()) {
+    // SAFETY: this vtable belongs to a `Task<F>`; the task is complete, so the loop no
+    // longer touches the stage, and the handle (the only caller) is on the loop's thread.
+    let stage = unsafe { &mut *stage::<F>(task) };
+    match std::mem::replace(stage, Stage::Consumed) {
+        // SAFETY: the handle passes a `*mut Poll<Result<F::Output, JoinError>>`.
+        Stage::Finished(result) => unsafe {
+            *(out as *mut Poll<Result<F::Output, JoinError>>) = Poll::Ready(result)
+        },
+        _ => panic!("JoinHandle polled again after it returned its output"),
+    }
+}
+
+/// `Vtable::drop_output`: the handle is being dropped after completion.
+unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
+    // SAFETY: as in `take_output`.
+    let stage = unsafe { &mut *stage::<F>(task) };
+    if let Stage::Finished(outcome) = std::mem::replace(stage, Stage::Consumed) {
+        discard(task.header(), outcome);
+    }
+}
+
+/// `Vtable::dealloc`: the last reference is gone.
+unsafe fn dealloc<F: Future + 'static>(task: TaskRef) {
+    // SAFETY: made by `Box::into_raw(Box<Task<F>>)` in `allocate`; last reference.
+    drop(unsafe { Box::from_raw(task.as_ptr() as *mut Task<F>) });
+}
+
+/// The waker vtable shared by every task: it only needs the header.
+static WAKER_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
+
+/// A `RawWaker` for `task` (owning no reference by itself: see the callers).
+pub(crate) fn raw_waker(task: TaskRef) -> RawWaker {
+    RawWaker::new(task.as_ptr(), &WAKER_VTABLE)
+}
+
+// The four functions below receive the data pointer of a RawWaker made by `raw_waker`. A
+// waker that exists (borrowed from a poll, or cloned and so owning a reference) keeps the
+// task allocated while its functions run.
+
+unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
+    // SAFETY: `ptr` is a live task header (see above).
+    let task = unsafe { TaskRef::from_raw(ptr) };
+    task.ref_inc(); // the clone owns a reference
+    raw_waker(task)
+}
+
+unsafe fn waker_wake(ptr: *const ()) {
+    // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
+    let task = unsafe { TaskRef::from_raw(ptr) };
+    task.wake_by_ref();
+    task.ref_dec();
+}
+
+unsafe fn waker_wake_by_ref(ptr: *const ()) {
+    // SAFETY: `ptr` is a live task header.
+    unsafe { TaskRef::from_raw(ptr) }.wake_by_ref();
+}
+
+unsafe fn waker_drop(ptr: *const ()) {
+    // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
+    unsafe { TaskRef::from_raw(ptr) }.ref_dec();
+}

@@ -1,0 +1,218 @@
+//! Join handles: output, detach, abort, names, ids, state and `Debug`.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::{DropFlag, Gate, Log};
+use handloop_executor::task::{self, Builder, TaskState};
+use handloop_executor::{EventLoop, spawn, yield_now};
+
+#[test]
+fn await_gives_the_output() {
+    let out = EventLoop::new().block_on(async { spawn(async { "hello" }).await });
+    assert_eq!(out.unwrap(), "hello");
+}
+
+#[test]
+fn dropping_the_handle_detaches_the_task() {
+    let log = Log::default();
+    EventLoop::new().block_on({
+        let log = log.clone();
+        async move {
+            let gate = Gate::new();
+            let l = log.clone();
+            let g = gate.clone();
+            drop(spawn(async move {
+                g.wait().await;
+                l.push("detached task finished");
+            }));
+            yield_now().await;
+            gate.open();
+            yield_now().await;
+            yield_now().await;
+        }
+    });
+    assert_eq!(log.take(), ["detached task finished"]);
+}
+
+#[test]
+fn a_task_aborted_before_its_first_poll_never_runs() {
+    let ran = Rc::new(Cell::new(false));
+    let err = EventLoop::new().block_on({
+        let ran = ran.clone();
+        async move {
+            let handle = spawn(async move { ran.set(true) });
+            handle.abort();
+            handle.await.unwrap_err()
+        }
+    });
+    assert!(!ran.get());
+    assert!(err.is_cancelled());
+    assert!(!err.is_panic());
+}
+
+#[test]
+fn abort_drops_the_future_before_the_handle_resolves() {
+    let dropped = Rc::new(Cell::new(false));
+    EventLoop::new().block_on({
+        let dropped = dropped.clone();
+        async move {
+            let flag = DropFlag(dropped.clone());
+            let gate = Gate::new();
+            let handle = spawn(async move {
+                let _flag = flag;
+                gate.wait().await;
+            });
+            yield_now().await; // the task is now waiting
+            assert!(!dropped.get());
+            handle.abort();
+            assert!(
+                !handle.is_finished(),
+                "dropped on the loop's turn, not in abort()"
+            );
+            let err = handle.await.unwrap_err();
+            assert!(dropped.get(), "future dropped before the handle resolved");
+            assert!(err.is_cancelled());
+        }
+    });
+}
+
+#[test]
+fn abort_is_done_no_later_than_the_next_turn() {
+    EventLoop::new().block_on(async {
+        let handle = spawn(std::future::pending::<()>());
+        yield_now().await;
+        handle.abort();
+        yield_now().await;
+        assert!(handle.is_finished());
+        assert_eq!(handle.state(), TaskState::Cancelled);
+    });
+}
+
+#[test]
+fn aborting_a_finished_task_keeps_its_output() {
+    EventLoop::new().block_on(async {
+        let handle = spawn(async { 5 });
+        yield_now().await;
+        assert!(handle.is_finished());
+        handle.abort();
+        assert_eq!(handle.state(), TaskState::Finished);
+        assert_eq!(handle.await.unwrap(), 5);
+    });
+}
+
+#[test]
+fn a_task_can_abort_itself_through_a_handle() {
+    EventLoop::new().block_on(async {
+        let slot: Rc<Cell<Option<handloop_executor::JoinHandle<()>>>> = Rc::default();
+        let s = slot.clone();
+        let handle = spawn(async move {
+            yield_now().await;
+            if let Some(me) = s.take() {
+                me.abort();
+                drop(me);
+            }
+            std::future::pending::<()>().await;
+        });
+        // Keep a second view of the task through all_tasks; give our handle to the task.
+        let id = handle.id();
+        slot.set(Some(handle));
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        assert!(task::all_tasks().iter().all(|t| t.id != id));
+    });
+}
+
+#[test]
+fn names_ids_state_and_debug() {
+    EventLoop::new().block_on(async {
+        let gate = Gate::new();
+        let g = gate.clone();
+        let named = Builder::new()
+            .name("fleet-7")
+            .spawn(async move { g.wait().await });
+        let plain = spawn(async {});
+        assert_eq!(named.name(), "fleet-7");
+        assert_eq!(plain.name(), format!("task-{}", plain.id()));
+        assert!(plain.id() > named.id());
+        assert_eq!(named.state(), TaskState::Pending);
+        assert_eq!(
+            format!("{named:?}"),
+            format!(
+                "JoinHandle {{ id: TaskId({}), name: \"fleet-7\", state: Pending }}",
+                named.id().as_u64()
+            )
+        );
+        yield_now().await;
+        assert_eq!(plain.state(), TaskState::Finished);
+        assert!(format!("{plain:?}").contains("state: Finished"));
+        gate.open();
+        named.await.unwrap();
+    });
+}
+
+#[test]
+fn current_task_and_all_tasks() {
+    EventLoop::new().block_on(async {
+        assert_eq!(
+            task::current_task(),
+            None,
+            "block_on's own future is not a task"
+        );
+        let gate = Gate::new();
+        let g = gate.clone();
+        let waiter = Builder::new()
+            .name("waiter")
+            .spawn(async move { g.wait().await });
+        let me = Builder::new().name("me").spawn(async {
+            let info = task::current_task().unwrap();
+            assert_eq!(info.state, TaskState::Running);
+            assert_eq!(info.polls, 1);
+            info.name
+        });
+        assert_eq!(me.await.unwrap(), "me");
+        let all = task::all_tasks();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].name, "waiter");
+        assert_eq!(all[0].id, waiter.id());
+        assert_eq!(all[0].state, TaskState::Pending);
+        assert_eq!(all[0].polls, 1);
+        gate.open();
+        waiter.await.unwrap();
+        assert!(task::all_tasks().is_empty());
+    });
+    assert!(task::all_tasks().is_empty(), "no loop running");
+}
+
+#[test]
+fn handles_stay_valid_after_the_loop_is_dropped() {
+    let dropped = Rc::new(Cell::new(false));
+    let event_loop = EventLoop::new();
+    let (pending, done) = event_loop.block_on({
+        let dropped = dropped.clone();
+        async move {
+            let flag = DropFlag(dropped);
+            let pending = spawn(async move {
+                let _flag = flag;
+                std::future::pending::<()>().await
+            });
+            let done = spawn(async { 1 });
+            yield_now().await;
+            (pending, done)
+        }
+    });
+    drop(event_loop);
+    assert!(dropped.get(), "dropping the loop drops pending futures");
+    assert!(pending.is_finished());
+    assert_eq!(pending.state(), TaskState::Cancelled);
+    assert_eq!(done.state(), TaskState::Finished);
+    // The outputs can still be taken, with any executor.
+    let err = handloop_executor::EventLoop::new()
+        .block_on(pending)
+        .unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(EventLoop::new().block_on(done).unwrap(), 1);
+}
