@@ -1,5 +1,5 @@
 //! Small futures the tests drive by hand.
-#![allow(dead_code)]
+#![allow(dead_code, missing_docs, missing_debug_implementations)]
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;

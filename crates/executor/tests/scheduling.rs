@@ -201,14 +201,16 @@ fn a_panicking_callback_does_not_stop_the_loop() {
 fn tasks_left_pending_continue_in_the_next_block_on() {
     let event_loop = EventLoop::new();
     let gate = Gate::new();
-    let handle = event_loop.block_on({
-        let gate = gate.clone();
-        async move {
-            spawn(async move {
-                gate.wait().await;
-                7
-            })
-        }
+    let g = gate.clone();
+    let task = async move {
+        g.wait().await;
+        7
+    };
+    // The handle is returned, not awaited, so the task outlives this block_on.
+    let handle = event_loop.block_on(async move {
+        let handle = spawn(task);
+        yield_now().await;
+        handle
     });
     assert!(!handle.is_finished());
     gate.open();

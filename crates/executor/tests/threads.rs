@@ -131,11 +131,9 @@ async fn signal_and_forward(signal: RemoteSignal, forward: ForwardFirst) {
     let mut forwarded = false;
     std::future::poll_fn(|cx| {
         let poll = signal.as_mut().poll(cx);
-        if !forwarded {
-            if let Ok(waker) = forward.rx.try_recv() {
-                forward.tx.send((forward.done.clone(), waker)).unwrap();
-                forwarded = true;
-            }
+        if !forwarded && let Ok(waker) = forward.rx.try_recv() {
+            forward.tx.send((forward.done.clone(), waker)).unwrap();
+            forwarded = true;
         }
         poll
     })
