@@ -198,6 +198,10 @@ fn a_panicking_callback_does_not_stop_the_loop() {
 }
 
 #[test]
+#[allow(
+    clippy::async_yields_async,
+    reason = "the handle is returned on purpose"
+)]
 fn tasks_left_pending_continue_in_the_next_block_on() {
     let event_loop = EventLoop::new();
     let gate = Gate::new();
