@@ -1,7 +1,6 @@
 //! The event loop: a FIFO ready queue, the turn, `block_on`, and shutdown.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -11,6 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::driver::{Driver, ThreadPark, Unparker};
+use crate::ready::ReadyQueue;
 use crate::remote::RemoteQueue;
 use crate::task::header::{
     CANCELLED, COMPLETE, Header, JOIN_INTEREST, Kind, NOTIFIED, RUNNING, TaskRef,
@@ -39,7 +39,7 @@ pub(crate) struct Core {
     shared: Arc<Shared>,
     /// The ready queue: tasks to poll, in the order they were woken. Entries own no
     /// reference (the loop's own reference keeps every non-complete task alive).
-    ready: RefCell<VecDeque<TaskRef>>,
+    ready: ReadyQueue,
     /// Every live task, oldest first, through the headers' `owned_*` links; each owns one
     /// reference (the loop's).
     owned_head: Cell<Option<TaskRef>>,
@@ -99,7 +99,7 @@ impl Core {
                 remote: RemoteQueue::new(),
                 unparker,
             }),
-            ready: RefCell::new(VecDeque::new()),
+            ready: ReadyQueue::default(),
             owned_head: Cell::new(None),
             owned_tail: Cell::new(None),
             current: Cell::new(None),
@@ -123,7 +123,7 @@ impl Core {
         }
         header.state.set(state | NOTIFIED);
         if state & RUNNING == 0 {
-            self.ready.borrow_mut().push_back(task);
+            self.ready.push_back(task);
         }
     }
 
@@ -144,7 +144,7 @@ impl Core {
             Header::new(kind, state, refs, vtable, shared, id, name)
         });
         self.link(task);
-        self.ready.borrow_mut().push_back(task);
+        self.ready.push_back(task);
         task
     }
 
@@ -191,12 +191,12 @@ impl Core {
     }
 
     fn pop_ready(&self) -> Option<TaskRef> {
-        self.ready.borrow_mut().pop_front()
+        self.ready.pop_front()
     }
 
     /// Whether the loop has something to do without waiting.
     fn has_ready(&self) -> bool {
-        !self.ready.borrow().is_empty() || self.shared.remote.is_pending()
+        !self.ready.is_empty() || self.shared.remote.is_pending()
     }
 
     /// Polls one task popped from the ready queue.
@@ -216,7 +216,7 @@ impl Core {
             let state = header.state.get() & !RUNNING;
             header.state.set(state);
             if state & NOTIFIED != 0 {
-                self.ready.borrow_mut().push_back(task);
+                self.ready.push_back(task);
             }
         }
     }
@@ -244,7 +244,7 @@ impl Core {
         for task in self.shared.remote.close() {
             task.ref_dec();
         }
-        self.ready.borrow_mut().clear();
+        self.ready.clear();
         // Dropping a future may wake or even spawn tasks: keep going until none is left.
         while let Some(task) = self.owned_head.get() {
             let header = task.header();
@@ -257,7 +257,7 @@ impl Core {
             task.ref_dec();
         }
         // Entries pushed while futures were dropped point at completed tasks.
-        self.ready.borrow_mut().clear();
+        self.ready.clear();
     }
 }
 
@@ -329,13 +329,16 @@ impl EventLoop {
 
         loop {
             core.drain_remote();
-            // One turn: the tasks ready now. Tasks they wake wait for the next turn.
-            let mut budget = core.ready.borrow().len();
-            while budget > 0 {
-                budget -= 1;
-                let Some(task) = core.pop_ready() else { break };
+            // One turn: the tasks ready now, up to the current tail. Tasks they wake go
+            // behind it and wait for the next turn.
+            let last = core.ready.back();
+            while let Some(task) = core.pop_ready() {
+                let end_of_turn = Some(task) == last;
                 if task != main.task {
                     core.run_task(task);
+                    if end_of_turn {
+                        break;
+                    }
                     continue;
                 }
                 let header = task.header();
@@ -346,7 +349,10 @@ impl EventLoop {
                 let state = header.state.get() & !RUNNING;
                 header.state.set(state);
                 if state & NOTIFIED != 0 {
-                    core.ready.borrow_mut().push_back(task);
+                    core.ready.push_back(task);
+                }
+                if end_of_turn {
+                    break;
                 }
             }
             let timeout = if core.has_ready() {
@@ -380,7 +386,7 @@ impl<'a> MainTask<'a> {
                 Some("main"),
             )
         });
-        core.ready.borrow_mut().push_back(task);
+        core.ready.push_back(task);
         MainTask { core, task }
     }
 }
@@ -390,7 +396,7 @@ impl Drop for MainTask<'_> {
         // Later wakes of block_on's waker do nothing; no queue entry may outlive us.
         let header = self.task.header();
         if header.state.get() & NOTIFIED != 0 {
-            self.core.ready.borrow_mut().retain(|&t| t != self.task);
+            self.core.ready.remove(self.task);
         }
         header.state.set(COMPLETE);
         self.task.ref_dec();
@@ -440,7 +446,7 @@ impl fmt::Debug for EventLoop {
         }
         f.debug_struct("EventLoop")
             .field("live_tasks", &live)
-            .field("ready", &self.core.ready.borrow().len())
+            .field("ready", &self.core.ready.len())
             .finish_non_exhaustive()
     }
 }

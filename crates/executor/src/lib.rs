@@ -3,6 +3,7 @@
 mod driver;
 mod event_loop;
 mod park;
+mod ready;
 mod remote;
 mod soon;
 mod sync;

@@ -111,6 +111,8 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     /// The loop's thread-safe half, kept alive by one `Arc` count owned by this header.
     pub(crate) shared: *const Shared,
+    /// The next task in the ready queue; loop thread only.
+    pub(crate) ready_next: Cell<Option<TaskRef>>,
     /// Links of the loop's list of live tasks; loop thread only.
     pub(crate) owned_prev: Cell<Option<TaskRef>>,
     pub(crate) owned_next: Cell<Option<TaskRef>>,
@@ -145,6 +147,7 @@ impl Header {
             polls: Cell::new(0),
             vtable,
             shared,
+            ready_next: Cell::new(None),
             owned_prev: Cell::new(None),
             owned_next: Cell::new(None),
             id,
