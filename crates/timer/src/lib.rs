@@ -1,2 +1,37 @@
-//! handloop: timer (work in progress).
+#![doc = include_str!("../../../docs/03-timer.md")]
 #![forbid(unsafe_code)]
+
+mod callback;
+mod clock;
+mod driver;
+pub mod heap;
+mod interval;
+mod shared;
+mod sleep;
+mod timeout;
+
+use std::time::Instant;
+
+pub use callback::{TimerHandle, call_at, call_later};
+pub use driver::TimerDriver;
+pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
+pub use sleep::{Sleep, sleep, sleep_until};
+pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
+
+/// The loop's clock (asyncio's `loop.time()`): the real time read once at the start of
+/// each loop turn, or the virtual time of a [`TimerDriver::new_virtual`] loop.
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn now() -> Instant {
+    shared::with_current("now", |timer| timer.now())
+}
+
+/// The memory held by the current loop's timer heap (for tests that check it stays flat).
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+#[doc(hidden)]
+pub fn heap_footprint() -> heap::Footprint {
+    shared::with_current("heap_footprint", |timer| timer.heap.borrow().footprint())
+}

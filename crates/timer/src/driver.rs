@@ -1,0 +1,196 @@
+//! `TimerDriver`: the timer's place in the loop turn. Once per turn it fires what is due,
+//! and when nothing is ready it is the one that sleeps ("only the scheduler sleeps").
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use handloop_executor::{Driver, ThreadPark, Unparker, call_soon};
+
+use crate::clock::{Clock, ClockKind};
+use crate::shared::{self, Action, Timer};
+
+/// A [`Driver`] that adds timers to an event loop, wrapping an inner driver (the thread
+/// parker today, the I/O poller later).
+///
+/// Each turn the loop calls [`park`](Driver::park): the timer moves every expired sleep
+/// and callback to the ready queue, then lets the inner driver wait, at most until the
+/// nearest deadline. While the loop runs, [`sleep`](crate::sleep), [`timeout`](crate::timeout),
+/// [`call_later`](crate::call_later) and the rest find this timer through a thread-local
+/// installed by [`enter`](Driver::enter).
+///
+/// ```
+/// use std::time::Duration;
+/// use handloop_executor::{EventLoop, ThreadPark};
+/// use handloop_timer::{TimerDriver, now, sleep};
+///
+/// let event_loop = EventLoop::with_driver(TimerDriver::new_virtual(ThreadPark::new()));
+/// event_loop.block_on(async {
+///     let start = now();
+///     sleep(Duration::from_secs(3600)).await; // an hour, in no time
+///     assert_eq!(now() - start, Duration::from_secs(3600));
+/// });
+/// ```
+pub struct TimerDriver<D: Driver = ThreadPark> {
+    inner: D,
+    timer: Rc<Timer>,
+    /// Timers that came due this turn, fired after the heap's borrow is released.
+    due: Vec<Action>,
+    /// The timers that were current before each `enter` (restored by `exit`).
+    saved: RefCell<Vec<Option<Rc<Timer>>>>,
+}
+
+impl<D: Driver> TimerDriver<D> {
+    /// A timer on the real clock (`Instant::now()`, read once per loop turn).
+    pub fn new(inner: D) -> Self {
+        Self::with_clock(inner, ClockKind::Real)
+    }
+
+    /// A timer on a virtual clock: it starts at the instant this driver is built, stands
+    /// still while any task is ready, and jumps straight to the next deadline when the loop
+    /// would otherwise sleep (trio's autojump clock, tokio's paused time). Tests and
+    /// examples run instantly and see exact times.
+    pub fn new_virtual(inner: D) -> Self {
+        Self::with_clock(inner, ClockKind::Virtual)
+    }
+
+    fn with_clock(inner: D, kind: ClockKind) -> Self {
+        TimerDriver {
+            inner,
+            timer: Rc::new(Timer::new(Clock::new(kind))),
+            due: Vec::new(),
+            saved: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether this driver runs on the virtual clock.
+    pub fn is_virtual(&self) -> bool {
+        self.timer.clock.kind() == ClockKind::Virtual
+    }
+
+    /// The wrapped driver.
+    pub fn inner(&self) -> &D {
+        &self.inner
+    }
+
+    /// Moves every timer due by the loop's `now()` to the ready queue, in
+    /// `(deadline, sequence)` order. Returns how many fired.
+    fn fire_due(&mut self) -> usize {
+        let now = self.timer.now();
+        {
+            let mut heap = self.timer.heap.borrow_mut();
+            while let Some(action) = heap.pop_due(now) {
+                self.due.push(action);
+            }
+        }
+        // The borrow is released: a woken waker or a dropped closure may touch the timer.
+        let fired = self.due.len();
+        for action in self.due.drain(..) {
+            match action {
+                Action::Wake(waker) => waker.wake(),
+                // A callback runs as a tiny task on the ready queue, FIFO with the wakes
+                // above; a panic in it is caught and reported by the executor.
+                Action::Call(callback) => call_soon(callback),
+            }
+        }
+        fired
+    }
+
+    fn park_real(&mut self, timeout: Option<Duration>) {
+        if self.timer.heap.borrow().is_empty() {
+            // No timers: don't even read the clock.
+            self.inner.park(timeout);
+            return;
+        }
+        let fired = self.fire_due();
+        if timeout == Some(Duration::ZERO) || fired > 0 {
+            // Tasks are ready: look for other events, but don't block.
+            self.inner.park(Some(Duration::ZERO));
+            return;
+        }
+        // Nothing is ready: sleep until the nearest deadline (or an unpark).
+        let next = self.timer.heap.borrow_mut().next_deadline();
+        let wait = next.map(|deadline| deadline.saturating_duration_since(self.timer.now()));
+        let wait = match (wait, timeout) {
+            (Some(w), Some(t)) => Some(w.min(t)),
+            (w, t) => w.or(t),
+        };
+        self.inner.park(wait);
+        // Time has passed: read the clock again and fire what came due while we slept.
+        self.timer.clock.invalidate();
+        self.fire_due();
+    }
+
+    fn park_virtual(&mut self, timeout: Option<Duration>) {
+        if timeout != Some(Duration::ZERO) {
+            let next = self.timer.heap.borrow_mut().next_deadline();
+            match next {
+                // The loop would sleep until a deadline: jump there instead.
+                Some(deadline) => self.timer.clock.jump_to(deadline),
+                // No timers: nothing to jump to, so really wait (for another thread).
+                None => {
+                    self.inner.park(timeout);
+                    return;
+                }
+            }
+        }
+        // Collect wakes from other threads without blocking, then fire what is due.
+        self.inner.park(Some(Duration::ZERO));
+        self.fire_due();
+    }
+}
+
+impl<D: Driver> Driver for TimerDriver<D> {
+    fn park(&mut self, timeout: Option<Duration>) {
+        // A new turn begins after this park: `now()` reads the real clock again once.
+        self.timer.clock.invalidate();
+        match self.timer.clock.kind() {
+            ClockKind::Real => self.park_real(timeout),
+            ClockKind::Virtual => self.park_virtual(timeout),
+        }
+    }
+
+    fn unparker(&self) -> Unparker {
+        self.inner.unparker()
+    }
+
+    fn enter(&self) {
+        self.inner.enter();
+        let previous = shared::set_current(Some(self.timer.clone()));
+        self.saved.borrow_mut().push(previous);
+    }
+
+    fn exit(&self) {
+        let previous = self.saved.borrow_mut().pop().flatten();
+        shared::set_current(previous);
+        self.inner.exit();
+    }
+}
+
+impl<D: Driver> Drop for TimerDriver<D> {
+    fn drop(&mut self) {
+        // The loop is gone: drop the callbacks and wakers still waiting. This breaks the
+        // cycle a callback that owns a `Sleep` would make (timer -> callback -> sleep ->
+        // timer). Taken out first: dropping them may cancel timers, which borrows the heap.
+        self.timer.gone.set(true);
+        let waiting = std::mem::take(&mut *self.timer.heap.borrow_mut());
+        drop(waiting);
+    }
+}
+
+impl Default for TimerDriver<ThreadPark> {
+    /// A real-clock timer over a [`ThreadPark`].
+    fn default() -> Self {
+        TimerDriver::new(ThreadPark::new())
+    }
+}
+
+impl<D: Driver> fmt::Debug for TimerDriver<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerDriver")
+            .field("clock", &self.timer.clock.kind())
+            .field("timers", &self.timer.heap.borrow().len())
+            .finish_non_exhaustive()
+    }
+}

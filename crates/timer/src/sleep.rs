@@ -1,0 +1,171 @@
+//! `sleep` and `sleep_until`: a task leaves the ready queue, and the heap entry holding its
+//! waker puts it back when the deadline passes (Beazley's step 9).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::clock::deadline_after;
+use crate::heap::TimerKey;
+use crate::shared::{self, Action, Timer};
+
+/// Waits until `duration` has passed on the loop's clock (asyncio's `asyncio.sleep`).
+///
+/// The deadline is the loop's [`now()`](crate::now) plus `duration`, computed here, when
+/// the future is created. `now()` is read once per loop turn, like libuv's loop time, so a
+/// task that computed for a while in this turn before calling `sleep` measures from the
+/// start of that stretch, not from the call.
+///
+/// A zero duration does not touch the heap: the task goes once to the back of the ready
+/// queue, like [`yield_now`](handloop_executor::yield_now) (and `asyncio.sleep(0)`).
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn sleep(duration: Duration) -> Sleep {
+    let timer = shared::current("sleep");
+    let deadline = deadline_after(timer.now(), duration);
+    Sleep::new(timer, deadline)
+}
+
+/// Waits until the loop's clock reaches `deadline`. A deadline already past yields once, as
+/// `sleep(Duration::ZERO)` does.
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep::new(shared::current("sleep_until"), deadline)
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+///
+/// It registers in the timer heap on its first poll (not when created), keeps one heap
+/// entry however often it is polled, and removes that entry when dropped early, so an
+/// abandoned sleep costs nothing afterwards. It never completes before its deadline.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    timer: Rc<Timer>,
+    deadline: Instant,
+    state: State,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Not polled yet (or just reset).
+    Unregistered,
+    /// The deadline had already passed: we yielded once instead of registering.
+    Yielded,
+    /// In the heap; the entry holds the task's waker.
+    Registered(TimerKey),
+    /// Finished.
+    Done,
+}
+
+impl Sleep {
+    fn new(timer: Rc<Timer>, deadline: Instant) -> Sleep {
+        Sleep {
+            timer,
+            deadline,
+            state: State::Unregistered,
+        }
+    }
+
+    /// The instant this sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether this sleep has finished, or its deadline has passed on the loop's clock.
+    pub fn is_elapsed(&self) -> bool {
+        self.state == State::Done || self.deadline <= self.timer.now()
+    }
+
+    /// Makes this sleep end at `deadline` instead, as if it had just been created with
+    /// [`sleep_until`]: its old heap entry is cancelled and a new one is made on next poll.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deregister();
+        self.deadline = deadline;
+        self.state = State::Unregistered;
+    }
+
+    /// The loop's clock, as this sleep's timer sees it.
+    pub(crate) fn timer_now(&self) -> Instant {
+        self.timer.now()
+    }
+
+    /// Cancels the heap entry, if any, and marks the sleep finished.
+    pub(crate) fn stop(&mut self) {
+        self.deregister();
+        self.state = State::Done;
+    }
+
+    fn deregister(&mut self) {
+        if let State::Registered(key) = self.state {
+            self.state = State::Unregistered;
+            self.timer.cancel(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.state {
+            State::Registered(key) => {
+                let mut heap = self.timer.heap.borrow_mut();
+                let Some(action) = heap.get_mut(key) else {
+                    // The driver popped our entry and woke us: the deadline has passed.
+                    drop(heap);
+                    self.timer.check_alive();
+                    self.state = State::Done;
+                    return Poll::Ready(());
+                };
+                let Action::Wake(waker) = action else {
+                    unreachable!("a sleep's timer holds a waker")
+                };
+                // Polled again before the deadline (by a spurious wake, or by another task
+                // after being moved): keep one entry, only refresh the waker if it changed.
+                if !waker.will_wake(cx.waker()) {
+                    let old = std::mem::replace(waker, cx.waker().clone());
+                    drop(heap);
+                    drop(old); // outside the borrow: a waker's drop may run arbitrary code
+                }
+                Poll::Pending
+            }
+            State::Unregistered => {
+                if self.deadline <= self.timer.now() {
+                    // Already due: no heap entry, just go to the back of the ready queue.
+                    self.state = State::Yielded;
+                    cx.waker().wake_by_ref();
+                } else {
+                    let action = Action::Wake(cx.waker().clone());
+                    let key = self.timer.register(self.deadline, action);
+                    self.state = State::Registered(key);
+                }
+                Poll::Pending
+            }
+            State::Yielded | State::Done => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.deregister();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("state", &self.state)
+            .finish()
+    }
+}

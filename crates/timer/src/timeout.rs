@@ -1,0 +1,99 @@
+//! `timeout` and `timeout_at`: race a future against a sleep (asyncio's `wait_for`).
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::sleep::{Sleep, sleep, sleep_until};
+
+/// Runs `future` for at most `duration` on the loop's clock (asyncio's `wait_for`).
+///
+/// The inner future is polled first on every poll, so a future that is ready at once
+/// returns `Ok` even with a zero timeout. If the deadline passes first, the inner future
+/// is dropped right there (its destructors run before you see the error) and the result
+/// is `Err(Elapsed)`. If it finishes first, its timer is cancelled: nothing is left in the
+/// heap.
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout::new(future, sleep(duration))
+}
+
+/// Runs `future` until the loop's clock reaches `deadline`; see [`timeout`].
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+    Timeout::new(future, sleep_until(deadline))
+}
+
+pin_project! {
+    /// The future returned by [`timeout`] and [`timeout_at`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        // `None` once finished: the inner future is dropped as soon as the race is decided.
+        #[pin]
+        future: Option<F>,
+        sleep: Sleep,
+    }
+}
+
+impl<F> Timeout<F> {
+    fn new(future: F, sleep: Sleep) -> Self {
+        Timeout {
+            future: Some(future),
+            sleep,
+        }
+    }
+
+    /// The instant the timeout expires.
+    pub fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let future = this
+            .future
+            .as_mut()
+            .as_pin_mut()
+            .expect("Timeout polled after it completed");
+        // The inner future first: work that is already done wins over any deadline.
+        if let Poll::Ready(output) = future.poll(cx) {
+            this.future.set(None);
+            this.sleep.stop(); // cancel the timer now, not when `Timeout` is dropped
+            return Poll::Ready(Ok(output));
+        }
+        match Pin::new(this.sleep).poll(cx) {
+            Poll::Ready(()) => {
+                // Drop the inner future now, in place (it is pinned).
+                this.future.set(None);
+                Poll::Ready(Err(Elapsed(())))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error of a [`timeout`] whose deadline passed before its future finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl Error for Elapsed {}

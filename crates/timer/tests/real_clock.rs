@@ -1,0 +1,137 @@
+//! The real clock: sleeps never end early, `now()` is read once per turn, expired timers
+//! are checked on every turn (no starvation), and a measurement of the overshoot.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use handloop_executor::{EventLoop, ThreadPark, spawn, yield_now};
+use handloop_timer::{TimerDriver, call_later, now, sleep, timeout};
+
+fn real_loop() -> EventLoop {
+    EventLoop::with_driver(TimerDriver::new(ThreadPark::new()))
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_sleep_never_returns_before_its_deadline() {
+    real_loop().block_on(async {
+        // First turn of a new loop: the cached time is read inside `sleep()`, after `t0`.
+        let t0 = Instant::now();
+        let s = sleep(ms(20));
+        let deadline = s.deadline();
+        s.await;
+        assert!(t0.elapsed() >= ms(20), "woke after {:?}", t0.elapsed());
+        for millis in [1, 2, 5, 10, 20] {
+            let start = now();
+            let s = sleep(ms(millis));
+            let deadline = s.deadline();
+            s.await;
+            let woke = Instant::now();
+            assert!(woke >= deadline);
+            assert!(
+                woke - start >= ms(millis),
+                "{millis} ms sleep woke after {:?}",
+                woke - start
+            );
+            assert!(
+                woke - start < Duration::from_secs(1),
+                "very late: {:?}",
+                woke - start
+            );
+        }
+        assert!(Instant::now() >= deadline);
+    });
+}
+
+#[test]
+fn now_is_read_once_per_turn() {
+    real_loop().block_on(async {
+        let a = now();
+        let spin = Instant::now();
+        while spin.elapsed() < ms(2) {}
+        assert_eq!(now(), a, "same turn, same time");
+        yield_now().await;
+        sleep(ms(1)).await; // a timer forces the driver to look at the clock
+        assert!(now() >= a + ms(1));
+    });
+}
+
+#[test]
+fn zero_sleep_spinners_do_not_starve_a_timer() {
+    let real_start = Instant::now();
+    real_loop().block_on(async {
+        let done = Rc::new(Cell::new(false));
+        let spins = Rc::new(Cell::new(0u64));
+        let spinners: Vec<_> = (0..3)
+            .map(|_| {
+                let (done, spins) = (done.clone(), spins.clone());
+                spawn(async move {
+                    while !done.get() {
+                        sleep(Duration::ZERO).await;
+                        spins.set(spins.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        let waiter = spawn({
+            let done = done.clone();
+            async move {
+                sleep(ms(100)).await;
+                done.set(true);
+                start.elapsed()
+            }
+        });
+        let waited = waiter.await.unwrap();
+        for spinner in spinners {
+            spinner.await.unwrap();
+        }
+        assert!(waited >= ms(100), "woke after {waited:?}");
+        assert!(spins.get() > 0);
+    });
+    let real = real_start.elapsed();
+    assert!(real < Duration::from_secs(5), "starved: took {real:?}");
+}
+
+#[test]
+fn callbacks_and_timeouts_on_the_real_clock() {
+    real_loop().block_on(async {
+        let start = Instant::now();
+        let fired = Rc::new(Cell::new(None));
+        let f = fired.clone();
+        call_later(ms(10), move || f.set(Some(Instant::now())));
+        let r = timeout(ms(30), std::future::pending::<()>()).await;
+        assert!(r.is_err());
+        assert!(start.elapsed() >= ms(30));
+        let fired = fired.get().expect("callback ran");
+        assert!(fired - start >= ms(10));
+    });
+}
+
+/// Measures how late real-clock sleeps wake. Run it on an idle machine:
+/// `cargo test --release -p handloop-timer --test real_clock -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture"]
+fn measure_overshoot() {
+    for millis in [1u64, 5, 20] {
+        let mut overshoots = real_loop().block_on(async {
+            let mut overshoots = Vec::new();
+            for _ in 0..50 {
+                let s = sleep(ms(millis));
+                let deadline = s.deadline();
+                s.await;
+                overshoots.push(Instant::now() - deadline);
+            }
+            overshoots
+        });
+        overshoots.sort();
+        println!(
+            "sleep({millis} ms) x50: overshoot min {:?}, median {:?}, p90 {:?}, max {:?}",
+            overshoots[0], overshoots[25], overshoots[45], overshoots[49]
+        );
+    }
+}
