@@ -61,6 +61,7 @@ thread_local! {
 ///
 /// The reference is only valid while that loop runs; callers use it within the current
 /// call and never store it.
+#[inline]
 pub(crate) fn current() -> Option<&'static Core> {
     let core = CURRENT.with(Cell::get);
     // SAFETY: CURRENT is only non-null while `block_on` (or the loop's drop) runs on this
@@ -109,12 +110,14 @@ impl Core {
     }
 
     /// Whether `header` belongs to this loop.
+    #[inline]
     pub(crate) fn owns(&self, header: &Header) -> bool {
         ptr::eq(Arc::as_ptr(&self.shared), header.shared)
     }
 
     /// The local wake: mark the task notified and, unless it is running right now, put it
     /// at the back of the ready queue. Waking a notified or complete task does nothing.
+    #[inline]
     pub(crate) fn schedule(&self, task: TaskRef) {
         let header = task.header();
         let state = header.state.get();

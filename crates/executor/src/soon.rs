@@ -40,6 +40,7 @@ impl<F: FnOnce()> Future for Callback<F> {
 
 /// Gives the other ready tasks a turn: the current task goes to the back of the ready
 /// queue (asyncio's `await asyncio.sleep(0)`).
+#[inline]
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }
 }
@@ -54,6 +55,7 @@ pub struct YieldNow {
 impl Future for YieldNow {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.yielded {
             return Poll::Ready(());

@@ -216,3 +216,19 @@ fn handles_stay_valid_after_the_loop_is_dropped() {
     assert!(err.is_cancelled());
     assert_eq!(EventLoop::new().block_on(done).unwrap(), 1);
 }
+
+#[test]
+fn an_abort_handle_cancels_while_the_join_handle_keeps_the_output_right() {
+    EventLoop::new().block_on(async {
+        let handle = spawn(std::future::pending::<()>());
+        let aborter = handle.abort_handle();
+        assert_eq!(aborter.id(), handle.id());
+        assert!(!aborter.is_finished());
+        aborter.abort();
+        assert!(handle.await.unwrap_err().is_cancelled());
+        assert!(aborter.is_finished());
+        assert!(format!("{aborter:?}").contains("Cancelled"));
+        // An abort handle outliving the join handle and the task stays harmless.
+        aborter.abort();
+    });
+}

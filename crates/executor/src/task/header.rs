@@ -227,6 +227,7 @@ impl TaskRef {
     }
 
     /// Schedules the task: the ordinary wake, from any thread.
+    #[inline]
     pub(crate) fn wake_by_ref(self) {
         let header = self.header();
         match current() {

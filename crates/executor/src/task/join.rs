@@ -38,13 +38,17 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`], and by the time it does the future has been dropped. Aborting a task
     /// that already finished does nothing: its output stays available.
     pub fn abort(&self) {
-        let header = self.task.header();
-        let state = header.state.get();
-        if state & (COMPLETE | CANCELLED) != 0 {
-            return;
+        abort(self.task);
+    }
+
+    /// A second handle that can only cancel the task and ask whether it finished; the
+    /// `JoinHandle` keeps the right to the output. (A task group holds these.)
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.task.ref_inc();
+        AbortHandle {
+            task: self.task,
+            _not_send: PhantomData,
         }
-        header.state.set(state | CANCELLED);
-        self.task.wake_by_ref();
     }
 
     /// Whether the task has finished, panicked or been cancelled.
@@ -113,6 +117,57 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("id", &self.id())
             .field("name", &self.name())
             .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Cancels a task: mark it and wake it, so the loop drops its future on its next turn.
+fn abort(task: TaskRef) {
+    let header = task.header();
+    let state = header.state.get();
+    if state & (COMPLETE | CANCELLED) != 0 {
+        return;
+    }
+    header.state.set(state | CANCELLED);
+    task.wake_by_ref();
+}
+
+/// Cancels a task without owning its output: made by [`JoinHandle::abort_handle`].
+///
+/// Like the `JoinHandle`, it stays on the loop's thread.
+pub struct AbortHandle {
+    task: TaskRef,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl AbortHandle {
+    /// Cancels the task, exactly as [`JoinHandle::abort`] does.
+    pub fn abort(&self) {
+        abort(self.task);
+    }
+
+    /// Whether the task has finished, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        self.task.header().state.get() & COMPLETE != 0
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.task.header().id
+    }
+}
+
+impl Drop for AbortHandle {
+    fn drop(&mut self) {
+        self.task.ref_dec();
+    }
+}
+
+impl fmt::Debug for AbortHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AbortHandle")
+            .field("id", &self.id())
+            .field("state", &TaskState::of(self.task.header()))
             .finish()
     }
 }

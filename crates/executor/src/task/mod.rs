@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 
 pub use error::JoinError;
-pub use join::JoinHandle;
+pub use join::{AbortHandle, JoinHandle};
 
 use crate::event_loop::{Core, current};
 use header::{CANCELLED, COMPLETE, Header, Kind, RUNNING};
