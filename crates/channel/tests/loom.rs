@@ -1,0 +1,81 @@
+//! loom models: every interleaving of a put and a get racing on two threads, lock
+//! included (`src/sync.rs` swaps in loom's atomics under `--cfg loom`).
+//!
+//! RUSTFLAGS="--cfg loom" cargo test -p handloop-channel --test loom --release
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use handloop_channel::{Queue, oneshot};
+use loom::sync::Notify;
+use loom::thread;
+
+/// The smallest `block_on` on loom's primitives: the waker notifies, the loop waits for a
+/// notification between polls. If the queue ever lost a wake, `wait` would block forever
+/// and loom would report a deadlock.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Notify);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.notify();
+        }
+    }
+    let unpark = Arc::new(Unpark(Notify::new()));
+    let waker = Waker::from(Arc::clone(&unpark));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        unpark.0.wait();
+    }
+}
+
+/// A full bounded(1) queue: one thread puts a second item (so it may have to wait for the
+/// getter), the other gets twice (so it may have to wait for the putter). Each item
+/// arrives exactly once, in order, and neither thread is left asleep.
+#[test]
+fn put_and_get_race_on_two_threads() {
+    loom::model(|| {
+        let queue = Queue::bounded(1);
+        queue.try_put(1).unwrap();
+        let putter = thread::spawn({
+            let queue = queue.clone();
+            move || block_on(queue.put(2)).unwrap()
+        });
+        let got = block_on(async { [queue.get().await, queue.get().await] });
+        putter.join().unwrap();
+        assert_eq!(got, [Ok(1), Ok(2)]);
+        assert_eq!(queue.try_get(), Err(handloop_channel::TryGetError::Empty));
+    });
+}
+
+/// A getter waits while another thread closes the queue: it wakes with the error.
+#[test]
+fn close_races_a_waiting_get() {
+    loom::model(|| {
+        let queue = Queue::<u8>::unbounded();
+        let closer = thread::spawn({
+            let queue = queue.clone();
+            move || queue.close()
+        });
+        let got = block_on(queue.get());
+        closer.join().unwrap();
+        assert_eq!(got, Err(handloop_channel::Closed(())));
+    });
+}
+
+/// A oneshot sent on one thread while the receiver waits on another.
+#[test]
+fn oneshot_send_races_the_receiver() {
+    loom::model(|| {
+        let (tx, rx) = oneshot::channel();
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        assert_eq!(block_on(rx), Ok(7));
+        sender.join().unwrap();
+    });
+}
