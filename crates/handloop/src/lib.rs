@@ -1,2 +1,49 @@
-//! handloop: handloop (work in progress).
+#![doc = include_str!("../../../docs/05-handloop.md")]
 #![forbid(unsafe_code)]
+
+mod children;
+mod gather;
+mod runtime;
+mod task_group;
+
+pub use gather::{Gather, Select, TryGather, gather, select, try_gather};
+pub use runtime::{Builder, Runtime, run};
+pub use task_group::{TaskGroup, TaskGroupError};
+
+// Tasks (step 2).
+pub use handloop_executor::task::{all_tasks, current_task};
+pub use handloop_executor::{JoinError, JoinHandle, call_soon, spawn, yield_now};
+
+// Time (step 3).
+pub use handloop_timer::{
+    Elapsed, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout, timeout_at,
+};
+
+// Channels (step 4).
+pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
+
+/// Tasks: spawning with options, handles, ids, states (step 2's executor).
+pub mod task {
+    pub use handloop_executor::task::{
+        AbortHandle, Builder, JoinError, JoinHandle, TaskId, TaskInfo, TaskState, all_tasks,
+        current_task, spawn,
+    };
+    pub use handloop_executor::{YieldNow, yield_now};
+}
+
+/// Time: the loop's clock, sleeps, timeouts, intervals and timed callbacks (step 3's timer).
+pub mod time {
+    pub use handloop_timer::{
+        Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at, call_later,
+        interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
+    };
+}
+
+/// The book's first chapter: why an event loop, what `await` hands back, and the plan.
+#[doc = include_str!("../../../docs/00-overview.md")]
+pub mod overview {}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::gather::tuple::gather_tuple;
+}

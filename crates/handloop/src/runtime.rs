@@ -1,0 +1,120 @@
+//! `run` and `Runtime`: an event loop with the timer wired in (asyncio's `asyncio.run`).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+
+use handloop_executor::{EventLoop, ThreadPark, in_event_loop};
+use handloop_timer::TimerDriver;
+
+/// Runs `future` to completion on a new event loop with a real clock, and returns its
+/// output (asyncio's `asyncio.run(main())`).
+///
+/// Tasks still pending when `future` completes are dropped with the loop (their handles
+/// report them cancelled). Any thread can run its own loop.
+///
+/// # Panics
+/// If an event loop is already running on this thread: `run` does not nest (neither does
+/// `asyncio.run`); await the future instead. A panic in `future` itself propagates.
+pub fn run<F: Future>(future: F) -> F::Output {
+    if in_event_loop() {
+        panic!(
+            "handloop::run() called while an event loop is already running on this thread: \
+             runs do not nest; await the future (or spawn it) instead"
+        );
+    }
+    Runtime::builder()
+        .build()
+        .expect("building a real-clock runtime cannot fail")
+        .block_on(future)
+}
+
+/// Builds a [`Runtime`]: `Runtime::builder().virtual_time().build()`.
+#[derive(Debug, Default, Clone)]
+#[must_use = "a builder does nothing until built"]
+pub struct Builder {
+    virtual_time: bool,
+}
+
+impl Builder {
+    /// Uses a virtual clock: it starts at a fixed instant, stands still while anything is
+    /// ready, and jumps straight to the next deadline when the loop would otherwise sleep
+    /// (trio's autojump clock, tokio's paused time). Elapsed times are exact and a minute
+    /// of sleeping takes no real time: what tests and the tutorials' timing claims want.
+    pub fn virtual_time(mut self) -> Self {
+        self.virtual_time = true;
+        self
+    }
+
+    /// Builds the runtime.
+    ///
+    /// Returns `io::Result` so that options that need the OS (an I/O poller, in step 5)
+    /// can fail; nothing here fails yet.
+    pub fn build(self) -> io::Result<Runtime> {
+        let driver = if self.virtual_time {
+            TimerDriver::new_virtual(ThreadPark::new())
+        } else {
+            TimerDriver::new(ThreadPark::new())
+        };
+        Ok(Runtime {
+            event_loop: EventLoop::with_driver(driver),
+            virtual_time: self.virtual_time,
+        })
+    }
+}
+
+/// An event loop with a timer: what [`run`] makes, kept so you can choose its clock and
+/// run several futures on it in turn.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runtime = handloop::Runtime::builder().virtual_time().build()?;
+/// let waited = runtime.block_on(async {
+///     let start = handloop::time::now();
+///     handloop::sleep(Duration::from_secs(60)).await;
+///     handloop::time::now() - start
+/// });
+/// assert_eq!(waited, Duration::from_secs(60)); // exactly, and at once
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    event_loop: EventLoop,
+    virtual_time: bool,
+}
+
+impl Runtime {
+    /// A builder; see [`Builder`].
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A runtime with a real clock (what [`run`] uses).
+    pub fn new() -> io::Result<Runtime> {
+        Runtime::builder().build()
+    }
+
+    /// Runs the loop until `future` completes (asyncio's `loop.run_until_complete`).
+    /// Tasks still pending afterwards stay on this runtime for the next `block_on`, and
+    /// are dropped with it.
+    ///
+    /// # Panics
+    /// If an event loop is already running on this thread.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.event_loop.block_on(future)
+    }
+
+    /// Whether this runtime uses the virtual clock.
+    pub fn is_virtual_time(&self) -> bool {
+        self.virtual_time
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("virtual_time", &self.virtual_time)
+            .field("event_loop", &self.event_loop)
+            .finish()
+    }
+}

@@ -1,0 +1,179 @@
+//! The examples in `examples/`, checked: each test calls an example's `demo()` (the file
+//! is included as a module, as `examples/tour.rs` does) and checks what it printed or
+//! measured. `cargo test` also builds every example, so none can rot.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[allow(dead_code)]
+#[path = "../examples/blocking.rs"]
+mod blocking;
+#[allow(dead_code)]
+#[path = "../examples/fleet.rs"]
+mod fleet;
+#[allow(dead_code)]
+#[path = "../examples/gather_workers.rs"]
+mod gather_workers;
+#[allow(dead_code)]
+#[path = "../examples/in_order.rs"]
+mod in_order;
+#[allow(dead_code)]
+#[path = "../examples/producer_consumer.rs"]
+mod producer_consumer;
+#[allow(dead_code)]
+#[path = "../examples/say_after.rs"]
+mod say_after;
+#[allow(dead_code)]
+#[path = "../examples/threads.rs"]
+mod threads;
+
+#[test]
+fn fleet_takes_the_rounds_minutes_on_the_virtual_clock_and_no_real_time() {
+    let report = fleet::demo();
+    assert_eq!(report.tasks_spawned, 100);
+    assert_eq!(report.moves, 300);
+    // Three rounds of a 60 s wait, all 100 fleets waiting at once: exactly 3 minutes.
+    assert_eq!(report.virtual_elapsed, Duration::from_secs(180));
+    // One after another, with time.sleep: 5 hours.
+    assert_eq!(report.sequential, Duration::from_secs(5 * 3600));
+    assert!(
+        report.real_elapsed < Duration::from_secs(3),
+        "the virtual clock should make this instant, took {:?}",
+        report.real_elapsed
+    );
+}
+
+#[test]
+fn say_after_takes_3_s_in_turn_and_2_s_when_both_tasks_exist_first() {
+    let report = say_after::demo();
+    assert_eq!(report.in_turn, Duration::from_secs(3));
+    assert_eq!(report.together, Duration::from_secs(2));
+    assert_eq!(
+        report.lines,
+        [
+            "each task awaited before the next is created:",
+            "  started at 0.000s",
+            "  hello at 1.000s",
+            "  world at 3.000s",
+            "  finished at 3.000s",
+            "both tasks created, then awaited:",
+            "  started at 0.000s",
+            "  hello at 1.000s",
+            "  world at 2.000s",
+            "  finished at 2.000s",
+        ]
+    );
+}
+
+#[test]
+fn gather_workers_prints_one_one_one_two_two_two() {
+    let report = gather_workers::demo();
+    let words: Vec<&str> = report
+        .lines
+        .iter()
+        .take(6)
+        .map(|line| line.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(words, ["One", "One", "One", "Two", "Two", "Two"]);
+    // And in argument order each time: the ready queue is FIFO and equal deadlines fire
+    // in the order they were registered.
+    assert_eq!(
+        report.lines[..6],
+        [
+            "One   (worker 1)",
+            "One   (worker 2)",
+            "One   (worker 3)",
+            "Two   (worker 1)",
+            "Two   (worker 2)",
+            "Two   (worker 3)",
+        ]
+    );
+    assert_eq!(report.outputs, (1, 2, 3));
+    assert_eq!(report.elapsed, Duration::from_secs(1));
+}
+
+#[test]
+fn producer_consumer_loses_nothing_and_stops_when_the_queue_is_closed() {
+    let report = producer_consumer::demo();
+    let put: Vec<char> = report.produced.iter().flatten().copied().collect();
+    let taken: Vec<char> = report.consumed.iter().flatten().copied().collect();
+    assert_eq!(put.len(), 12, "3 producers × 4 letters");
+    assert_eq!(taken.len(), put.len(), "count in = count out");
+    // Every letter accounted for: the same multiset in and out.
+    let count = |letters: &[char]| {
+        let mut counts = BTreeMap::new();
+        for &letter in letters {
+            *counts.entry(letter).or_insert(0) += 1;
+        }
+        counts
+    };
+    assert_eq!(count(&taken), count(&put));
+    // Both consumers did some of the work, and the bound held (and was reached).
+    assert!(report.consumed.iter().all(|taken| !taken.is_empty()));
+    assert_eq!(report.max_len, report.capacity);
+    // Each consumer said it saw the queue closed, after the producers were done.
+    let closing = report
+        .lines
+        .iter()
+        .position(|line| line.ends_with("producers done: closing the queue"))
+        .unwrap();
+    let done: Vec<usize> = (0..report.lines.len())
+        .filter(|&i| report.lines[i].ends_with("sees the queue closed: done"))
+        .collect();
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|&i| i > closing));
+    // The PRNG is seeded by a constant: the run is the same every time.
+    assert_eq!(report.lines, producer_consumer::demo().lines);
+}
+
+#[test]
+fn in_order_one_task_turns_the_tv_on_before_setting_the_channel() {
+    let report = in_order::demo();
+    let at = |what: &str| {
+        report
+            .one_task
+            .iter()
+            .position(|line| line.ends_with(what))
+            .unwrap_or_else(|| panic!("no line ending with {what:?}"))
+    };
+    assert!(at("the TV is on") < at("channel set to 7"));
+    assert_eq!(report.one_task_channel, Some(7));
+    // Two separate tasks: the channel arrives first and is lost.
+    assert_eq!(report.two_tasks_channel, None);
+    assert!(
+        report
+            .lines
+            .contains(&"  1.000s  channel 7 ignored: the TV is off".to_owned())
+    );
+}
+
+#[test]
+fn blocking_the_thread_delays_every_task_and_awaiting_does_not() {
+    let report = blocking::demo();
+    assert_eq!(report.blocked.len(), 3);
+    assert_eq!(report.fixed.len(), 3);
+    for &waited in &report.blocked {
+        // Certain, not just likely: the workers start their sleep before the blocking
+        // call and cannot wake until the loop gets the thread back.
+        assert!(waited >= report.block, "blocked run: woke after {waited:?}");
+    }
+    for &waited in &report.fixed {
+        assert!(
+            waited >= report.asked,
+            "a sleep never ends early: {waited:?}"
+        );
+        // Wide margin: a loaded machine may be late, but not by a blocked 300 ms.
+        assert!(
+            waited < report.asked + Duration::from_millis(150),
+            "fixed run: woke after {waited:?}"
+        );
+    }
+}
+
+#[test]
+fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
+    let report = threads::demo();
+    assert_eq!(report.sent, (1..=10).collect::<Vec<_>>());
+    assert_eq!(report.received, report.sent, "all of them, in order");
+    assert_eq!(report.reply, 55);
+}
