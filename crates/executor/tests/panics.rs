@@ -85,6 +85,7 @@ fn child_unobserved_panic() {
         let late = Builder::new()
             .name("late-fleet")
             .spawn(async { panic!("too late") });
+        handloop_executor::call_soon(|| panic!("callback boom"));
         yield_now().await;
         yield_now().await;
         drop(late);
@@ -111,4 +112,34 @@ fn unobserved_panics_are_reported_once_on_stderr() {
         "handloop: task 'late-fleet' (id 2) panicked: too late (nobody awaited its JoinHandle)";
     assert_eq!(stderr.matches(lost).count(), 1, "stderr was:\n{stderr}");
     assert_eq!(stderr.matches(late).count(), 1, "stderr was:\n{stderr}");
+    let callback = "handloop: a call_soon callback panicked: callback boom\n";
+    assert_eq!(stderr.matches(callback).count(), 1, "stderr was:\n{stderr}");
+    assert!(
+        !stderr.contains("callback-"),
+        "callbacks are not called tasks: {stderr}"
+    );
+}
+
+#[test]
+fn a_future_whose_drop_panics_during_abort_reports_the_panic() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("drop failed");
+        }
+    }
+    EventLoop::new().block_on(async {
+        let handle = spawn(async {
+            let _guard = PanicOnDrop;
+            std::future::pending::<()>().await
+        });
+        yield_now().await;
+        handle.abort();
+        yield_now().await;
+        // The state and the error agree: it panicked, it was not cleanly cancelled.
+        assert_eq!(handle.state(), handloop_executor::task::TaskState::Finished);
+        let err = handle.await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.panic_message(), Some("drop failed"));
+    });
 }

@@ -14,7 +14,8 @@ pub use join::{AbortHandle, JoinHandle};
 use crate::event_loop::{Core, current};
 use header::{CANCELLED, COMPLETE, Header, Kind, RUNNING};
 
-/// A task's id: unique within its loop, counting up from 1 in spawn order.
+/// A task's id: unique within its loop, counting up from 1 in the order tasks are
+/// created (`call_soon` callbacks are tiny tasks and take ids too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub(crate) u64);
 

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::task::JoinError;
 use crate::task::header::{
-    CANCELLED, COMPLETE, Header, JOIN_INTEREST, NOTIFIED, RUNNING, TaskRef, Vtable,
+    CANCELLED, COMPLETE, Header, JOIN_INTEREST, Kind, NOTIFIED, RUNNING, TaskRef, Vtable,
 };
 
 /// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
@@ -130,8 +130,10 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
 
     let state = header.state.get();
     let mut complete = (state & !(RUNNING | NOTIFIED)) | COMPLETE;
-    if outcome.is_ok() {
-        complete &= !CANCELLED; // it finished before the abort could take effect
+    if !matches!(&outcome, Err(error) if error.is_cancelled()) {
+        // It finished (or panicked, even while being dropped) before the abort could
+        // take effect: its state says what its handle will report.
+        complete &= !CANCELLED;
     }
     header.state.set(complete);
 
@@ -153,7 +155,12 @@ fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
     if let Err(error) = &outcome
         && error.is_panic()
     {
-        eprintln!("handloop: {error} (nobody awaited its JoinHandle)");
+        if header.kind == Kind::Callback {
+            let message = error.panic_message().unwrap_or_default();
+            eprintln!("handloop: a call_soon callback panicked: {message}");
+        } else {
+            eprintln!("handloop: {error} (nobody awaited its JoinHandle)");
+        }
     }
     if catch_unwind(AssertUnwindSafe(move || drop(outcome))).is_err() {
         eprintln!(
