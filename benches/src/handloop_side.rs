@@ -1,0 +1,209 @@
+//! The workloads on handloop, through the facade only.
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handloop::{Queue, Runtime, oneshot, spawn, yield_now};
+
+use crate::*;
+
+/// A real-clock runtime, as `handloop::run` makes.
+///
+/// # Panics
+/// If the runtime cannot be built.
+pub fn runtime() -> Runtime {
+    Runtime::builder().build().expect("handloop runtime")
+}
+
+/// 1000 empty tasks spawned, then all awaited.
+pub fn spawn_many_local(rt: &Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::with_capacity(SPAWN_MANY);
+        for _ in 0..SPAWN_MANY {
+            handles.push(spawn(async {}));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+}
+
+fn chain(done: oneshot::Sender<()>, n: usize) {
+    if n == 0 {
+        done.send(()).unwrap();
+    } else {
+        drop(spawn(async move { chain(done, n - 1) }));
+    }
+}
+
+/// Each task spawns the next, 1000 deep; the last signals a oneshot.
+pub fn chained_spawn(rt: &Runtime) {
+    rt.block_on(async {
+        let (done, finished) = oneshot::channel();
+        drop(spawn(async move { chain(done, CHAIN) }));
+        finished.await.unwrap();
+    });
+}
+
+/// 300 tasks × 300 `yield_now`.
+pub fn yield_many(rt: &Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::with_capacity(YIELD_TASKS);
+        for _ in 0..YIELD_TASKS {
+            handles.push(spawn(async {
+                for _ in 0..YIELDS_PER_TASK {
+                    yield_now().await;
+                }
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+}
+
+/// 1000 pings, each 2 spawns and 2 oneshots (tokio's `ping_pong`).
+pub fn ping_pong(rt: &Runtime) {
+    rt.block_on(async {
+        let (done, finished) = oneshot::channel();
+        let countdown = Arc::new(Countdown::new(PINGS, done));
+        drop(spawn(async move {
+            for _ in 0..PINGS {
+                let countdown = countdown.clone();
+                drop(spawn(async move {
+                    let (tx1, rx1) = oneshot::channel();
+                    let (tx2, rx2) = oneshot::channel();
+                    drop(spawn(async move {
+                        rx1.await.unwrap();
+                        tx2.send(()).unwrap();
+                    }));
+                    tx1.send(()).unwrap();
+                    rx2.await.unwrap();
+                    if let Some(done) = countdown.tick() {
+                        done.send(()).unwrap();
+                    }
+                }));
+            }
+        }));
+        finished.await.unwrap();
+    });
+}
+
+/// 1000 requests over a bounded(10) queue, each answered through a oneshot.
+pub fn request_reply(rt: &Runtime) {
+    rt.block_on(async {
+        let requests = Queue::<(usize, oneshot::Sender<usize>)>::bounded(REQUEST_QUEUE);
+        let server_requests = requests.clone();
+        let server = spawn(async move {
+            while let Ok((n, reply)) = server_requests.get().await {
+                reply.send(n + 1).unwrap();
+            }
+        });
+        for n in 0..REQUESTS {
+            let (reply, answer) = oneshot::channel();
+            requests.put((n, reply)).await.unwrap();
+            assert_eq!(answer.await.unwrap(), n + 1);
+        }
+        requests.close();
+        server.await.unwrap();
+    });
+}
+
+/// One task: 5000 puts into a large bounded queue, then 5000 gets.
+pub fn queue_uncontended(rt: &Runtime) {
+    rt.block_on(async {
+        let queue = Queue::bounded(UNCONTENDED_CAPACITY);
+        for n in 0..UNCONTENDED {
+            queue.put(n).await.unwrap();
+        }
+        for _ in 0..UNCONTENDED {
+            black_box(queue.get().await.unwrap());
+        }
+    });
+}
+
+/// A bounded(1) queue between two tasks, 5000 messages.
+pub fn queue_bounded1(rt: &Runtime) {
+    rt.block_on(async {
+        let queue = Queue::bounded(1);
+        let producer_queue = queue.clone();
+        let producer = spawn(async move {
+            for n in 0..BOUNDED1 {
+                producer_queue.put(n).await.unwrap();
+            }
+        });
+        let consumer = spawn(async move {
+            for _ in 0..BOUNDED1 {
+                black_box(queue.get().await.unwrap());
+            }
+        });
+        producer.await.unwrap();
+        consumer.await.unwrap();
+    });
+}
+
+/// 5 producers × 1000 messages into bounded(100), one consumer (tokio's
+/// `contention/bounded_full`).
+pub fn queue_contention(rt: &Runtime) {
+    rt.block_on(async {
+        let queue = Queue::bounded(CONTENTION_CAPACITY);
+        for _ in 0..PRODUCERS {
+            let queue = queue.clone();
+            drop(spawn(async move {
+                for n in 0..PER_PRODUCER {
+                    queue.put(n).await.unwrap();
+                }
+            }));
+        }
+        for _ in 0..PRODUCERS * PER_PRODUCER {
+            black_box(queue.get().await.unwrap());
+        }
+    });
+}
+
+/// 1000 × `timeout(1 s, yield_now())` in one task: a timer registered and cancelled.
+pub fn timer_cancel(rt: &Runtime) {
+    rt.block_on(async {
+        spawn(async {
+            for _ in 0..TIMEOUTS {
+                let result = handloop::timeout(Duration::from_secs(1), yield_now()).await;
+                assert!(black_box(result).is_ok());
+            }
+        })
+        .await
+        .unwrap();
+    });
+}
+
+/// 10,000 tasks sleeping spread deadlines of 1–10 ms, all awaited.
+pub fn timers_fired(rt: &Runtime) {
+    rt.block_on(async {
+        let mut handles = Vec::with_capacity(TIMERS);
+        for i in 0..TIMERS {
+            handles.push(spawn(handloop::sleep(timer_delay(i))));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+}
+
+/// `gather` over 10,000 oneshot receivers; a task sends them one at a time with a
+/// `yield_now` between sends, so each wake concerns one future.
+pub fn gather_10k(rt: &Runtime) {
+    rt.block_on(async {
+        let (senders, receivers): (Vec<_>, Vec<_>) =
+            (0..GATHER).map(|_| oneshot::channel::<usize>()).unzip();
+        let sender = spawn(async move {
+            for (n, tx) in senders.into_iter().enumerate() {
+                tx.send(n).unwrap();
+                yield_now().await;
+            }
+        });
+        let outputs = handloop::gather(receivers).await;
+        assert_eq!(outputs.len(), GATHER);
+        sender.await.unwrap();
+    });
+}
