@@ -93,6 +93,7 @@ impl ThreadPark {
 }
 
 impl Driver for ThreadPark {
+    #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
         self.state.park(timeout);
     }

@@ -5,38 +5,27 @@ use std::fmt;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::pin;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::driver::{Driver, ThreadPark, Unparker};
 use crate::ready::ReadyQueue;
-use crate::remote::RemoteQueue;
+use crate::shared::{Shared, TICKET_BATCH};
+use crate::task::blocks::BlockCache;
 use crate::task::header::{
     CANCELLED, COMPLETE, Header, JOIN_INTEREST, Kind, NOTIFIED, RUNNING, TaskRef,
 };
 use crate::task::raw::{Task, raw_waker};
 use crate::task::{TaskId, TaskInfo};
-use std::sync::Arc;
-
-/// The part of a loop that other threads may touch: where their wakes go, and how to wake
-/// the loop up. Every task keeps it alive, so a waker that outlives the loop stays harmless.
-pub(crate) struct Shared {
-    pub(crate) remote: RemoteQueue<TaskRef>,
-    pub(crate) unparker: Unparker,
-}
-
-// SAFETY: the `TaskRef`s in the remote queue are pointers to task headers whose only
-// cross-thread use is reference counting, the atomic `remote_notified` flag and reading
-// the immutable `shared` pointer; the loop's thread does everything else with them.
-unsafe impl Send for Shared {}
-// SAFETY: as above; the queue itself is behind a mutex.
-unsafe impl Sync for Shared {}
 
 /// The loop's own state, used only on its thread.
 pub(crate) struct Core {
-    /// Identity of this loop, compared with a task's `shared` pointer on every wake.
-    shared: Arc<Shared>,
+    /// Identity of this loop, compared with a task's `shared` pointer on every wake; this
+    /// core holds one ticket of it, plus `spare_tickets`.
+    shared: NonNull<Shared>,
+    /// Tickets bought and not yet handed to a task (see `shared.rs`).
+    spare_tickets: Cell<usize>,
     /// The ready queue: tasks to poll, in the order they were woken. Entries own no
     /// reference (the loop's own reference keeps every non-complete task alive).
     ready: ReadyQueue,
@@ -50,6 +39,8 @@ pub(crate) struct Core {
     last_id: Cell<u64>,
     /// Reused buffer for draining the remote queue.
     remote_buf: RefCell<Vec<TaskRef>>,
+    /// Memory of finished tasks, for the next ones.
+    blocks: BlockCache,
 }
 
 thread_local! {
@@ -96,23 +87,51 @@ impl Drop for Enter {
 impl Core {
     fn new(unparker: Unparker) -> Core {
         Core {
-            shared: Arc::new(Shared {
-                remote: RemoteQueue::new(),
-                unparker,
-            }),
+            shared: Shared::new(unparker),
+            spare_tickets: Cell::new(0),
             ready: ReadyQueue::default(),
             owned_head: Cell::new(None),
             owned_tail: Cell::new(None),
             current: Cell::new(None),
             last_id: Cell::new(0),
             remote_buf: RefCell::new(Vec::new()),
+            blocks: BlockCache::default(),
         }
+    }
+
+    /// The loop's cache of task memory.
+    pub(crate) fn blocks(&self) -> &BlockCache {
+        &self.blocks
+    }
+
+    /// The thread-safe half.
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: this core holds a ticket until it is dropped.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// A ticket of `Shared` for a new task header (bought in batches: no atomic per task).
+    fn take_ticket(&self) -> *const Shared {
+        let spare = match self.spare_tickets.get() {
+            0 => {
+                self.shared().buy(TICKET_BATCH);
+                TICKET_BATCH
+            }
+            spare => spare,
+        };
+        self.spare_tickets.set(spare - 1);
+        self.shared.as_ptr()
+    }
+
+    /// Takes back the ticket of a task freed on this loop's thread.
+    pub(crate) fn return_ticket(&self) {
+        self.spare_tickets.set(self.spare_tickets.get() + 1);
     }
 
     /// Whether `header` belongs to this loop.
     #[inline]
     pub(crate) fn owns(&self, header: &Header) -> bool {
-        ptr::eq(Arc::as_ptr(&self.shared), header.shared)
+        ptr::eq(self.shared.as_ptr(), header.shared)
     }
 
     /// The local wake: mark the task notified and, unless it is running right now, put it
@@ -137,13 +156,14 @@ impl Core {
     {
         let id = TaskId(self.last_id.get() + 1);
         self.last_id.set(id.0);
-        // The loop's reference, plus the handle's for tasks.
-        let (state, refs) = match kind {
-            Kind::Task => (NOTIFIED | JOIN_INTEREST, 2),
-            _ => (NOTIFIED, 1),
+        // One reference, owned jointly by the loop and the handle (see `header.rs`).
+        let state = match kind {
+            Kind::Task => NOTIFIED | JOIN_INTEREST,
+            _ => NOTIFIED,
         };
-        let shared = Arc::into_raw(self.shared.clone());
-        let task = Task::allocate(future, |vtable| {
+        let refs = 1;
+        let shared = self.take_ticket();
+        let task = Task::allocate(&self.blocks, future, |vtable| {
             Header::new(kind, state, refs, vtable, shared, id, name)
         });
         self.link(task);
@@ -179,11 +199,11 @@ impl Core {
 
     /// Moves wakes that came from other threads onto the ready queue.
     fn drain_remote(&self) {
-        if !self.shared.remote.is_pending() {
+        if !self.shared().remote.is_pending() {
             return;
         }
         let mut buf = self.remote_buf.borrow_mut();
-        self.shared.remote.drain_into(&mut buf);
+        self.shared().remote.drain_into(&mut buf);
         for task in buf.drain(..) {
             task.header()
                 .remote_notified
@@ -199,7 +219,7 @@ impl Core {
 
     /// Whether the loop has something to do without waiting.
     fn has_ready(&self) -> bool {
-        !self.ready.is_empty() || self.shared.remote.is_pending()
+        !self.ready.is_empty() || self.shared().remote.is_pending()
     }
 
     /// Polls one task popped from the ready queue.
@@ -213,14 +233,22 @@ impl Core {
         let completed = unsafe { (header.vtable.poll)(task) };
         self.current.set(None);
         if completed {
-            self.unlink(task);
-            task.ref_dec(); // the loop's reference
+            self.finish(task);
         } else {
             let state = header.state.get() & !RUNNING;
             header.state.set(state);
             if state & NOTIFIED != 0 {
                 self.ready.push_back(task);
             }
+        }
+    }
+
+    /// A task just completed: off the live list, and the owner reference goes unless a
+    /// handle still wants the output.
+    fn finish(&self, task: TaskRef) {
+        self.unlink(task);
+        if task.header().state.get() & JOIN_INTEREST == 0 {
+            task.ref_dec();
         }
     }
 
@@ -244,7 +272,7 @@ impl Core {
     /// Cancels every live task, dropping each future here on the loop's thread.
     fn shut_down(&self) {
         // Wakes from now on find the remote queue closed and only drop their reference.
-        for task in self.shared.remote.close() {
+        for task in self.shared().remote.close() {
             task.ref_dec();
         }
         self.ready.clear();
@@ -256,11 +284,17 @@ impl Core {
             // drop the future instead of polling it.
             let completed = unsafe { (header.vtable.poll)(task) };
             debug_assert!(completed);
-            self.unlink(task);
-            task.ref_dec();
+            self.finish(task);
         }
         // Entries pushed while futures were dropped point at completed tasks.
         self.ready.clear();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // SAFETY: the core owns its own ticket and its spare ones, and uses none after this.
+        unsafe { Shared::give_back(self.shared, self.spare_tickets.get() + 1) };
     }
 }
 
@@ -296,7 +330,7 @@ impl EventLoop {
 
     /// A handle that wakes this loop from any thread.
     pub fn unparker(&self) -> Unparker {
-        self.core.shared.unparker.clone()
+        self.core.shared().unparker.clone()
     }
 
     /// Runs the loop until `future` completes, and returns its output (asyncio's
@@ -377,8 +411,8 @@ struct MainTask<'a> {
 
 impl<'a> MainTask<'a> {
     fn new(core: &'a Core) -> Self {
-        let shared = Arc::into_raw(core.shared.clone());
-        let task = Task::allocate(std::future::pending::<()>(), |vtable| {
+        let shared = core.take_ticket();
+        let task = Task::allocate(&core.blocks, std::future::pending::<()>(), |vtable| {
             Header::new(
                 Kind::Main,
                 NOTIFIED,

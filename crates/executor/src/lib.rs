@@ -5,6 +5,7 @@ mod event_loop;
 mod park;
 mod ready;
 mod remote;
+mod shared;
 mod soon;
 mod sync;
 pub mod task;

@@ -32,16 +32,33 @@ impl Default for ParkState {
 
 impl ParkState {
     /// Sleeps until unparked or until `timeout` passes; consumes a waiting token at once.
+    #[inline]
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        // Fast path, taken on every busy turn: a token is waiting, or we may not block.
+        // Fast path, taken on every busy turn: we may not block, so only consume a token
+        // if one is there. A plain load first: no atomic read-modify-write when (as almost
+        // always) there is none.
+        if timeout == Some(Duration::ZERO) {
+            if self.state.load(Ordering::Acquire) == NOTIFIED {
+                let _ = self.state.compare_exchange(
+                    NOTIFIED,
+                    EMPTY,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            }
+            return;
+        }
+        self.park_blocking(timeout);
+    }
+
+    /// The slow path: take a token or sleep on the condition variable.
+    #[inline(never)]
+    fn park_blocking(&self, timeout: Option<Duration>) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            return;
-        }
-        if timeout == Some(Duration::ZERO) {
             return;
         }
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));

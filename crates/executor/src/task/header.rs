@@ -37,9 +37,11 @@
 //!
 //! # Reference counting
 //!
-//! [`Header::refs`] counts the loop's reference (held until the task completes), the
-//! `JoinHandle`'s, every cloned `Waker`'s and every remote-queue entry's. Polling borrows the
-//! task's waker without touching the count. The task's memory is freed by whoever drops the
+//! [`Header::refs`] counts one *owner* reference, held jointly by the loop and the
+//! `JoinHandle` and given back (on the loop's thread) once the task is complete and no
+//! handle wants the output, plus every cloned `Waker`'s, every `AbortHandle`'s and every
+//! remote-queue entry's. A spawn and its completion thus cost no atomic on the count unless
+//! a waker escapes. Polling borrows the task's waker without touching the count. The task's memory is freed by whoever drops the
 //! last reference, possibly on another thread, so by then everything that is not `Send` (the
 //! future and its output) has already been dropped on the loop's thread.
 //!
@@ -55,7 +57,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::task::Waker;
 
-use crate::event_loop::{Shared, current};
+use crate::event_loop::current;
+use crate::shared::Shared;
 use crate::task::TaskId;
 
 /// In the ready queue, or to be put there when the running poll returns.
@@ -109,7 +112,8 @@ pub(crate) struct Header {
     pub(crate) polls: Cell<u32>,
     /// Type-specific operations.
     pub(crate) vtable: &'static Vtable,
-    /// The loop's thread-safe half, kept alive by one `Arc` count owned by this header.
+    /// The loop's thread-safe half, kept alive by a ticket this header holds (given back
+    /// when the task is freed: see `shared.rs`).
     pub(crate) shared: *const Shared,
     /// The next task in the ready queue; loop thread only.
     pub(crate) ready_next: Cell<Option<TaskRef>>,
@@ -166,14 +170,6 @@ impl Header {
             };
             format!("{prefix}-{}", self.id).into_boxed_str()
         })
-    }
-}
-
-impl Drop for Header {
-    fn drop(&mut self) {
-        // SAFETY: `shared` came from `Arc::into_raw` when the header was made, and this
-        // header owns that one count; it is given back exactly once, here.
-        drop(unsafe { std::sync::Arc::from_raw(self.shared) });
     }
 }
 
@@ -244,7 +240,7 @@ impl TaskRef {
             return; // already waiting in the remote queue
         }
         self.ref_inc(); // owned by the queue entry
-        // SAFETY: the header owns an `Arc<Shared>` count, and our caller's reference keeps
+        // SAFETY: the header holds a ticket of `Shared`, and our caller's reference keeps
         // the header alive for the duration of this call.
         let shared = unsafe { &*header.shared };
         match shared.remote.push(self) {

@@ -23,7 +23,8 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    /// Wraps a task whose `JOIN_INTEREST` bit is set and one of whose references is ours.
+    /// Wraps a task whose `JOIN_INTEREST` bit is set: the handle shares the owner
+    /// reference with the loop.
     pub(crate) fn new(task: TaskRef) -> Self {
         JoinHandle {
             task,
@@ -106,8 +107,10 @@ impl<T> Drop for JoinHandle<T> {
         if state & COMPLETE != 0 {
             // SAFETY: complete, on the loop's thread; the output will never be read.
             unsafe { (header.vtable.drop_output)(self.task) };
+            // The owner reference: the loop already let go of it at completion.
+            self.task.ref_dec();
         }
-        self.task.ref_dec();
+        // Otherwise the loop gives the owner reference back when the task completes.
     }
 }
 

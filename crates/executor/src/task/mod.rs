@@ -1,5 +1,6 @@
 //! Tasks: spawning, names and ids, join handles, and a look at what is alive.
 
+pub(crate) mod blocks;
 mod error;
 pub(crate) mod header;
 mod join;

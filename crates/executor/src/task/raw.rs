@@ -1,15 +1,19 @@
 //! One allocation per task: the header followed by the future, later its output.
 
+use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use crate::event_loop::current;
+use crate::shared::Shared;
 use crate::task::JoinError;
+use crate::task::blocks::{BlockCache, release};
 use crate::task::header::{
     CANCELLED, COMPLETE, Header, JOIN_INTEREST, Kind, NOTIFIED, RUNNING, TaskRef, Vtable,
 };
@@ -36,17 +40,24 @@ impl<F: Future + 'static> Task<F> {
         dealloc: dealloc::<F>,
     };
 
-    /// Allocates a task (its one allocation) and returns a pointer to its header.
+    /// Allocates a task (its one allocation, often a recycled block) and returns a pointer
+    /// to its header.
     pub(crate) fn allocate(
+        blocks: &BlockCache,
         future: F,
         make_header: impl FnOnce(&'static Vtable) -> Header,
     ) -> TaskRef {
-        let task = Box::new(Task {
-            header: make_header(&Self::VTABLE),
-            stage: UnsafeCell::new(Stage::Running(future)),
-        });
-        // SAFETY: `Box::into_raw` is never null, and the header is at offset 0.
-        unsafe { TaskRef::from_raw(Box::into_raw(task) as *const ()) }
+        let block = blocks.allocate(Layout::new::<Task<F>>()).cast::<Task<F>>();
+        // SAFETY: the block is allocated for `Task<F>`'s layout and unused; writing the task
+        // straight into it spares a copy of the future through the stack.
+        unsafe {
+            block.as_ptr().write(Task {
+                header: make_header(&Self::VTABLE),
+                stage: UnsafeCell::new(Stage::Running(future)),
+            });
+        }
+        // SAFETY: the block is non-null and the header is at offset 0.
+        unsafe { TaskRef::from_raw(block.as_ptr() as *const ()) }
     }
 }
 
@@ -152,6 +163,9 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
 /// Drops an outcome nobody will see, reporting an unobserved panic once on stderr
 /// (asyncio's "Task exception was never retrieved").
 fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
+    if outcome.is_ok() && !std::mem::needs_drop::<T>() {
+        return; // the common `()` output: nothing to report, nothing to drop
+    }
     if let Err(error) = &outcome
         && error.is_panic()
     {
@@ -194,10 +208,32 @@ unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
     }
 }
 
-/// `Vtable::dealloc`: the last reference is gone.
+/// `Vtable::dealloc`: the last reference is gone. On its own loop's thread, while the loop
+/// runs, the block goes back to the loop's cache; anywhere else, to the allocator.
 unsafe fn dealloc<F: Future + 'static>(task: TaskRef) {
-    // SAFETY: made by `Box::into_raw(Box<Task<F>>)` in `allocate`; last reference.
-    drop(unsafe { Box::from_raw(task.as_ptr() as *mut Task<F>) });
+    let layout = Layout::new::<Task<F>>();
+    // Decide before dropping the header, which holds the loop's identity and its ticket.
+    let shared = task.header().shared;
+    let core = current().filter(|core| core.owns(task.header()));
+    let ptr = task.as_ptr() as *mut Task<F>;
+    // SAFETY: written by `allocate`; this was the last reference, so nobody else can reach
+    // it. (The header's ticket is not given back by this drop, but just below.)
+    unsafe { ptr::drop_in_place(ptr) };
+    // SAFETY: `ptr` came from a non-null block.
+    let block = unsafe { NonNull::new_unchecked(ptr as *mut u8) };
+    match core {
+        Some(core) => {
+            core.return_ticket();
+            // SAFETY: the block was allocated for `layout` and is unused now.
+            unsafe { core.blocks().recycle(block, layout) };
+        }
+        None => {
+            // SAFETY: as above.
+            unsafe { release(block, layout) };
+            // SAFETY: the header held one ticket of `shared`, which nothing uses now.
+            unsafe { Shared::give_back(NonNull::new_unchecked(shared as *mut Shared), 1) };
+        }
+    }
 }
 
 /// The waker vtable shared by every task: it only needs the header.

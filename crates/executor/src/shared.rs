@@ -1,0 +1,74 @@
+//! The loop's thread-safe half, and how tasks keep it alive without an atomic per task.
+//!
+//! Every task header points at its loop's [`Shared`] (where wakes from other threads go)
+//! and must keep it alive, because a waker can outlive the loop. An `Arc` would do, at the
+//! price of an atomic increment per spawn and an atomic decrement per task freed. Instead
+//! `Shared` counts *tickets*, and the loop buys them in batches: it adds
+//! [`TICKET_BATCH`] to the count with one atomic, hands one ticket to each new task without
+//! touching the atomic, and takes a ticket back (again without an atomic) when a task is
+//! freed on the loop's own thread. Only a task freed on another thread after its loop is
+//! gone, or elsewhere, returns its ticket with an atomic decrement. The last ticket frees
+//! `Shared`, exactly like the last `Arc`.
+//!
+//! The count is therefore: one ticket for the loop itself, plus the loop's spare tickets,
+//! plus one per live task header.
+
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering, fence};
+
+use crate::driver::Unparker;
+use crate::remote::RemoteQueue;
+use crate::task::header::TaskRef;
+
+/// How many tickets the loop buys at once.
+pub(crate) const TICKET_BATCH: usize = 256;
+
+/// The part of a loop that other threads may touch: where their wakes go, and how to wake
+/// the loop up.
+pub(crate) struct Shared {
+    pub(crate) remote: RemoteQueue<TaskRef>,
+    pub(crate) unparker: Unparker,
+    tickets: AtomicUsize,
+}
+
+// SAFETY: the `TaskRef`s in the remote queue are pointers to task headers whose only
+// cross-thread use is reference counting, the atomic `remote_notified` flag and reading
+// the immutable `shared` pointer; the loop's thread does everything else with them. The
+// queue itself is behind a mutex and the ticket count is atomic.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// A new `Shared` holding one ticket: the loop's own.
+    pub(crate) fn new(unparker: Unparker) -> NonNull<Shared> {
+        let shared = Box::new(Shared {
+            remote: RemoteQueue::new(),
+            unparker,
+            tickets: AtomicUsize::new(1),
+        });
+        NonNull::from(Box::leak(shared))
+    }
+
+    /// Buys `count` more tickets (the caller holds at least one, so `Shared` is alive).
+    pub(crate) fn buy(&self, count: usize) {
+        self.tickets.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Gives back `count` tickets; the last one frees `Shared`.
+    ///
+    /// # Safety
+    /// The caller owns `count` tickets of `shared` and uses none of them afterwards.
+    pub(crate) unsafe fn give_back(shared: NonNull<Shared>, count: usize) {
+        // SAFETY: the caller's tickets keep `shared` alive until this decrement.
+        let previous = unsafe { shared.as_ref() }
+            .tickets
+            .fetch_sub(count, Ordering::Release);
+        if previous == count {
+            // Every other holder's last use happens-before this point, as in `Arc::drop`.
+            fence(Ordering::Acquire);
+            // SAFETY: made by `Box::leak` in `new`; that was the last ticket.
+            drop(unsafe { Box::from_raw(shared.as_ptr()) });
+        }
+    }
+}
