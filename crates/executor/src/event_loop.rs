@@ -35,6 +35,8 @@ pub(crate) struct Core {
     owned_tail: Cell<Option<TaskRef>>,
     /// The task being polled right now.
     current: Cell<Option<TaskRef>>,
+    /// The header of the future `block_on` is running, while it runs (asyncio's main task).
+    main: Cell<Option<TaskRef>>,
     /// The last task id handed out.
     last_id: Cell<u64>,
     /// Reused buffer for draining the remote queue.
@@ -93,6 +95,7 @@ impl Core {
             owned_head: Cell::new(None),
             owned_tail: Cell::new(None),
             current: Cell::new(None),
+            main: Cell::new(None),
             last_id: Cell::new(0),
             remote_buf: RefCell::new(Vec::new()),
             blocks: BlockCache::default(),
@@ -258,6 +261,9 @@ impl Core {
 
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
         let mut tasks = Vec::new();
+        if let Some(main) = self.main.get() {
+            tasks.push(TaskInfo::of(main.header()));
+        }
         let mut next = self.owned_head.get();
         while let Some(task) = next {
             let header = task.header();
@@ -380,7 +386,11 @@ impl EventLoop {
                 }
                 let header = task.header();
                 header.state.set((header.state.get() & !NOTIFIED) | RUNNING);
-                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                header.polls.set(header.polls.get().wrapping_add(1));
+                core.current.set(Some(task));
+                let poll = future.as_mut().poll(&mut cx);
+                core.current.set(None);
+                if let Poll::Ready(output) = poll {
                     return output;
                 }
                 let state = header.state.get() & !RUNNING;
@@ -424,6 +434,7 @@ impl<'a> MainTask<'a> {
             )
         });
         core.ready.push_back(task);
+        core.main.set(Some(task));
         MainTask { core, task }
     }
 }
@@ -431,6 +442,8 @@ impl<'a> MainTask<'a> {
 impl Drop for MainTask<'_> {
     fn drop(&mut self) {
         // Later wakes of block_on's waker do nothing; no queue entry may outlive us.
+        self.core.main.set(None);
+        self.core.current.set(None); // if its poll unwound
         let header = self.task.header();
         if header.state.get() & NOTIFIED != 0 {
             self.core.ready.remove(self.task);

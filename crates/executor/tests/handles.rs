@@ -157,11 +157,10 @@ fn names_ids_state_and_debug() {
 #[test]
 fn current_task_and_all_tasks() {
     EventLoop::new().block_on(async {
-        assert_eq!(
-            task::current_task(),
-            None,
-            "block_on's own future is not a task"
-        );
+        // Like asyncio.run's coroutine, block_on's own future counts as a task.
+        let main = task::current_task().unwrap();
+        assert_eq!((main.id.as_u64(), main.name.as_str()), (0, "main"));
+        assert_eq!((main.state, main.polls), (TaskState::Running, 1));
         let gate = Gate::new();
         let g = gate.clone();
         let waiter = Builder::new()
@@ -175,14 +174,22 @@ fn current_task_and_all_tasks() {
         });
         assert_eq!(me.await.unwrap(), "me");
         let all = task::all_tasks();
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].name, "waiter");
-        assert_eq!(all[0].id, waiter.id());
-        assert_eq!(all[0].state, TaskState::Pending);
-        assert_eq!(all[0].polls, 1);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[0].name.as_str(), all[0].state),
+            ("main", TaskState::Running)
+        );
+        assert_eq!(all[1].name, "waiter");
+        assert_eq!(all[1].id, waiter.id());
+        assert_eq!(all[1].state, TaskState::Pending);
+        assert_eq!(all[1].polls, 1);
         gate.open();
         waiter.await.unwrap();
-        assert!(task::all_tasks().is_empty());
+        let names: Vec<_> = task::all_tasks().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["main"]);
+        // Inside a call_soon callback there is no current task.
+        handloop_executor::call_soon(|| assert_eq!(task::current_task(), None));
+        yield_now().await;
     });
     assert!(task::all_tasks().is_empty(), "no loop running");
 }

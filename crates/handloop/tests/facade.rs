@@ -400,16 +400,21 @@ fn current_task_and_all_tasks_list_the_live_tasks() {
             .name("me")
             .spawn(async { handloop::current_task().unwrap().name });
         assert_eq!(me.await.unwrap(), "me");
+        // asyncio.run's coroutine is a task; so is run's future: id 0, "main".
+        let main = handloop::current_task().unwrap();
+        assert_eq!((main.id.as_u64(), main.name.as_str()), (0, "main"));
         let all = handloop::all_tasks();
-        assert_eq!(all.len(), 1);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].name, "main");
         assert_eq!(
-            (all[0].id, all[0].name.as_str(), all[0].state),
+            (all[1].id, all[1].name.as_str(), all[1].state),
             (waiter.id(), "waiter", TaskState::Pending)
         );
         tx.send(()).unwrap();
         waiter.await.unwrap();
-        assert!(handloop::all_tasks().is_empty());
+        assert_eq!(handloop::all_tasks().len(), 1);
     });
+    assert!(handloop::all_tasks().is_empty(), "no loop running");
 }
 
 #[test]

@@ -89,6 +89,7 @@ pub struct TaskInfo {
 
 impl TaskInfo {
     pub(crate) fn of(header: &Header) -> TaskInfo {
+        debug_assert!(header.kind != Kind::Callback);
         TaskInfo {
             id: header.id,
             name: header.name().to_owned(),
@@ -99,14 +100,20 @@ impl TaskInfo {
 }
 
 /// The task being polled right now on this thread's loop (asyncio's `current_task()`), or
-/// `None` outside a task (in `block_on`'s own future, or with no loop running).
+/// `None` with no loop running (or inside a `call_soon` callback).
+///
+/// As `asyncio.run` makes its coroutine a task, the future given to
+/// [`EventLoop::block_on`](crate::EventLoop::block_on) counts as one: id 0, named `main`.
 pub fn current_task() -> Option<TaskInfo> {
     let core = current()?;
-    core.current_task().map(|task| TaskInfo::of(task.header()))
+    core.current_task()
+        .filter(|task| task.header().kind != Kind::Callback)
+        .map(|task| TaskInfo::of(task.header()))
 }
 
-/// Every live task of this thread's running loop, in spawn order (asyncio's
-/// `all_tasks()`). Empty when no loop runs. `call_soon` callbacks are not listed.
+/// Every live task of this thread's running loop (asyncio's `all_tasks()`): `block_on`'s
+/// own future first (id 0, `main`), then the spawned tasks in spawn order. Empty when no
+/// loop runs. `call_soon` callbacks are not listed.
 pub fn all_tasks() -> Vec<TaskInfo> {
     match current() {
         Some(core) => core.all_tasks(),
