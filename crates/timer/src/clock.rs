@@ -42,14 +42,28 @@ impl Clock {
     #[inline]
     pub(crate) fn now(&self) -> Instant {
         if self.stale.get() {
-            self.stale.set(false);
-            // `Instant` is monotonic; `max` only guards against platform quirks.
-            let now = Instant::now().max(self.now.get());
-            self.now.set(now);
-            now
+            self.read()
         } else {
             self.now.get()
         }
+    }
+
+    /// Real clock only: a new turn begins and the driver needs the time at once (to check
+    /// the heap). Reads the clock now, as the turn's first `now()` would.
+    #[inline]
+    pub(crate) fn refresh(&self) -> Instant {
+        debug_assert_eq!(self.kind, ClockKind::Real);
+        self.read()
+    }
+
+    /// Reads the real clock into the cache.
+    #[inline]
+    fn read(&self) -> Instant {
+        self.stale.set(false);
+        // `Instant` is monotonic; `max` only guards against platform quirks.
+        let now = Instant::now().max(self.now.get());
+        self.now.set(now);
+        now
     }
 
     /// A new turn begins: the real clock will be read again on the next `now()`.
@@ -71,6 +85,7 @@ impl Clock {
 
 /// `now + delay`, saturating at a far-away instant instead of overflowing (a sleep of
 /// `Duration::MAX` simply never fires).
+#[inline]
 pub(crate) fn deadline_after(now: Instant, delay: Duration) -> Instant {
     /// About thirty years: later than any program runs.
     const FAR_FUTURE: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);

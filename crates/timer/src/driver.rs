@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use handloop_executor::{Driver, ThreadPark, Unparker, call_soon};
 
@@ -74,10 +74,9 @@ impl<D: Driver> TimerDriver<D> {
         &self.inner
     }
 
-    /// Moves every timer due by the loop's `now()` to the ready queue, in
+    /// Moves every timer due by `now` (the loop's `now()`) to the ready queue, in
     /// `(deadline, sequence)` order. Returns how many fired.
-    fn fire_due(&mut self) -> usize {
-        let now = self.timer.now();
+    fn fire_due(&mut self, now: Instant) -> usize {
         {
             let mut heap = self.timer.heap.borrow_mut();
             while let Some(action) = heap.pop_due(now) {
@@ -97,19 +96,42 @@ impl<D: Driver> TimerDriver<D> {
         fired
     }
 
+    /// The real clock's turn. On a busy turn with a timer waiting (a `timeout` around work
+    /// that is still going on), this is one look at the heap, one clock read and one
+    /// comparison before the inner driver's non-blocking park.
+    #[inline]
     fn park_real(&mut self, timeout: Option<Duration>) {
-        if self.timer.heap.borrow().is_empty() {
-            // No timers: don't even read the clock.
+        let next = {
+            let mut heap = self.timer.heap.borrow_mut();
+            if heap.is_empty() {
+                None
+            } else {
+                heap.next_deadline()
+            }
+        };
+        let Some(next) = next else {
+            // No timers: don't even read the clock (the next turn's first `now()` will).
+            self.timer.clock.invalidate();
             self.inner.park(timeout);
             return;
-        }
-        let fired = self.fire_due();
+        };
+        // A new turn begins: read the clock once, for the check below and the turn's `now()`.
+        let now = self.timer.clock.refresh();
+        // If the nearest deadline is still ahead, nothing is due: skip the firing machinery
+        // (the common busy turn, with a timeout waiting in the heap).
+        let fired = if next <= now { self.fire_due(now) } else { 0 };
         if timeout == Some(Duration::ZERO) || fired > 0 {
             // Tasks are ready: look for other events, but don't block.
             self.inner.park(Some(Duration::ZERO));
             return;
         }
-        // Nothing is ready: sleep until the nearest deadline (or an unpark).
+        self.park_real_idle(timeout);
+    }
+
+    /// Nothing is ready: sleep until the nearest deadline (or an unpark). Kept out of line:
+    /// the busy turn above stays small.
+    #[inline(never)]
+    fn park_real_idle(&mut self, timeout: Option<Duration>) {
         let next = self.timer.heap.borrow_mut().next_deadline();
         let wait = next.map(|deadline| deadline.saturating_duration_since(self.timer.now()));
         let wait = match (wait, timeout) {
@@ -119,9 +141,11 @@ impl<D: Driver> TimerDriver<D> {
         self.inner.park(wait);
         // Time has passed: read the clock again and fire what came due while we slept.
         self.timer.clock.invalidate();
-        self.fire_due();
+        let now = self.timer.now();
+        self.fire_due(now);
     }
 
+    #[inline(never)]
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         if timeout != Some(Duration::ZERO) {
             let next = self.timer.heap.borrow_mut().next_deadline();
@@ -137,14 +161,15 @@ impl<D: Driver> TimerDriver<D> {
         }
         // Collect wakes from other threads without blocking, then fire what is due.
         self.inner.park(Some(Duration::ZERO));
-        self.fire_due();
+        let now = self.timer.now();
+        self.fire_due(now);
     }
 }
 
 impl<D: Driver> Driver for TimerDriver<D> {
     fn park(&mut self, timeout: Option<Duration>) {
-        // A new turn begins after this park: `now()` reads the real clock again once.
-        self.timer.clock.invalidate();
+        // A new turn begins after this park: `now()` reads the real clock again once (the
+        // real-clock park reads it itself when there are timers to check).
         match self.timer.clock.kind() {
             ClockKind::Real => self.park_real(timeout),
             ClockKind::Virtual => self.park_virtual(timeout),

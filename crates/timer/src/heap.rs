@@ -3,9 +3,9 @@
 //!
 //! Two pieces work together:
 //!
-//! - a **slab** (a `Vec` of slots, plus a stack of free slot numbers) holds each timer's payload: a task's
-//!   waker for a `Sleep`, a boxed closure for `call_later`. A timer is named by a
-//!   [`TimerKey`]: its slot and its sequence number.
+//! - a **slab** (a `Vec` of slots, the empty ones chained into a free list) holds each
+//!   timer's payload: a task's waker for a `Sleep`, a boxed closure for `call_later`. A
+//!   timer is named by a [`TimerKey`]: its slot and its sequence number.
 //! - a **binary min-heap** of `(deadline, sequence, slot)` orders the timers. The sequence
 //!   number counts registrations, so equal deadlines come out in registration order.
 //!
@@ -21,8 +21,6 @@
 //! So the heap never holds more than about twice the live timers, slots are reused, and a
 //! million register-then-cancel cycles allocate nothing after the first.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt;
 use std::time::Instant;
 
@@ -40,20 +38,36 @@ pub struct TimerKey {
 }
 
 /// One heap entry; ordered by deadline, then sequence (the slot is only a pointer).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     deadline: Instant,
     seq: u64,
     slot: u32,
 }
 
+impl Entry {
+    /// Whether `self` fires before `other`: earlier deadline, or the same deadline and
+    /// registered earlier. Sequence numbers are unique, so two entries are never tied.
+    #[inline]
+    fn before(&self, other: &Entry) -> bool {
+        self.deadline < other.deadline || (self.deadline == other.deadline && self.seq < other.seq)
+    }
+}
+
 /// A slab slot: the payload of the timer with sequence number `seq`, or `None` once that
-/// timer fired or was cancelled (the slot is then on the free list).
+/// timer fired or was cancelled.
+///
+/// An empty slot is on the free list, and its `seq` field holds the next free slot instead
+/// (the list needs no `Vec` of its own). That never confuses a stale key: every lookup
+/// checks `value.is_some()` as well as the sequence number.
 #[derive(Debug)]
 struct Slot<T> {
     seq: u64,
     value: Option<T>,
 }
+
+/// The end of the free list.
+const NO_SLOT: u32 = u32::MAX;
 
 /// A min-heap of timers keyed by `(deadline, sequence)`, with O(1) amortised cancellation.
 ///
@@ -77,10 +91,14 @@ struct Slot<T> {
 /// assert_eq!(heap.pop_due(now), None);
 /// ```
 pub struct TimerHeap<T> {
-    heap: BinaryHeap<Reverse<Entry>>,
+    /// A binary min-heap in a `Vec` (the children of `i` are `2i + 1` and `2i + 2`),
+    /// written out rather than `BinaryHeap<Reverse<Entry>>` so that the hot cases stay a
+    /// few instructions: pushing onto and popping the last entry of a one-entry heap.
+    heap: Vec<Entry>,
     slots: Vec<Slot<T>>,
-    /// Indexes of empty slots, reused last-in first-out.
-    free: Vec<u32>,
+    /// The first empty slot (`NO_SLOT` if none): empty slots are reused last-in first-out,
+    /// each one's `seq` naming the next.
+    free: u32,
     next_seq: u64,
     live: usize,
     stale: usize,
@@ -97,7 +115,7 @@ pub struct Footprint {
     pub heap_capacity: usize,
     /// Slots in the slab, free ones included.
     pub slots: usize,
-    /// Capacity of the slab's buffers (slots and free list).
+    /// Capacity of the slab's buffer.
     pub slots_capacity: usize,
 }
 
@@ -105,9 +123,9 @@ impl<T> TimerHeap<T> {
     /// An empty heap.
     pub fn new() -> Self {
         TimerHeap {
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NO_SLOT,
             next_seq: 0,
             live: 0,
             stale: 0,
@@ -119,27 +137,23 @@ impl<T> TimerHeap<T> {
     #[inline]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
-        self.next_seq += 1;
-        let occupied = Slot {
-            seq,
-            value: Some(value),
+        self.next_seq = seq + 1;
+        let slot = self.free;
+        let slot = if let Some(reused) = self.slots.get_mut(slot as usize) {
+            debug_assert!(reused.value.is_none(), "a slot on the free list is empty");
+            // Unlink it from the free list (its `seq` names the next free slot).
+            self.free = reused.seq as u32;
+            reused.seq = seq;
+            reused.value = Some(value);
+            slot
+        } else {
+            self.new_slot(seq, value)
         };
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slots[slot as usize] = occupied;
-                slot
-            }
-            None => {
-                let slot = u32::try_from(self.slots.len()).expect("more than 2^32 timers");
-                self.slots.push(occupied);
-                slot
-            }
-        };
-        self.heap.push(Reverse(Entry {
+        self.push_entry(Entry {
             deadline,
             seq,
             slot,
-        }));
+        });
         self.live += 1;
         TimerKey { slot, seq }
     }
@@ -151,8 +165,8 @@ impl<T> TimerHeap<T> {
         let value = self.take_slot(key)?;
         // The nearest timer is cancelled most often (a finished `timeout`): drop its entry
         // now. Any other entry goes stale and waits for the top or for a compaction.
-        if self.heap.peek().is_some_and(|top| top.0.seq == key.seq) {
-            self.heap.pop();
+        if self.heap.first().is_some_and(|top| top.seq == key.seq) {
+            self.pop_top();
         } else {
             self.stale += 1;
             if self.stale >= MIN_STALE_TO_COMPACT && self.stale > self.live {
@@ -179,20 +193,21 @@ impl<T> TimerHeap<T> {
     }
 
     /// The earliest deadline of a registered timer.
+    #[inline]
     pub fn next_deadline(&mut self) -> Option<Instant> {
         self.skip_stale();
-        self.heap.peek().map(|top| top.0.deadline)
+        self.heap.first().map(|top| top.deadline)
     }
 
     /// Removes and returns the earliest timer if its deadline is at or before `now`. Call it
     /// until it returns `None` to fire everything due, in `(deadline, sequence)` order.
     pub fn pop_due(&mut self, now: Instant) -> Option<T> {
         self.skip_stale();
-        let top = self.heap.peek()?.0;
+        let top = *self.heap.first()?;
         if top.deadline > now {
             return None;
         }
-        self.heap.pop();
+        self.pop_top();
         let key = TimerKey {
             slot: top.slot,
             seq: top.seq,
@@ -219,8 +234,82 @@ impl<T> TimerHeap<T> {
             heap_len: self.heap.len(),
             heap_capacity: self.heap.capacity(),
             slots: self.slots.len(),
-            slots_capacity: self.slots.capacity().max(self.free.capacity()),
+            slots_capacity: self.slots.capacity(),
         }
+    }
+
+    /// A new slot at the end of the slab (the free list was empty).
+    #[cold]
+    fn new_slot(&mut self, seq: u64, value: T) -> u32 {
+        debug_assert_eq!(self.free, NO_SLOT);
+        let slot = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&slot| slot != NO_SLOT)
+            .expect("more than 2^32 - 1 timers");
+        self.slots.push(Slot {
+            seq,
+            value: Some(value),
+        });
+        slot
+    }
+
+    /// Adds an entry to the heap: at the end, then up past every later parent.
+    #[inline]
+    fn push_entry(&mut self, entry: Entry) {
+        let pos = self.heap.len();
+        self.heap.push(entry);
+        if pos > 0 {
+            self.sift_up(pos);
+        }
+    }
+
+    /// Removes the top entry: the last one takes its place and sinks to where it belongs.
+    #[inline]
+    fn pop_top(&mut self) {
+        let Some(last) = self.heap.pop() else {
+            return;
+        };
+        if !self.heap.is_empty() {
+            self.heap[0] = last;
+            self.sift_down(0);
+        }
+    }
+
+    /// Moves the entry at `pos` up while it fires before its parent.
+    fn sift_up(&mut self, mut pos: usize) {
+        let heap = &mut self.heap[..];
+        let entry = heap[pos];
+        while pos > 0 {
+            let parent = (pos - 1) / 2;
+            if !entry.before(&heap[parent]) {
+                break;
+            }
+            heap[pos] = heap[parent];
+            pos = parent;
+        }
+        heap[pos] = entry;
+    }
+
+    /// Moves the entry at `pos` down while a child fires before it.
+    fn sift_down(&mut self, mut pos: usize) {
+        let heap = &mut self.heap[..];
+        let entry = heap[pos];
+        let len = heap.len();
+        loop {
+            let mut child = 2 * pos + 1;
+            if child >= len {
+                break;
+            }
+            if child + 1 < len && heap[child + 1].before(&heap[child]) {
+                child += 1;
+            }
+            if !heap[child].before(&entry) {
+                break;
+            }
+            heap[pos] = heap[child];
+            pos = child;
+        }
+        heap[pos] = entry;
     }
 
     /// Empties `key`'s slot onto the free list and returns its value.
@@ -231,7 +320,9 @@ impl<T> TimerHeap<T> {
             return None;
         }
         let value = slot.value.take()?;
-        self.free.push(key.slot);
+        // Onto the free list.
+        slot.seq = u64::from(self.free);
+        self.free = key.slot;
         self.live -= 1;
         Some(value)
     }
@@ -243,11 +334,12 @@ impl<T> TimerHeap<T> {
     }
 
     /// Pops stale entries off the top.
+    #[inline]
     fn skip_stale(&mut self) {
         while self.stale > 0 {
-            match self.heap.peek() {
-                Some(top) if !Self::is_live(&self.slots, &top.0) => {
-                    self.heap.pop();
+            match self.heap.first() {
+                Some(top) if !Self::is_live(&self.slots, top) => {
+                    self.pop_top();
                     self.stale -= 1;
                 }
                 _ => break,
@@ -258,8 +350,12 @@ impl<T> TimerHeap<T> {
     /// Drops every stale entry in one pass (rebuilding the heap is O(n)).
     fn compact(&mut self) {
         let slots = &self.slots;
-        self.heap.retain(|entry| Self::is_live(slots, &entry.0));
+        self.heap.retain(|entry| Self::is_live(slots, entry));
         self.stale = 0;
+        // Floyd's heap construction: sift down every parent, the deepest first.
+        for pos in (0..self.heap.len() / 2).rev() {
+            self.sift_down(pos);
+        }
     }
 }
 

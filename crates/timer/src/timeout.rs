@@ -21,6 +21,7 @@ use crate::sleep::{Sleep, sleep, sleep_until};
 ///
 /// # Panics
 /// With no event loop with a timer running on this thread.
+#[inline]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout::new(future, sleep(duration))
 }
@@ -46,6 +47,7 @@ pin_project! {
 }
 
 impl<F> Timeout<F> {
+    #[inline]
     fn new(future: F, sleep: Sleep) -> Self {
         Timeout {
             future: Some(future),
@@ -62,6 +64,7 @@ impl<F> Timeout<F> {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let future = this
