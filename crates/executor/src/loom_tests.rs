@@ -38,31 +38,40 @@ fn wake_remote(task: &FakeTask, event_loop: &FakeLoop) {
     }
 }
 
+fn fresh() -> (Arc<FakeTask>, Arc<FakeLoop>) {
+    let task = Arc::new(FakeTask {
+        remote_notified: AtomicBool::new(false),
+        refs: AtomicUsize::new(0),
+    });
+    let event_loop = Arc::new(FakeLoop {
+        remote: RemoteQueue::new(),
+        park: ParkState::default(),
+    });
+    (task, event_loop)
+}
+
+/// The loop's side: drain, and park when there is nothing. A lost wake deadlocks here,
+/// which loom reports.
+fn run_until_woken(event_loop: &FakeLoop) -> Vec<usize> {
+    let mut drained = Vec::new();
+    loop {
+        event_loop.remote.drain_into(&mut drained);
+        if !drained.is_empty() {
+            return drained;
+        }
+        event_loop.park.park(None);
+    }
+}
+
 #[test]
 fn loom_remote_wake_reaches_a_parking_loop() {
     loom::model(|| {
-        let task = Arc::new(FakeTask {
-            remote_notified: AtomicBool::new(false),
-            refs: AtomicUsize::new(0),
-        });
-        let event_loop = Arc::new(FakeLoop {
-            remote: RemoteQueue::new(),
-            park: ParkState::default(),
-        });
+        let (task, event_loop) = fresh();
         let waker = {
             let (task, event_loop) = (task.clone(), event_loop.clone());
             thread::spawn(move || wake_remote(&task, &event_loop))
         };
-        // The loop: drain, and park when there is nothing. A lost wake deadlocks here,
-        // which loom reports.
-        let mut drained = Vec::new();
-        loop {
-            event_loop.remote.drain_into(&mut drained);
-            if !drained.is_empty() {
-                break;
-            }
-            event_loop.park.park(None);
-        }
+        let drained = run_until_woken(&event_loop);
         assert_eq!(drained.len(), 1);
         task.remote_notified.store(false, Ordering::Release);
         task.refs.fetch_sub(1, Ordering::Relaxed);
@@ -74,28 +83,14 @@ fn loom_remote_wake_reaches_a_parking_loop() {
 #[test]
 fn loom_two_remote_wakes_enqueue_once_and_are_not_lost() {
     loom::model(|| {
-        let task = Arc::new(FakeTask {
-            remote_notified: AtomicBool::new(false),
-            refs: AtomicUsize::new(0),
-        });
-        let event_loop = Arc::new(FakeLoop {
-            remote: RemoteQueue::new(),
-            park: ParkState::default(),
-        });
+        let (task, event_loop) = fresh();
         let wakers: Vec<_> = (0..2)
             .map(|_| {
                 let (task, event_loop) = (task.clone(), event_loop.clone());
                 thread::spawn(move || wake_remote(&task, &event_loop))
             })
             .collect();
-        let mut drained = Vec::new();
-        loop {
-            event_loop.remote.drain_into(&mut drained);
-            if !drained.is_empty() {
-                break;
-            }
-            event_loop.park.park(None);
-        }
+        let mut drained = run_until_woken(&event_loop);
         task.remote_notified.store(false, Ordering::Release);
         for _ in drained.drain(..) {
             task.refs.fetch_sub(1, Ordering::Relaxed);
@@ -116,14 +111,7 @@ fn loom_two_remote_wakes_enqueue_once_and_are_not_lost() {
 #[test]
 fn loom_a_wake_racing_shutdown_gives_its_reference_back() {
     loom::model(|| {
-        let task = Arc::new(FakeTask {
-            remote_notified: AtomicBool::new(false),
-            refs: AtomicUsize::new(0),
-        });
-        let event_loop = Arc::new(FakeLoop {
-            remote: RemoteQueue::new(),
-            park: ParkState::default(),
-        });
+        let (task, event_loop) = fresh();
         let waker = {
             let (task, event_loop) = (task.clone(), event_loop.clone());
             thread::spawn(move || wake_remote(&task, &event_loop))
