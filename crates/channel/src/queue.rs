@@ -8,11 +8,12 @@ mod waiters;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::task::Waker;
 
 use crate::errors::{TryGetError, TryPutError};
 use crate::sync::{Arc, Lock, LockGuard};
 pub use futures::{Get, Join, Put};
-use waiters::{Waiters, WakeList};
+use waiters::{Waiters, Wake2, WakeList};
 
 /// A multi-producer, multi-consumer FIFO queue for async tasks: asyncio's `Queue`,
 /// with fair hand-off.
@@ -45,6 +46,10 @@ pub struct Queue<T> {
 ///   getter does);
 /// * a putter is in line only while there is no room (`items.len() + handed >= capacity`);
 /// * `handed` is the number of answered getters that hold an item they have not collected.
+///
+/// The fast paths lean on the first two: a put that finds no getter in line just stores
+/// its item, a get that finds no putter in line just takes one, and neither has anyone
+/// to wake.
 pub(crate) struct State<T> {
     /// Items ready for the next `get`, oldest first.
     items: VecDeque<T>,
@@ -101,6 +106,7 @@ impl<T> Queue<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn state(&self) -> LockGuard<'_, State<T>> {
         self.shared.lock()
     }
@@ -109,6 +115,7 @@ impl<T> Queue<T> {
     ///
     /// Fails with [`Closed`](crate::Closed) holding the item if the queue is closed before the item
     /// entered. See [`Put`] for what dropping the future does.
+    #[inline]
     pub fn put(&self, item: T) -> Put<'_, T> {
         Put::new(self, item)
     }
@@ -118,6 +125,7 @@ impl<T> Queue<T> {
     /// After [`close`](Queue::close), `get` still returns the items left in the queue, and
     /// fails with [`Closed`](crate::Closed) only once it is empty. See [`Get`] for what dropping the
     /// future does.
+    #[inline]
     pub fn get(&self) -> Get<'_, T> {
         Get::new(self)
     }
@@ -131,20 +139,21 @@ impl<T> Queue<T> {
     /// Puts `item` without waiting: `Full(item)` if there is no free slot (or putters
     /// are already waiting for one: `try_put` never jumps their line), `Closed(item)` if
     /// the queue is closed.
+    #[inline]
     pub fn try_put(&self, item: T) -> Result<(), TryPutError<T>> {
-        let mut wake = WakeList::new();
         let mut state = self.state();
-        let result = if state.closed {
-            Err(TryPutError::Closed(item))
-        } else if state.putters.in_line() > 0 || !state.has_room() {
-            Err(TryPutError::Full(item))
-        } else {
-            state.enter(item, &mut wake);
-            Ok(())
-        };
+        if state.closed {
+            return Err(TryPutError::Closed(item));
+        }
+        if !state.may_enter() {
+            return Err(TryPutError::Full(item));
+        }
+        let getter = state.enter(item);
         drop(state);
-        wake.wake_all();
-        result
+        if let Some(getter) = getter {
+            getter.wake();
+        }
+        Ok(())
     }
 
     /// Takes the front item without waiting: `Empty` if no item is ready,
@@ -152,10 +161,10 @@ impl<T> Queue<T> {
     ///
     /// An item put while a getter waits belongs to that getter, so `try_get` sees `Empty`
     /// even just after a `put` in that case.
+    #[inline]
     pub fn try_get(&self) -> Result<T, TryGetError> {
-        let mut wake = WakeList::new();
         let mut state = self.state();
-        let result = state.take(&mut wake);
+        let (result, wake) = state.take();
         drop(state);
         wake.wake_all();
         result
@@ -203,7 +212,6 @@ impl<T> Queue<T> {
     /// items were put. That is a bug in the caller, as in asyncio (`ValueError`).
     #[track_caller]
     pub fn task_done(&self) {
-        let mut wake = WakeList::new();
         let mut state = self.state();
         if state.unfinished == 0 {
             drop(state);
@@ -213,11 +221,12 @@ impl<T> Queue<T> {
             );
         }
         state.unfinished -= 1;
-        if state.unfinished == 0 {
+        if state.unfinished == 0 && !state.joiners.is_empty() {
+            let mut wake = WakeList::new();
             state.release_joiners(&mut wake);
+            drop(state);
+            wake.wake_all();
         }
-        drop(state);
-        wake.wake_all();
     }
 
     /// The number of items ready to be taken (not counting items already handed to
@@ -256,64 +265,94 @@ impl<T> Queue<T> {
 }
 
 impl<T> State<T> {
+    #[inline]
     pub(crate) fn has_room(&self) -> bool {
         self.items.len() + self.handed < self.capacity
     }
 
-    /// A put succeeded: the item enters the queue and counts as unfinished.
-    fn enter(&mut self, item: T, wake: &mut WakeList) {
+    /// Whether a new put may enter now: there is room, and no earlier putter is waiting
+    /// for it (a new put never jumps their line).
+    #[inline]
+    fn may_enter(&self) -> bool {
+        self.putters.is_empty() && self.has_room()
+    }
+
+    /// A put succeeded: the item enters the queue and counts as unfinished. Returns the
+    /// getter to wake if the item was handed to one.
+    #[inline]
+    fn enter(&mut self, item: T) -> Option<Waker> {
         self.unfinished += 1;
-        self.hand_or_store(item, Place::Back, wake);
+        if self.getters.is_empty() {
+            // The common case: no one is waiting for it, so there is no one to wake.
+            self.items.push_back(item);
+            None
+        } else {
+            self.hand_or_store(item, Place::Back)
+        }
     }
 
     /// Hands `item` to the longest-waiting getter if there is one (Beazley's step 5: the
     /// getter is woken, put back on its ready queue, not called); otherwise stores it.
-    fn hand_or_store(&mut self, item: T, place: Place, wake: &mut WakeList) {
+    /// Returns the getter to wake.
+    fn hand_or_store(&mut self, item: T, place: Place) -> Option<Waker> {
         if let Some(getter) = self.getters.answer_first() {
             getter.payload = Some(item);
-            wake.push(getter.waker.take());
+            let waker = getter.waker.take();
             self.handed += 1;
+            waker
         } else {
             match place {
                 Place::Back => self.items.push_back(item),
                 Place::Front => self.items.push_front(item),
             }
+            None
         }
     }
 
-    /// Takes the front item if there is one, passing the freed slot on.
-    fn take(&mut self, wake: &mut WakeList) -> Result<T, TryGetError> {
+    /// Takes the front item if there is one, passing the freed slot on. Returns the
+    /// result and the tasks to wake.
+    #[inline]
+    fn take(&mut self) -> (Result<T, TryGetError>, Wake2) {
         match self.items.pop_front() {
-            Some(item) => {
-                self.slot_freed(wake);
-                Ok(item)
-            }
-            None if self.closed => Err(TryGetError::Closed),
-            None => Err(TryGetError::Empty),
+            Some(item) => (Ok(item), self.slot_freed()),
+            None if self.closed => (Err(TryGetError::Closed), Wake2::none()),
+            None => (Err(TryGetError::Empty), Wake2::none()),
         }
     }
 
     /// A slot was freed: it goes to the longest-waiting putter, whose item enters now,
-    /// in the order the putters arrived.
-    fn slot_freed(&mut self, wake: &mut WakeList) {
+    /// in the order the putters arrived. Returns the tasks to wake: that putter, and the
+    /// getter its item was handed to, if any.
+    #[inline]
+    fn slot_freed(&mut self) -> Wake2 {
+        if self.putters.is_empty() {
+            return Wake2::none(); // the common case: no one waits for room
+        }
+        self.admit_first_putter()
+    }
+
+    fn admit_first_putter(&mut self) -> Wake2 {
         if !self.has_room() {
-            return; // still full (a returned item refilled it)
+            return Wake2::none(); // still full (a returned item refilled it)
         }
-        if let Some(putter) = self.putters.answer_first() {
-            let item = putter
-                .payload
-                .take()
-                .expect("a putter in line holds its item");
-            wake.push(putter.waker.take());
-            self.enter(item, wake);
-        }
+        let Some(putter) = self.putters.answer_first() else {
+            return Wake2::none();
+        };
+        let item = putter
+            .payload
+            .take()
+            .expect("a putter in line holds its item");
+        let putter = putter.waker.take();
+        let getter = self.enter(item);
+        Wake2::one(putter).then(getter)
     }
 
     /// A getter handed `item` went away without collecting it: the item goes back to the
-    /// front of the queue (or to the next waiting getter), keeping its slot.
-    fn give_back(&mut self, item: T, wake: &mut WakeList) {
+    /// front of the queue (or to the next waiting getter), keeping its slot. Returns the
+    /// getter to wake.
+    fn give_back(&mut self, item: T) -> Option<Waker> {
         self.handed -= 1;
-        self.hand_or_store(item, Place::Front, wake);
+        self.hand_or_store(item, Place::Front)
     }
 
     fn close(&mut self, wake: &mut WakeList) {

@@ -17,19 +17,27 @@
 //!
 //! Under `--cfg loom` (see `tests/loom.rs`) the atomic, the cell and the back-off are
 //! loom's, so the model checker explores every interleaving of this lock too.
+//!
+//! The oneshot channel needs no lock: one atomic state word says who may touch its two
+//! cells (see `oneshot.rs`). It takes its atomic and its cell type from here, so that
+//! loom checks that protocol as well.
 #![allow(unsafe_code)]
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::Arc;
+pub(crate) use loom::cell::UnsafeCell as RawCell;
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, atomic::AtomicUsize};
 #[cfg(loom)]
 use loom::{cell::UnsafeCell, sync::atomic::AtomicBool};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicBool;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicUsize;
 
 /// A spin-then-yield lock around `S`, for critical sections of a few dozen instructions.
 pub(crate) struct Lock<S> {
@@ -161,3 +169,30 @@ impl<S> DerefMut for LockGuard<'_, S> {
 
 #[cfg(not(loom))]
 use std::cell::UnsafeCell;
+
+/// A cell whose every access goes through a closure, as with `loom::cell::UnsafeCell`
+/// (which replaces it under `cfg(loom)`, so loom sees each access and reports two that
+/// race). The caller of `with`/`with_mut` must know, from its own protocol, that no one
+/// writes the contents during a `with` and no one else touches them during a `with_mut`;
+/// the cell itself checks nothing, which is why dereferencing the pointer is `unsafe`.
+#[cfg(not(loom))]
+pub(crate) struct RawCell<T>(UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> RawCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        RawCell(UnsafeCell::new(value))
+    }
+
+    /// Reads through a pointer to the contents.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Writes through a pointer to the contents.
+    #[inline]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

@@ -79,3 +79,55 @@ fn oneshot_send_races_the_receiver() {
         sender.join().unwrap();
     });
 }
+
+/// The receiver is dropped while the sender sends: the value is either delivered to no one
+/// and given back to the sender, or dropped with the receiver; never both, never lost.
+#[test]
+fn oneshot_send_races_the_receivers_drop() {
+    loom::model(|| {
+        let (tx, rx) = oneshot::channel();
+        let value = Arc::new(());
+        let sender = thread::spawn({
+            let value = Arc::clone(&value);
+            move || tx.send(value).map_err(drop).is_ok()
+        });
+        drop(rx);
+        let _sent = sender.join().unwrap();
+        // Whichever way it went, the value was dropped exactly once.
+        assert_eq!(Arc::strong_count(&value), 1);
+    });
+}
+
+/// The sender is dropped without sending while the receiver waits: the receiver wakes
+/// with the error (loom reports a deadlock if the wake were lost).
+#[test]
+fn oneshot_sender_drop_races_the_receiver() {
+    loom::model(|| {
+        let (tx, rx) = oneshot::channel::<u8>();
+        let sender = thread::spawn(move || drop(tx));
+        assert_eq!(block_on(rx), Err(oneshot::RecvError));
+        sender.join().unwrap();
+    });
+}
+
+/// The receiver is polled again with a different waker (it moved to another task) while
+/// the sender sends: the new waker is the one woken, and the old one is never written
+/// while the sender reads it.
+#[test]
+fn oneshot_receiver_changes_waker_while_the_sender_sends() {
+    loom::model(|| {
+        let (tx, mut rx) = oneshot::channel();
+        let first = Waker::noop();
+        let mut cx = Context::from_waker(first);
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        // Register the first waker (or find the value already there).
+        let got = std::pin::Pin::new(&mut rx).poll(&mut cx);
+        let got = match got {
+            Poll::Ready(value) => value,
+            // Then wait with another waker: `block_on`'s.
+            Poll::Pending => block_on(rx),
+        };
+        assert_eq!(got, Ok(7));
+        sender.join().unwrap();
+    });
+}

@@ -10,9 +10,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::Queue;
-use super::waiters::WakeList;
+use super::{Queue, State};
 use crate::errors::{Closed, TryGetError};
+use crate::sync::LockGuard;
 
 /// The future returned by [`Queue::put`]. Resolves to `Ok(())` once the item entered the
 /// queue, or `Err(Closed(item))` if the queue was closed first.
@@ -56,6 +56,7 @@ impl<T> Unpin for Get<'_, T> {}
 impl<T> Unpin for Join<'_, T> {}
 
 impl<'a, T> Put<'a, T> {
+    #[inline]
     pub(super) fn new(queue: &'a Queue<T>, item: T) -> Self {
         Put {
             queue,
@@ -63,115 +64,181 @@ impl<'a, T> Put<'a, T> {
             key: None,
         }
     }
+
+    /// No room (or earlier putters wait for it): join the putters' line. Kept out of
+    /// line so that the fast path of `poll` stays small enough to inline.
+    #[inline(never)]
+    fn wait(
+        &mut self,
+        mut state: LockGuard<'_, State<T>>,
+        item: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), Closed<T>>> {
+        self.key = Some(state.putters.join(cx.waker(), Some(item)));
+        Poll::Pending
+    }
+
+    /// A later poll while we wait in line: still waiting, or read the answer.
+    #[inline(never)]
+    fn poll_waiting(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Result<(), Closed<T>>> {
+        let mut state = self.queue.state();
+        let entry = state.putters.entry(key);
+        if entry.in_line {
+            entry.set_waker(cx.waker());
+            return Poll::Pending;
+        }
+        // Answered: either our item entered (the payload is gone) or the queue closed
+        // first and the item is still ours.
+        self.key = None;
+        let entry = state.putters.remove(key);
+        drop(state);
+        Poll::Ready(match entry.payload {
+            None => Ok(()),
+            Some(item) => Err(Closed(item)),
+        })
+    }
+
+    /// Dropped while waiting: leave the line (or the answered entry).
+    #[cold]
+    fn leave(&mut self, key: usize) {
+        let entry = self.queue.state().putters.remove(key);
+        // The item (if it never entered) is dropped here, after the lock is released.
+        drop(entry);
+    }
 }
 
 impl<T> Future for Put<'_, T> {
     type Output = Result<(), Closed<T>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut wake = WakeList::new();
+        if let Some(key) = this.key {
+            return this.poll_waiting(key, cx);
+        }
+        // First poll: put now if we may, otherwise join the putters' line.
+        let item = this.item.take().expect("Put polled after it completed");
         let mut state = this.queue.state();
-        let result = match this.key {
-            // First poll: put now if we may, otherwise join the putters' line.
-            None => {
-                let item = this.item.take().expect("Put polled after it completed");
-                if state.closed {
-                    Err(Closed(item))
-                } else if state.putters.in_line() == 0 && state.has_room() {
-                    state.enter(item, &mut wake);
-                    Ok(())
-                } else {
-                    this.key = Some(state.putters.join(cx.waker(), Some(item)));
-                    return Poll::Pending;
-                }
-            }
-            Some(key) => {
-                let entry = state.putters.entry(key);
-                if entry.in_line {
-                    entry.set_waker(cx.waker());
-                    return Poll::Pending;
-                }
-                // Answered: either our item entered (the payload is gone) or the queue
-                // closed first and the item is still ours.
-                this.key = None;
-                match state.putters.remove(key).payload {
-                    None => Ok(()),
-                    Some(item) => Err(Closed(item)),
-                }
-            }
-        };
+        if state.closed {
+            drop(state);
+            return Poll::Ready(Err(Closed(item)));
+        }
+        if !state.may_enter() {
+            return this.wait(state, item, cx);
+        }
+        let getter = state.enter(item);
         drop(state);
-        wake.wake_all();
-        Poll::Ready(result)
+        if let Some(getter) = getter {
+            getter.wake();
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
 impl<T> Drop for Put<'_, T> {
+    /// Cheap when the put completed (or never waited): no key, nothing to do, no lock.
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            let entry = self.queue.state().putters.remove(key);
-            // The item (if it never entered) is dropped here, after the lock is released.
-            drop(entry);
+            self.leave(key);
         }
     }
 }
 
 impl<'a, T> Get<'a, T> {
+    #[inline]
     pub(super) fn new(queue: &'a Queue<T>) -> Self {
         Get { queue, key: None }
+    }
+
+    /// Takes the front item, or joins the getters' line if there is none.
+    #[inline]
+    fn take_or_wait(
+        &mut self,
+        mut state: LockGuard<'_, State<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Closed>> {
+        let (result, wake) = state.take();
+        let result = match result {
+            Ok(item) => Ok(item),
+            Err(TryGetError::Closed) => Err(Closed(())),
+            Err(TryGetError::Empty) => return self.wait(state, cx),
+        };
+        drop(state);
+        wake.wake_all();
+        Poll::Ready(result)
+    }
+
+    /// No item: join the getters' line. Kept out of line so that the fast path above
+    /// stays small enough to inline into the awaiting task.
+    #[inline(never)]
+    fn wait(
+        &mut self,
+        mut state: LockGuard<'_, State<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Closed>> {
+        self.key = Some(state.getters.join(cx.waker(), None));
+        Poll::Pending
+    }
+
+    /// A later poll while we wait in line: still waiting, or read the answer.
+    #[inline(never)]
+    fn poll_waiting(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Result<T, Closed>> {
+        let mut state = self.queue.state();
+        let entry = state.getters.entry(key);
+        if entry.in_line {
+            entry.set_waker(cx.waker());
+            return Poll::Pending;
+        }
+        self.key = None;
+        if let Some(item) = state.getters.remove(key).payload {
+            // An item was handed to us: collecting it frees its slot.
+            state.handed -= 1;
+            let wake = state.slot_freed();
+            drop(state);
+            wake.wake_all();
+            return Poll::Ready(Ok(item));
+        }
+        // Answered without an item: the queue closed. Look again, since an item may
+        // have come back to the front since then.
+        self.take_or_wait(state, cx)
+    }
+
+    /// Dropped while waiting: leave the line, and give back an item handed to us.
+    #[cold]
+    fn leave(&mut self, key: usize) {
+        let mut state = self.queue.state();
+        let mut entry = state.getters.remove(key);
+        let getter = entry.payload.take().and_then(|item| state.give_back(item));
+        drop(state);
+        // Our own waker (if we were still in line) is dropped after unlocking too.
+        drop(entry);
+        if let Some(getter) = getter {
+            getter.wake();
+        }
     }
 }
 
 impl<T> Future for Get<'_, T> {
     type Output = Result<T, Closed>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut wake = WakeList::new();
-        let mut state = this.queue.state();
         if let Some(key) = this.key {
-            let entry = state.getters.entry(key);
-            if entry.in_line {
-                entry.set_waker(cx.waker());
-                return Poll::Pending;
-            }
-            this.key = None;
-            if let Some(item) = state.getters.remove(key).payload {
-                // An item was handed to us: collecting it frees its slot.
-                state.handed -= 1;
-                state.slot_freed(&mut wake);
-                drop(state);
-                wake.wake_all();
-                return Poll::Ready(Ok(item));
-            }
-            // Answered without an item: the queue closed. Fall through and look again,
-            // since an item may have come back to the front since then.
+            return this.poll_waiting(key, cx);
         }
-        let result = match state.take(&mut wake) {
-            Ok(item) => Ok(item),
-            Err(TryGetError::Closed) => Err(Closed(())),
-            Err(TryGetError::Empty) => {
-                this.key = Some(state.getters.join(cx.waker(), None));
-                return Poll::Pending;
-            }
-        };
-        drop(state);
-        wake.wake_all();
-        Poll::Ready(result)
+        let state = this.queue.state();
+        this.take_or_wait(state, cx)
     }
 }
 
 impl<T> Drop for Get<'_, T> {
+    /// Cheap when the get completed (or never waited): no key, nothing to do, no lock.
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            let mut wake = WakeList::new();
-            let mut state = self.queue.state();
-            if let Some(item) = state.getters.remove(key).payload {
-                state.give_back(item, &mut wake);
-            }
-            drop(state);
-            wake.wake_all();
+            self.leave(key);
         }
     }
 }
@@ -213,7 +280,8 @@ impl<T> Future for Join<'_, T> {
 impl<T> Drop for Join<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            self.queue.state().joiners.remove(key);
+            let entry = self.queue.state().joiners.remove(key);
+            drop(entry); // its waker, after the lock is released
         }
     }
 }
