@@ -201,10 +201,15 @@ impl Core {
     }
 
     /// Moves wakes that came from other threads onto the ready queue.
+    #[inline]
     fn drain_remote(&self) {
-        if !self.shared().remote.is_pending() {
-            return;
+        if self.shared().remote.is_pending() {
+            self.drain_remote_slow();
         }
+    }
+
+    #[inline(never)]
+    fn drain_remote_slow(&self) {
         let mut buf = self.remote_buf.borrow_mut();
         self.shared().remote.drain_into(&mut buf);
         for task in buf.drain(..) {

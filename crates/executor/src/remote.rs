@@ -42,6 +42,7 @@ impl<T> RemoteQueue<T> {
     }
 
     /// Whether a push may be waiting (one load; the loop asks on every turn).
+    #[inline]
     pub(crate) fn is_pending(&self) -> bool {
         self.pending.load(Ordering::Acquire)
     }

@@ -143,3 +143,27 @@ fn a_future_whose_drop_panics_during_abort_reports_the_panic() {
         assert_eq!(err.panic_message(), Some("drop failed"));
     });
 }
+
+#[test]
+fn a_future_whose_drop_panics_after_finishing_reports_the_panic() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("cleanup failed");
+        }
+    }
+    EventLoop::new().block_on(async {
+        let guard = PanicOnDrop;
+        // The future owns the guard and finishes; dropping it (in place, on the loop's
+        // thread) panics: the output is lost and the handle reports the panic.
+        let handle = spawn(async move {
+            let _guard = guard;
+            7
+        });
+        let err = handle.await.unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.panic_message(), Some("cleanup failed"));
+        // The loop goes on.
+        assert_eq!(spawn(async { 8 }).await.unwrap(), 8);
+    });
+}

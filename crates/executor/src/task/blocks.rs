@@ -9,7 +9,7 @@
 //! tasks does not pin their memory afterwards.
 
 use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
 
 /// Blocks kept per layout, at most.
@@ -17,20 +17,49 @@ const MAX_BLOCKS_PER_LAYOUT: usize = 4096;
 /// Distinct layouts kept, at most (a program has few task types in its hot loops).
 const MAX_LAYOUTS: usize = 16;
 
-/// Freed task blocks, grouped by layout.
+/// Freed task blocks, grouped by layout. Each group is a stack threaded through the free
+/// blocks themselves (a free block's first word points to the next one), so keeping and
+/// reusing a block writes two pointers and never allocates.
 #[derive(Default)]
 pub(crate) struct BlockCache {
-    classes: RefCell<Vec<(Layout, Vec<NonNull<u8>>)>>,
+    classes: RefCell<Vec<Class>>,
+    /// The class used last: tasks of one type usually come in runs.
+    last: Cell<usize>,
+}
+
+/// The free blocks of one layout.
+struct Class {
+    layout: Layout,
+    head: Option<NonNull<u8>>,
+    count: usize,
 }
 
 impl BlockCache {
+    /// The index of `layout`'s class, trying the last one used first.
+    #[inline]
+    fn find(&self, classes: &[Class], layout: Layout) -> Option<usize> {
+        let last = self.last.get();
+        if classes.get(last).is_some_and(|c| c.layout == layout) {
+            return Some(last);
+        }
+        let index = classes.iter().position(|c| c.layout == layout)?;
+        self.last.set(index);
+        Some(index)
+    }
+
     /// A block for `layout`: a recycled one if the cache has it, else a fresh allocation.
+    #[inline]
     pub(crate) fn allocate(&self, layout: Layout) -> NonNull<u8> {
         let mut classes = self.classes.borrow_mut();
-        if let Some((_, blocks)) = classes.iter_mut().find(|(l, _)| *l == layout)
-            && let Some(block) = blocks.pop()
-        {
-            return block;
+        if let Some(index) = self.find(&classes, layout) {
+            let class = &mut classes[index];
+            if let Some(block) = class.head {
+                // SAFETY: a cached block is unused, at least pointer-sized and aligned (it
+                // held a task header), and its first word was written by `recycle`.
+                class.head = unsafe { block.cast::<Option<NonNull<u8>>>().read() };
+                class.count -= 1;
+                return block;
+            }
         }
         drop(classes);
         fresh(layout)
@@ -39,14 +68,20 @@ impl BlockCache {
     /// Takes back a block whose task is gone; frees it if the cache is full.
     ///
     /// # Safety
-    /// `block` was allocated for `layout` (by [`BlockCache::allocate`] or [`fresh`]) and
-    /// nothing uses it any more.
+    /// `block` was allocated for `layout` (by [`BlockCache::allocate`] or [`fresh`]), the
+    /// layout fits a pointer (a task header always does), and nothing uses the block.
+    #[inline]
     pub(crate) unsafe fn recycle(&self, block: NonNull<u8>, layout: Layout) {
+        debug_assert!(layout.size() >= size_of::<usize>() && layout.align() >= align_of::<usize>());
         let mut classes = self.classes.borrow_mut();
-        let index = match classes.iter().position(|(l, _)| *l == layout) {
+        let index = match self.find(&classes, layout) {
             Some(index) => index,
             None if classes.len() < MAX_LAYOUTS => {
-                classes.push((layout, Vec::new()));
+                classes.push(Class {
+                    layout,
+                    head: None,
+                    count: 0,
+                });
                 classes.len() - 1
             }
             None => {
@@ -55,9 +90,13 @@ impl BlockCache {
                 return unsafe { release(block, layout) };
             }
         };
-        let blocks = &mut classes[index].1;
-        if blocks.len() < MAX_BLOCKS_PER_LAYOUT {
-            blocks.push(block);
+        let class = &mut classes[index];
+        if class.count < MAX_BLOCKS_PER_LAYOUT {
+            // SAFETY: the block is unused, pointer-sized and aligned (the caller's promise):
+            // its first word now links it to the rest of the stack.
+            unsafe { block.cast::<Option<NonNull<u8>>>().write(class.head) };
+            class.head = Some(block);
+            class.count += 1;
         } else {
             drop(classes);
             // SAFETY: the caller's promise.
@@ -68,17 +107,21 @@ impl BlockCache {
     /// How many blocks are cached (for tests).
     #[cfg(test)]
     pub(crate) fn cached(&self) -> usize {
-        self.classes.borrow().iter().map(|(_, b)| b.len()).sum()
+        self.classes.borrow().iter().map(|c| c.count).sum()
     }
 }
 
 impl Drop for BlockCache {
     fn drop(&mut self) {
-        for (layout, blocks) in self.classes.get_mut().drain(..) {
-            for block in blocks {
-                // SAFETY: every cached block was allocated for its class's layout and is
-                // unused while it sits in the cache.
-                unsafe { release(block, layout) };
+        for class in self.classes.get_mut().drain(..) {
+            let mut next = class.head;
+            while let Some(block) = next {
+                // SAFETY: every cached block was allocated for its class's layout, is
+                // unused, and starts with the link written by `recycle`.
+                unsafe {
+                    next = block.cast::<Option<NonNull<u8>>>().read();
+                    release(block, class.layout);
+                }
             }
         }
     }

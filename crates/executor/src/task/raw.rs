@@ -48,16 +48,16 @@ impl<F: Future + 'static> Task<F> {
         make_header: impl FnOnce(&'static Vtable) -> Header,
     ) -> TaskRef {
         let block = blocks.allocate(Layout::new::<Task<F>>()).cast::<Task<F>>();
-        // SAFETY: the block is allocated for `Task<F>`'s layout and unused; writing the task
-        // straight into it spares a copy of the future through the stack.
+        let task = block.as_ptr();
+        // SAFETY: the block is allocated for `Task<F>`'s layout and unused; writing each
+        // field straight into it spares copying the task (future included) through the
+        // stack.
         unsafe {
-            block.as_ptr().write(Task {
-                header: make_header(&Self::VTABLE),
-                stage: UnsafeCell::new(Stage::Running(future)),
-            });
+            ptr::addr_of_mut!((*task).header).write(make_header(&Self::VTABLE));
+            ptr::addr_of_mut!((*task).stage).write(UnsafeCell::new(Stage::Running(future)));
         }
-        // SAFETY: the block is non-null and the header is at offset 0.
-        unsafe { TaskRef::from_raw(block.as_ptr() as *const ()) }
+        // SAFETY: the block is non-null, initialised above, and the header is at offset 0.
+        unsafe { TaskRef::from_raw(task as *const ()) }
     }
 }
 
@@ -72,11 +72,11 @@ unsafe fn stage<F: Future>(task: TaskRef) -> *mut Stage<F> {
 }
 
 /// Drops the future in place (it is pinned: it must not move) and leaves `Consumed` behind,
-/// even if the future's destructor panics. Returns that panic, if any.
+/// even if the future's destructor panics (the panic then goes on unwinding).
 ///
 /// # Safety
 /// The stage is `Running` and nobody else is looking at it.
-unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + Send>> {
+unsafe fn drop_future_in_place<F: Future>(stage: *mut Stage<F>) {
     struct LeaveConsumed<F: Future>(*mut Stage<F>);
     impl<F: Future> Drop for LeaveConsumed<F> {
         fn drop(&mut self) {
@@ -85,12 +85,18 @@ unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + S
             unsafe { ptr::write(self.0, Stage::Consumed) };
         }
     }
-    catch_unwind(AssertUnwindSafe(|| {
-        let _leave = LeaveConsumed(stage);
-        // SAFETY: the caller promises exclusive access to a live stage.
-        unsafe { ptr::drop_in_place(stage) };
-    }))
-    .err()
+    let _leave = LeaveConsumed(stage);
+    // SAFETY: the caller promises exclusive access to a live stage.
+    unsafe { ptr::drop_in_place(stage) };
+}
+
+/// [`drop_future_in_place`], catching a panic of the destructor and returning it.
+///
+/// # Safety
+/// As for [`drop_future_in_place`].
+unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + Send>> {
+    // SAFETY: the caller's promise.
+    catch_unwind(AssertUnwindSafe(|| unsafe { drop_future_in_place(stage) })).err()
 }
 
 /// `Vtable::poll`: one step of the task. The loop has set `RUNNING`.
@@ -106,34 +112,46 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
             Some(payload) => Err(JoinError::panic(header, payload)),
         }
     } else {
-        // SAFETY: not complete, so `Running`; the future never moves out of the allocation
-        // until it is dropped in place, so pinning it is sound. Nothing else looks at the
-        // stage during the poll (handles look at the state bits first).
-        let future = unsafe {
-            match &mut *stage {
-                Stage::Running(future) => Pin::new_unchecked(future),
-                _ => unreachable!("a task that is not complete holds its future"),
-            }
-        };
         // Borrow the task's waker: no reference count traffic on the poll path. The
         // `ManuallyDrop` keeps it from giving back a reference it never took.
         // SAFETY: the vtable's contract holds for this task pointer (see `waker.rs`).
         let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(task)) });
         let mut cx = Context::from_waker(&waker);
-        match catch_unwind(AssertUnwindSafe(|| future.poll(&mut cx))) {
-            Ok(Poll::Pending) => return false,
-            Ok(Poll::Ready(output)) => {
-                // SAFETY: the poll returned, so nothing borrows the future any more; it is
-                // done with and is dropped in place.
-                match unsafe { drop_future(stage) } {
-                    None => Ok(output),
-                    Some(payload) => Err(JoinError::panic(header, payload)),
+        // Poll and, once ready, drop the finished future in place at once: both under one
+        // `catch_unwind`, since a panic in either is the task's panic. The pinned borrow
+        // is made inside the closure, so it is dead (not a protected capture) by the time
+        // the stage is dropped through the raw pointer.
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: not complete, so `Running`; the future never moves out of the
+            // allocation until it is dropped in place, so pinning it is sound. Nothing
+            // else looks at the stage during the poll (handles look at the state bits).
+            let future = unsafe {
+                match &mut *stage {
+                    Stage::Running(future) => Pin::new_unchecked(future),
+                    _ => unreachable!("a task that is not complete holds its future"),
                 }
+            };
+            match future.poll(&mut cx) {
+                Poll::Ready(output) => {
+                    // SAFETY: `poll` consumed our only borrow of the future, which is done
+                    // with; the loop is the only one looking at the stage.
+                    unsafe { drop_future_in_place(stage) };
+                    Poll::Ready(output)
+                }
+                Poll::Pending => Poll::Pending,
             }
+        }));
+        match polled {
+            Ok(Poll::Pending) => return false,
+            Ok(Poll::Ready(output)) => Ok(output),
             Err(payload) => {
-                // A panic while dropping a future that already panicked is dropped.
-                // SAFETY: as above: the poll unwound, nothing borrows the future.
-                let _ = unsafe { drop_future(stage) };
+                // The poll panicked (the future is still there: drop it; a second panic
+                // is dropped), or the drop after `Ready` did (it left `Consumed` behind).
+                // SAFETY: the unwinding poll no longer borrows the future.
+                if matches!(unsafe { &*stage }, Stage::Running(_)) {
+                    // SAFETY: as above.
+                    let _ = unsafe { drop_future(stage) };
+                }
                 Err(JoinError::panic(header, payload))
             }
         }
