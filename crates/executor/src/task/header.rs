@@ -85,6 +85,14 @@ pub(crate) enum Kind {
 }
 
 /// The operations that need the future's type, written once per future type.
+///
+/// # Safety
+///
+/// Every function takes a `TaskRef` to a live task made by `Task::<F>::allocate` for the
+/// same `F` as the vtable, and runs on the task's loop thread, except `dealloc`, which
+/// runs wherever the last reference is dropped. The loop calls `poll` only on a popped,
+/// non-complete task with `RUNNING` set; `take_output` and `drop_output` are called by the
+/// handle only on a complete task; `dealloc` only once the reference count reached zero.
 pub(crate) struct Vtable {
     /// Polls the future (or drops it, if cancelled). Returns `true` when the task completed.
     pub(crate) poll: unsafe fn(TaskRef) -> bool,

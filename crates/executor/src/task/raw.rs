@@ -99,7 +99,11 @@ unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + S
     catch_unwind(AssertUnwindSafe(|| unsafe { drop_future_in_place(stage) })).err()
 }
 
-/// `Vtable::poll`: one step of the task. The loop has set `RUNNING`.
+/// `Vtable::poll`: one step of the task.
+///
+/// # Safety
+/// `task` is a live `Task<F>` on its loop's thread, not complete, with `RUNNING` set by
+/// the loop (the `Vtable` contract).
 unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
     let header = task.header();
     // SAFETY: this vtable belongs to a `Task<F>`.
@@ -204,6 +208,10 @@ fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
 }
 
 /// `Vtable::take_output`.
+///
+/// # Safety
+/// `task` is a live, complete `Task<F>`, on its loop's thread, and `out` points to a
+/// `Poll<Result<F::Output, JoinError>>`.
 unsafe fn take_output<F: Future + 'static>(task: TaskRef, out: *mut ()) {
     // SAFETY: this vtable belongs to a `Task<F>`; the task is complete, so the loop no
     // longer touches the stage, and the handle (the only caller) is on the loop's thread.
@@ -218,6 +226,9 @@ unsafe fn take_output<F: Future + 'static>(task: TaskRef, out: *mut ()) {
 }
 
 /// `Vtable::drop_output`: the handle is being dropped after completion.
+///
+/// # Safety
+/// `task` is a live, complete `Task<F>`, on its loop's thread.
 unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
     // SAFETY: as in `take_output`.
     let stage = unsafe { &mut *stage::<F>(task) };
@@ -228,6 +239,11 @@ unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
 
 /// `Vtable::dealloc`: the last reference is gone. On its own loop's thread, while the loop
 /// runs, the block goes back to the loop's cache; anywhere else, to the allocator.
+///
+/// # Safety
+/// `task` is a `Task<F>` whose reference count just reached zero; nothing else uses it.
+/// Its future and output were already dropped on the loop's thread (see `header.rs`), so
+/// what is left to drop here is `Send`.
 unsafe fn dealloc<F: Future + 'static>(task: TaskRef) {
     let layout = Layout::new::<Task<F>>();
     // Decide before dropping the header, which holds the loop's identity and its ticket.
@@ -265,8 +281,11 @@ pub(crate) fn raw_waker(task: TaskRef) -> RawWaker {
 
 // The four functions below receive the data pointer of a RawWaker made by `raw_waker`. A
 // waker that exists (borrowed from a poll, or cloned and so owning a reference) keeps the
-// task allocated while its functions run.
+// task allocated while its functions run. That is their shared `# Safety` contract, the
+// one `RawWakerVTable` states: `ptr` comes from `raw_waker` and its waker is alive.
 
+/// # Safety
+/// `ptr` is the data of a live waker made by [`raw_waker`].
 unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
     // SAFETY: `ptr` is a live task header (see above).
     let task = unsafe { TaskRef::from_raw(ptr) };
@@ -274,6 +293,8 @@ unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
     raw_waker(task)
 }
 
+/// # Safety
+/// `ptr` is the data of a live waker made by [`raw_waker`].
 unsafe fn waker_wake(ptr: *const ()) {
     // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
     let task = unsafe { TaskRef::from_raw(ptr) };
@@ -281,11 +302,15 @@ unsafe fn waker_wake(ptr: *const ()) {
     task.ref_dec();
 }
 
+/// # Safety
+/// `ptr` is the data of a live waker made by [`raw_waker`].
 unsafe fn waker_wake_by_ref(ptr: *const ()) {
     // SAFETY: `ptr` is a live task header.
     unsafe { TaskRef::from_raw(ptr) }.wake_by_ref();
 }
 
+/// # Safety
+/// `ptr` is the data of a live waker made by [`raw_waker`].
 unsafe fn waker_drop(ptr: *const ()) {
     // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
     unsafe { TaskRef::from_raw(ptr) }.ref_dec();
