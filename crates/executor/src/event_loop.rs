@@ -231,24 +231,35 @@ impl Core {
     }
 
     /// Polls one task popped from the ready queue.
+    #[inline]
     fn run_task(&self, task: TaskRef) {
+        // SAFETY: the task is live (the loop holds its reference), not complete, RUNNING
+        // (set by `poll_with`), and we are on the loop's thread.
+        let completed = self.poll_with(task, || unsafe { (task.header().vtable.poll)(task) });
+        if completed {
+            self.finish(task);
+        }
+    }
+
+    /// The bookkeeping around one poll, for tasks and for `block_on`'s own future alike:
+    /// `RUNNING` and the current task are set while `poll` runs (it returns whether the
+    /// task completed); a task woken during its own poll goes to the back of the queue.
+    #[inline(always)]
+    fn poll_with(&self, task: TaskRef, poll: impl FnOnce() -> bool) -> bool {
         let header = task.header();
         header.state.set((header.state.get() & !NOTIFIED) | RUNNING);
         header.polls.set(header.polls.get().wrapping_add(1));
         self.current.set(Some(task));
-        // SAFETY: the task is live (the loop holds its reference), not complete, RUNNING,
-        // and we are on the loop's thread.
-        let completed = unsafe { (header.vtable.poll)(task) };
+        let completed = poll();
         self.current.set(None);
-        if completed {
-            self.finish(task);
-        } else {
+        if !completed {
             let state = header.state.get() & !RUNNING;
             header.state.set(state);
             if state & NOTIFIED != 0 {
                 self.ready.push_back(task);
             }
         }
+        completed
     }
 
     /// A task just completed: off the live list, and the owner reference goes unless a
@@ -382,26 +393,20 @@ impl EventLoop {
             let last = core.ready.back();
             while let Some(task) = core.pop_ready() {
                 let end_of_turn = Some(task) == last;
-                if task != main.task {
-                    core.run_task(task);
-                    if end_of_turn {
-                        break;
+                if task == main.task {
+                    let mut output = None;
+                    core.poll_with(task, || match future.as_mut().poll(&mut cx) {
+                        Poll::Ready(value) => {
+                            output = Some(value);
+                            true
+                        }
+                        Poll::Pending => false,
+                    });
+                    if let Some(output) = output {
+                        return output;
                     }
-                    continue;
-                }
-                let header = task.header();
-                header.state.set((header.state.get() & !NOTIFIED) | RUNNING);
-                header.polls.set(header.polls.get().wrapping_add(1));
-                core.current.set(Some(task));
-                let poll = future.as_mut().poll(&mut cx);
-                core.current.set(None);
-                if let Poll::Ready(output) = poll {
-                    return output;
-                }
-                let state = header.state.get() & !RUNNING;
-                header.state.set(state);
-                if state & NOTIFIED != 0 {
-                    core.ready.push_back(task);
+                } else {
+                    core.run_task(task);
                 }
                 if end_of_turn {
                     break;
