@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use handloop_executor::JoinHandle;
-use handloop_executor::task::{AbortHandle, Builder, TaskId, current_task};
+use handloop_executor::task::{AbortHandle, Builder, TaskId, current_task, panic_message};
 
 /// A scope for tasks: nothing spawned in a group outlives it.
 ///
@@ -257,7 +257,7 @@ impl<F: Future> Future for Child<F> {
                         *error = Some(TaskGroupError {
                             id: me.as_ref().map(|t| t.id),
                             name: me.map(|t| t.name).unwrap_or_default(),
-                            message: panic_message(&*payload),
+                            message: panic_message(&*payload).to_owned(),
                         });
                         drop(error);
                         group.failed.set(true);
@@ -275,15 +275,5 @@ impl<F> Drop for Child<F> {
         if let Some(group) = self.group.take() {
             group.child_gone();
         }
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "<non-string panic>".to_owned()
     }
 }

@@ -108,8 +108,19 @@ impl JoinError {
     }
 }
 
-/// The message of a panic payload: the `&str` or `String` given to `panic!`.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+/// The message of a panic payload: the `&str` or `String` given to `panic!`, or
+/// `"<non-string panic>"`. Useful to anyone who catches a task's panic themselves.
+///
+/// ```
+/// use handloop_executor::task::panic_message;
+///
+/// let caught = |f: fn()| std::panic::catch_unwind(f).unwrap_err();
+/// assert_eq!(panic_message(&*caught(|| panic!("plain"))), "plain");
+/// assert_eq!(panic_message(&*caught(|| panic!("fleet {}", 7))), "fleet 7");
+/// let other = caught(|| std::panic::panic_any(42));
+/// assert_eq!(panic_message(&*other), "<non-string panic>");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(message) = payload.downcast_ref::<&'static str>() {
         message
     } else if let Some(message) = payload.downcast_ref::<String>() {

@@ -9,7 +9,7 @@ pub(crate) mod raw;
 use std::fmt;
 use std::future::Future;
 
-pub use error::JoinError;
+pub use error::{JoinError, panic_message};
 pub use join::{AbortHandle, JoinHandle};
 
 use crate::event_loop::{Core, current};
