@@ -19,11 +19,8 @@ pub mod smol_side;
 pub mod tokio_side;
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// `spawn_many_local`: empty tasks spawned, then all awaited.
@@ -103,31 +100,10 @@ impl<S> fmt::Debug for Countdown<S> {
     }
 }
 
-/// `yield_now` for executors without one (async-executor and `LocalPool`): wake at once,
-/// return `Pending` once (what `futures_lite::future::yield_now` does).
-pub fn yield_now() -> YieldNow {
-    YieldNow { yielded: false }
-}
-
-/// The future returned by [`yield_now`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct YieldNow {
-    yielded: bool,
-}
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
+/// `yield_now` for executors without one (async-executor and `LocalPool`): handloop's
+/// own works on any executor, since it only wakes its own waker and returns `Pending` once
+/// (what `futures_lite::future::yield_now` does too).
+pub use handloop::yield_now;
 
 /// The runtimes compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
