@@ -28,7 +28,7 @@ where
     I::Item: IntoFuture,
 {
     let children = Children::new(futures.into_iter().map(IntoFuture::into_future));
-    let outputs = (0..children.len()).map(|_| None).collect();
+    let outputs = Outputs::new(children.len());
     Gather { children, outputs }
 }
 
@@ -36,7 +36,7 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct Gather<F: Future> {
     children: Children<F>,
-    outputs: Vec<Option<F::Output>>,
+    outputs: Outputs<F::Output>,
 }
 
 impl<F: Future> Unpin for Gather<F> {}
@@ -48,16 +48,8 @@ impl<F: Future> Future for Gather<F> {
         let this = &mut *self;
         loop {
             match this.children.poll_next(cx) {
-                Poll::Ready(Some((index, output))) => this.outputs[index] = Some(output),
-                Poll::Ready(None) => {
-                    let outputs = std::mem::take(&mut this.outputs);
-                    return Poll::Ready(
-                        outputs
-                            .into_iter()
-                            .map(|o| o.expect("every future completed"))
-                            .collect(),
-                    );
-                }
+                Poll::Ready(Some((index, output))) => this.outputs.set(index, output),
+                Poll::Ready(None) => return Poll::Ready(this.outputs.take_all()),
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -70,6 +62,32 @@ impl<F: Future> fmt::Debug for Gather<F> {
             .field("futures", &self.children.len())
             .field("remaining", &self.children.remaining())
             .finish()
+    }
+}
+
+/// The outputs of `gather` and `try_gather`, kept in argument order as they arrive.
+struct Outputs<T>(Vec<Option<T>>);
+
+impl<T> Outputs<T> {
+    fn new(len: usize) -> Self {
+        Outputs((0..len).map(|_| None).collect())
+    }
+
+    fn set(&mut self, index: usize, output: T) {
+        self.0[index] = Some(output);
+    }
+
+    /// All the outputs, once every future completed.
+    fn take_all(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|output| output.expect("every future completed"))
+            .collect()
+    }
+
+    /// Drops the outputs that arrived (the gather failed).
+    fn clear(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -94,7 +112,7 @@ where
     I::Item: IntoFuture<Output = Result<T, E>>,
 {
     let children = Children::new(futures.into_iter().map(IntoFuture::into_future));
-    let outputs = (0..children.len()).map(|_| None).collect();
+    let outputs = Outputs::new(children.len());
     TryGather { children, outputs }
 }
 
@@ -102,7 +120,7 @@ where
 #[must_use = "futures do nothing unless awaited"]
 pub struct TryGather<F: Future, T> {
     children: Children<F>,
-    outputs: Vec<Option<T>>,
+    outputs: Outputs<T>,
 }
 
 impl<F: Future, T> Unpin for TryGather<F, T> {}
@@ -117,19 +135,13 @@ where
         let this = &mut *self;
         loop {
             match this.children.poll_next(cx) {
-                Poll::Ready(Some((index, Ok(output)))) => this.outputs[index] = Some(output),
+                Poll::Ready(Some((index, Ok(output)))) => this.outputs.set(index, output),
                 Poll::Ready(Some((_, Err(error)))) => {
                     this.children.drop_all();
                     this.outputs.clear();
                     return Poll::Ready(Err(error));
                 }
-                Poll::Ready(None) => {
-                    let outputs = std::mem::take(&mut this.outputs);
-                    return Poll::Ready(Ok(outputs
-                        .into_iter()
-                        .map(|o| o.expect("every future completed"))
-                        .collect()));
-                }
+                Poll::Ready(None) => return Poll::Ready(Ok(this.outputs.take_all())),
                 Poll::Pending => return Poll::Pending,
             }
         }
