@@ -350,11 +350,6 @@ impl EventLoop {
         }
     }
 
-    /// A handle that wakes this loop from any thread.
-    pub fn unparker(&self) -> Unparker {
-        self.core.shared().unparker.clone()
-    }
-
     /// Runs the loop until `future` completes, and returns its output (asyncio's
     /// `loop.run_until_complete`).
     ///

@@ -182,4 +182,21 @@ mod tests {
             "the rest were freed"
         );
     }
+
+    #[test]
+    fn only_a_few_layouts_are_kept() {
+        let cache = BlockCache::default();
+        let layouts: Vec<_> = (1..=MAX_LAYOUTS + 2)
+            .map(|i| Layout::from_size_align(16 * i, 8).unwrap())
+            .collect();
+        for &layout in &layouts {
+            // SAFETY: a fresh block of `layout`, recycled once.
+            unsafe { cache.recycle(fresh(layout), layout) };
+        }
+        assert_eq!(
+            cache.cached(),
+            MAX_LAYOUTS,
+            "blocks of further layouts were freed"
+        );
+    }
 }
