@@ -64,19 +64,9 @@ impl<D: Driver> TimerDriver<D> {
         }
     }
 
-    /// Whether this driver runs on the virtual clock.
-    pub fn is_virtual(&self) -> bool {
-        self.timer.clock.kind() == ClockKind::Virtual
-    }
-
-    /// The wrapped driver.
-    pub fn inner(&self) -> &D {
-        &self.inner
-    }
-
     /// Moves every timer due by `now` (the loop's `now()`) to the ready queue, in
-    /// `(deadline, sequence)` order. Returns how many fired.
-    fn fire_due(&mut self, now: Instant) -> usize {
+    /// `(deadline, sequence)` order.
+    fn fire_due(&mut self, now: Instant) {
         {
             let mut heap = self.timer.heap.borrow_mut();
             while let Some(action) = heap.pop_due(now) {
@@ -84,7 +74,6 @@ impl<D: Driver> TimerDriver<D> {
             }
         }
         // The borrow is released: a woken waker or a dropped closure may touch the timer.
-        let fired = self.due.len();
         for action in self.due.drain(..) {
             match action {
                 Action::Wake(waker) => waker.wake(),
@@ -93,7 +82,6 @@ impl<D: Driver> TimerDriver<D> {
                 Action::Call(callback) => call_soon(callback),
             }
         }
-        fired
     }
 
     /// The real clock's turn. On a busy turn with a timer waiting (a `timeout` around work
@@ -117,31 +105,28 @@ impl<D: Driver> TimerDriver<D> {
         };
         // A new turn begins: read the clock once, for the check below and the turn's `now()`.
         let now = self.timer.clock.refresh();
-        // If the nearest deadline is still ahead, nothing is due: skip the firing machinery
-        // (the common busy turn, with a timeout waiting in the heap).
-        let fired = if next <= now { self.fire_due(now) } else { 0 };
-        if timeout == Some(Duration::ZERO) || fired > 0 {
-            // Tasks are ready: look for other events, but don't block.
+        if next <= now {
+            // The nearest live timer is due (so at least one fires): tasks become ready;
+            // look for other events, but don't block.
+            self.fire_due(now);
             self.inner.park(Some(Duration::ZERO));
-            return;
+        } else if timeout == Some(Duration::ZERO) {
+            // Nothing due (the common busy turn, a timeout waiting in the heap), but tasks
+            // are ready: don't block.
+            self.inner.park(Some(Duration::ZERO));
+        } else {
+            self.park_real_idle(next, now, timeout);
         }
-        self.park_real_idle(timeout);
     }
 
-    /// Nothing is ready: sleep until the nearest deadline (or an unpark). Kept out of line:
-    /// the busy turn above stays small.
+    /// Nothing is ready: sleep until the nearest deadline `next` (or an unpark), `now`
+    /// being this turn's clock reading. Kept out of line: the busy turn above stays small.
     #[inline(never)]
-    fn park_real_idle(&mut self, timeout: Option<Duration>) {
-        let next = self.timer.heap.borrow_mut().next_deadline();
-        let wait = next.map(|deadline| deadline.saturating_duration_since(self.timer.now()));
-        let wait = match (wait, timeout) {
-            (Some(w), Some(t)) => Some(w.min(t)),
-            (w, t) => w.or(t),
-        };
-        self.inner.park(wait);
+    fn park_real_idle(&mut self, next: Instant, now: Instant, timeout: Option<Duration>) {
+        let wait = next.saturating_duration_since(now);
+        self.inner.park(Some(timeout.map_or(wait, |t| t.min(wait))));
         // Time has passed: read the clock again and fire what came due while we slept.
-        self.timer.clock.invalidate();
-        let now = self.timer.now();
+        let now = self.timer.clock.refresh();
         self.fire_due(now);
     }
 
@@ -201,13 +186,6 @@ impl<D: Driver> Drop for TimerDriver<D> {
         self.timer.gone.set(true);
         let waiting = std::mem::take(&mut *self.timer.heap.borrow_mut());
         drop(waiting);
-    }
-}
-
-impl Default for TimerDriver<ThreadPark> {
-    /// A real-clock timer over a [`ThreadPark`].
-    fn default() -> Self {
-        TimerDriver::new(ThreadPark::new())
     }
 }
 
