@@ -186,7 +186,9 @@ impl<T> Queue<T> {
     ///
     /// Getters then fail at once. The unfinished count (see [`join`](Queue::join)) drops by
     /// the number of items taken, which may release `join`. Items already handed to
-    /// waiting getters are not taken: those getters still receive them.
+    /// waiting getters are not taken: those getters still receive them, and if such a
+    /// getter is dropped instead, its item goes back into the queue (nothing is lost), where
+    /// the next get finds it.
     pub fn close_and_drain(&self) -> Vec<T> {
         let mut wake = WakeList::new();
         let mut state = self.state();

@@ -23,6 +23,7 @@
 //! loom checks that protocol as well.
 #![allow(unsafe_code)]
 
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
@@ -62,6 +63,9 @@ pub(crate) struct LockGuard<'a, S> {
     lock: &'a Lock<S>,
     #[cfg(loom)]
     access: loom::cell::MutPtr<S>,
+    /// The guard hands out `&mut S`, so it is `Sync` only when `S` is (as std's
+    /// `MutexGuard`): sharing a guard must not share a non-`Sync` state.
+    _access: PhantomData<&'a mut S>,
 }
 
 impl<S> Lock<S> {
@@ -86,6 +90,7 @@ impl<S> Lock<S> {
             lock: self,
             #[cfg(loom)]
             access: self.state.get_mut(),
+            _access: PhantomData,
         }
     }
 

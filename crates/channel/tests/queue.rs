@@ -315,3 +315,39 @@ fn handles_and_futures_are_send_and_sync_when_items_are_send() {
     send::<Get<'static, String>>();
     send::<Join<'static, String>>();
 }
+
+#[test]
+fn close_and_drain_leaves_handed_items_to_their_getters() {
+    let queue = Queue::bounded(4);
+    let mut kept = queue.get();
+    let mut dropped = queue.get();
+    assert!(poll_once(&mut kept, Waker::noop()).is_pending());
+    assert!(poll_once(&mut dropped, Waker::noop()).is_pending());
+    queue.try_put(1).unwrap(); // handed to `kept`
+    queue.try_put(2).unwrap(); // handed to `dropped`
+    queue.try_put(3).unwrap(); // stored
+    assert_eq!(
+        queue.close_and_drain(),
+        [3],
+        "only the stored item is drained"
+    );
+    assert_eq!(poll_once(&mut kept, Waker::noop()), Poll::Ready(Ok(1)));
+    assert_eq!(queue.try_get(), Err(TryGetError::Closed));
+    // A getter dropped with its handed item gives it back: nothing is lost.
+    drop(dropped);
+    assert_eq!(queue.try_get(), Ok(2));
+    assert_eq!(queue.try_get(), Err(TryGetError::Closed));
+}
+
+#[test]
+fn dropping_a_waiting_join_is_harmless() {
+    let queue = Queue::unbounded();
+    queue.try_put(1).unwrap();
+    let mut join = queue.join();
+    assert!(poll_once(&mut join, Waker::noop()).is_pending());
+    drop(join);
+    queue.try_get().unwrap();
+    queue.task_done();
+    let mut again = queue.join();
+    assert_eq!(poll_once(&mut again, Waker::noop()), Poll::Ready(()));
+}

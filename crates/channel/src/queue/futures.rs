@@ -84,7 +84,9 @@ impl<'a, T> Put<'a, T> {
         let mut state = self.queue.state();
         let entry = state.putters.entry(key);
         if entry.in_line {
-            entry.set_waker(cx.waker());
+            let replaced = entry.set_waker(cx.waker());
+            drop(state);
+            drop(replaced); // after unlocking: a waker's drop runs its owner's code
             return Poll::Pending;
         }
         // Answered: either our item entered (the payload is gone) or the queue closed
@@ -187,7 +189,9 @@ impl<'a, T> Get<'a, T> {
         let mut state = self.queue.state();
         let entry = state.getters.entry(key);
         if entry.in_line {
-            entry.set_waker(cx.waker());
+            let replaced = entry.set_waker(cx.waker());
+            drop(state);
+            drop(replaced); // after unlocking: a waker's drop runs its owner's code
             return Poll::Pending;
         }
         self.key = None;
@@ -259,7 +263,9 @@ impl<T> Future for Join<'_, T> {
             Some(key) => {
                 let entry = state.joiners.entry(key);
                 if entry.in_line {
-                    entry.set_waker(cx.waker());
+                    let replaced = entry.set_waker(cx.waker());
+                    drop(state);
+                    drop(replaced); // after unlocking: a waker's drop runs its owner's code
                     return Poll::Pending;
                 }
                 // Released: the count reached zero after we started waiting (it may have

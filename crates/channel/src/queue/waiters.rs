@@ -26,11 +26,15 @@ pub(crate) struct Entry<P> {
 impl<P> Entry<P> {
     /// Remembers the waker of the latest poll, cloning it only if it changed
     /// (a task that moved to another executor, or a combinator's waker).
+    ///
+    /// Returns the waker it replaced: the caller drops it after unlocking, since dropping
+    /// a waker runs its owner's code, which must never run under the lock.
     #[inline]
-    pub(crate) fn set_waker(&mut self, waker: &Waker) {
-        match &mut self.waker {
-            Some(old) if old.will_wake(waker) => {}
-            slot => *slot = Some(waker.clone()),
+    #[must_use = "drop the replaced waker after unlocking"]
+    pub(crate) fn set_waker(&mut self, waker: &Waker) -> Option<Waker> {
+        match &self.waker {
+            Some(old) if old.will_wake(waker) => None,
+            _ => self.waker.replace(waker.clone()),
         }
     }
 }
