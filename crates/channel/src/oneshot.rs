@@ -22,7 +22,8 @@
 //! * `CLOSED`: the receiver was dropped. A `send` that finds it set takes its value back.
 //!
 //! A round trip (receiver waits, sender sends, receiver reads) costs two atomic
-//! read-modify-writes on the word and one load, where a lock costs one per access. The
+//! read-modify-writes on the word and two loads (one per poll), where a lock costs one
+//! read-modify-write per access. The
 //! `Arc` around it adds one each when the halves are dropped; its last owner drops what
 //! is left in the cells. `tests/loom.rs` checks the races between the two halves.
 #![allow(unsafe_code)] // the cells, whose accesses the state word's protocol orders
@@ -69,12 +70,11 @@ struct Shared<T> {
     waker: RawCell<Option<Waker>>,
 }
 
+// (`Shared<T>` is `Send` on its own when `T` is: its cells are.)
 // SAFETY: the state word gives each cell to one side at a time (or lets both only read the
 // waker, which is `Sync`), with release/acquire ordering on every hand-over. So the value
 // only ever moves between threads, never is shared: `T: Send` is what that needs, as for
 // `std::sync::Mutex<T>`.
-unsafe impl<T: Send> Send for Shared<T> {}
-// SAFETY: as above.
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 // As with the queue's lock: a panic (in a waker's `clone` or `will_wake`) can happen only

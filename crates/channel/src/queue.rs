@@ -272,11 +272,17 @@ impl<T> State<T> {
         self.items.len() + self.handed < self.capacity
     }
 
-    /// Whether a new put may enter now: there is room, and no earlier putter is waiting
-    /// for it (a new put never jumps their line).
+    /// Whether a new put may enter now: there is room, and so no earlier putter is waiting
+    /// for it (a freed slot goes to a waiting putter at once, so putters wait only while
+    /// the queue is full): a new put never jumps their line.
     #[inline]
     fn may_enter(&self) -> bool {
-        self.putters.is_empty() && self.has_room()
+        let room = self.has_room();
+        debug_assert!(
+            !room || self.putters.is_empty(),
+            "putters wait while there is room"
+        );
+        room
     }
 
     /// A put succeeded: the item enters the queue and counts as unfinished. Returns the
@@ -334,19 +340,18 @@ impl<T> State<T> {
     }
 
     fn admit_first_putter(&mut self) -> Wake2 {
-        if !self.has_room() {
-            return Wake2::none(); // still full (a returned item refilled it)
-        }
-        let Some(putter) = self.putters.answer_first() else {
-            return Wake2::none();
-        };
+        debug_assert!(self.has_room(), "a slot was just freed");
+        let putter = self
+            .putters
+            .answer_first()
+            .expect("slot_freed checked that a putter waits");
         let item = putter
             .payload
             .take()
             .expect("a putter in line holds its item");
         let putter = putter.waker.take();
         let getter = self.enter(item);
-        Wake2::one(putter).then(getter)
+        Wake2::two(putter, getter)
     }
 
     /// A getter handed `item` went away without collecting it: the item goes back to the

@@ -50,10 +50,9 @@ pub struct Join<'a, T> {
     key: Option<usize>,
 }
 
-// None of the futures is self-referential or pins its item: moving them is fine.
+// `Put` holds its item but never pins it: moving it is fine. (`Get` and `Join` hold only a
+// reference and a key, so they are `Unpin` on their own.)
 impl<T> Unpin for Put<'_, T> {}
-impl<T> Unpin for Get<'_, T> {}
-impl<T> Unpin for Join<'_, T> {}
 
 impl<'a, T> Put<'a, T> {
     #[inline]

@@ -198,30 +198,10 @@ impl Wake2 {
         }
     }
 
-    /// One task to wake (or none).
+    /// Two tasks to wake, in this order (or fewer).
     #[inline]
-    pub(crate) const fn one(waker: Option<Waker>) -> Self {
-        Wake2 {
-            first: waker,
-            second: None,
-        }
-    }
-
-    /// Adds `waker` after the one already collected.
-    ///
-    /// # Panics
-    ///
-    /// If two were already collected: the queue never answers more than two waiters in
-    /// one put or get (see the invariants on `State`).
-    #[inline]
-    pub(crate) fn then(mut self, waker: Option<Waker>) -> Self {
-        if self.first.is_none() {
-            self.first = waker;
-        } else if waker.is_some() {
-            assert!(self.second.is_none(), "a put or a get wakes at most two");
-            self.second = waker;
-        }
-        self
+    pub(crate) const fn two(first: Option<Waker>, second: Option<Waker>) -> Self {
+        Wake2 { first, second }
     }
 
     /// Wakes what was collected, in order.
