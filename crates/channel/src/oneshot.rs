@@ -23,8 +23,8 @@
 //!
 //! A round trip (receiver waits, sender sends, receiver reads) costs two atomic
 //! read-modify-writes on the word and two loads (one per poll), where a lock costs one
-//! read-modify-write per access. The
-//! `Arc` around it adds one each when the halves are dropped; its last owner drops what
+//! read-modify-write per access. The `Arc` around it adds one each when the halves are
+//! dropped; its last owner drops what
 //! is left in the cells. `tests/loom.rs` checks the races between the two halves.
 #![allow(unsafe_code)] // the cells, whose accesses the state word's protocol orders
 
