@@ -135,3 +135,43 @@ fn measure_overshoot() {
         );
     }
 }
+
+#[test]
+fn a_wake_from_another_thread_interrupts_a_park_until_a_far_deadline() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::task::{Poll, Waker};
+
+    let event_loop = real_loop();
+    let started = Instant::now();
+    event_loop.block_on(async {
+        // A far deadline: the loop parks until it, unless woken.
+        let _far = spawn(sleep(Duration::from_secs(60)));
+        let done = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<Waker>();
+        let remote = std::thread::spawn({
+            let done = done.clone();
+            move || {
+                let waker = rx.recv().unwrap();
+                std::thread::sleep(ms(20));
+                done.store(true, Ordering::Release);
+                waker.wake();
+            }
+        });
+        std::future::poll_fn(|cx| {
+            if done.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            tx.send(cx.waker().clone()).unwrap();
+            Poll::Pending
+        })
+        .await;
+        remote.join().unwrap();
+    });
+    // Woken by the other thread, not by the 60 s timer (wide margin for a loaded machine).
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
