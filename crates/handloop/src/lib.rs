@@ -2,13 +2,14 @@
 #![forbid(unsafe_code)]
 
 mod children;
+mod executor_shim;
 mod gather;
 mod runtime;
 mod task_group;
 
 pub use gather::{Gather, Select, TryGather, gather, select, try_gather};
 pub use runtime::{Builder, Runtime, run};
-pub use task_group::{TaskGroup, TaskGroupError};
+pub use task_group::{ChildPanic, TaskGroup, TaskGroupError};
 
 // Tasks (step 2).
 pub use handloop_executor::task::{all_tasks, current_task};
