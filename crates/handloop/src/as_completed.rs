@@ -17,7 +17,7 @@ use crate::children::Children;
 /// finished. `AsCompleted` is also a [`Stream`](futures_core::Stream), for code written
 /// against that trait.
 ///
-/// Like [`gather`](crate::gather), it polls the futures in place, inside the task that
+/// Like [`gather`](crate::gather()), it polls the futures in place, inside the task that
 /// awaits `next`: nothing is spawned, so they may borrow locals; they make progress only
 /// while `next` is awaited (a wake that comes in between is kept for the next call), and
 /// dropping the `AsCompleted` drops those not finished. Each has its own waker, so a wake
