@@ -20,19 +20,19 @@ use crate::executor_shim::mark_current_panic_observed;
 /// - [`join`](TaskGroup::join) waits until every child has finished (asyncio's leaving
 ///   `async with TaskGroup()`). Several tasks may await `join` at once (share the group
 ///   through an `Rc`): every one of them wakes and gets the outcome.
-/// - When a child panics, the group *fails*: it aborts all its other children on the same
-///   turn, and `join` returns a [`TaskGroupError`] listing every child that panicked
-///   (asyncio's `ExceptionGroup`) once they are all gone. The abort is queued behind the
-///   tasks already ready to run, as asyncio cancels the siblings from the failed task's
-///   done callback: siblings woken at the same moment as the failing child take that one
-///   step first, and if they panic too, their panics are listed as well.
+/// - When a child panics, the group *fails*: it aborts all its other children, and `join`
+///   returns a [`TaskGroupError`] listing every child that panicked (asyncio's
+///   `ExceptionGroup`) once they are all gone. The abort is a `call_soon` callback, queued
+///   behind the tasks already ready to run, as asyncio cancels the siblings from the
+///   failed task's done callback: siblings woken at the same moment as the failing child
+///   take that one step first, and if they panic too, their panics are listed as well.
 /// - A child spawned into a failed group is aborted at once and never runs.
 /// - Dropping the group aborts the children still running: each is dropped on the loop's
 ///   next turn and never polled again.
 ///
 /// A child cancelled through its own handle does not fail the group. A panic the group
-/// collected counts as observed (it is not reported on stderr as unawaited) once `join`
-/// has returned it; if the group is dropped without that, it is reported on stderr once.
+/// collected is the group's to report: the executor does not call it unawaited, and the
+/// group reports it on stderr, once, if no `join` ever returned it.
 ///
 /// ```
 /// use std::time::Duration;
