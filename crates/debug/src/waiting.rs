@@ -1,0 +1,359 @@
+//! What a pending task waits on: recorded by the future that returned `Pending`, read by
+//! the task dump.
+//!
+//! A task that returns `Pending` has handed its waker to something (a timer, a queue's
+//! waiting line, another task's join slot) and the loop cannot see what: a future is
+//! opaque. So every waiting future handloop provides says it, at the moment it returns
+//! `Pending`, in a small field of the task header: a [`WaitCell`]. Futures from other crates
+//! say nothing, and their tasks show as `unknown`.
+//!
+//! The cell is stamped with the task's poll count. A record is valid only during the poll
+//! that wrote it and until the next poll, so the loop never has to clear it: a task polled
+//! again that waits on something foreign simply has no record for its new poll count. When
+//! one poll waits on several things (a `timeout` around a `Queue.get`, a `gather`), the
+//! first record is kept and the others are counted: `Queue.get, +1 more`.
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// What a task waits on, as its last poll recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitingOn {
+    /// `sleep`, `sleep_until`, the deadline of a `timeout` or an `interval`'s next tick.
+    Sleep {
+        /// When the timer fires, on the loop's clock.
+        until: Instant,
+    },
+    /// `Queue::get` on an empty queue.
+    QueueGet,
+    /// `Queue::put` on a full queue.
+    QueuePut,
+    /// A `oneshot` receiver whose value has not been sent.
+    Oneshot,
+    /// Awaiting another task's `JoinHandle`.
+    Join {
+        /// The awaited task's id.
+        task: u64,
+    },
+    /// An I/O source that is not readable yet.
+    Readable {
+        /// The file descriptor (a socket's handle elsewhere).
+        fd: u64,
+    },
+    /// An I/O source that is not writable yet.
+    Writable {
+        /// The file descriptor (a socket's handle elsewhere).
+        fd: u64,
+    },
+    /// A `Lock` held by another task.
+    Lock {
+        /// The id of the task holding it, if known.
+        holder: Option<u64>,
+    },
+    /// A blocking job sent to a thread by `to_thread`.
+    ToThread,
+}
+
+impl WaitingOn {
+    /// The task this wait depends on, if it is another task: the awaited task of a join,
+    /// the holder of a lock. The task dump draws these as the edges of its tree.
+    pub fn depends_on(&self) -> Option<u64> {
+        match *self {
+            WaitingOn::Join { task } => Some(task),
+            WaitingOn::Lock { holder } => holder,
+            _ => None,
+        }
+    }
+
+    /// The wait in words, as the task dump prints it: `sleep until +1.200s` (relative to
+    /// `now`, the loop's clock), `Queue.get`, `join #12 'fetch'`, `readable fd 7`,
+    /// `Lock held by #4 'writer'`, `to_thread job`. `name_of` gives the names of other tasks.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use handloop_debug::WaitingOn;
+    ///
+    /// let now = Instant::now();
+    /// let sleep = WaitingOn::Sleep { until: now + Duration::from_millis(1200) };
+    /// assert_eq!(sleep.describe(now, |_| None), "sleep until +1.200s");
+    /// let join = WaitingOn::Join { task: 12 };
+    /// assert_eq!(join.describe(now, |_| Some("fetch".into())), "join #12 'fetch'");
+    /// ```
+    pub fn describe(&self, now: Instant, name_of: impl Fn(u64) -> Option<String>) -> String {
+        let task = |id: u64| match name_of(id) {
+            Some(name) => format!("#{id} '{name}'"),
+            None => format!("#{id}"),
+        };
+        match *self {
+            WaitingOn::Sleep { until } => format!("sleep until {}", offset(now, until)),
+            WaitingOn::QueueGet => "Queue.get".to_owned(),
+            WaitingOn::QueuePut => "Queue.put".to_owned(),
+            WaitingOn::Oneshot => "oneshot.recv".to_owned(),
+            WaitingOn::Join { task: id } => format!("join {}", task(id)),
+            WaitingOn::Readable { fd } => format!("readable fd {fd}"),
+            WaitingOn::Writable { fd } => format!("writable fd {fd}"),
+            WaitingOn::Lock { holder: Some(id) } => format!("Lock held by {}", task(id)),
+            WaitingOn::Lock { holder: None } => "Lock".to_owned(),
+            WaitingOn::ToThread => "to_thread job".to_owned(),
+        }
+    }
+}
+
+/// `+1.200s` (or `-0.050s` for a deadline already past): `at` relative to `now`.
+pub(crate) fn offset(now: Instant, at: Instant) -> String {
+    match at.checked_duration_since(now) {
+        Some(ahead) => format!("+{}", seconds(ahead)),
+        None => format!("-{}", seconds(now - at)),
+    }
+}
+
+/// `1.200s`: seconds with millisecond precision, the unit asyncio's debug messages use.
+pub(crate) fn seconds(d: Duration) -> String {
+    format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+}
+
+/// `5 s` for a whole number of seconds, `1.500s` otherwise.
+pub(crate) fn whole_seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        seconds(d)
+    }
+}
+
+/// Tags of the packed form. 0 means "nothing recorded".
+mod tag {
+    pub(super) const NONE: u8 = 0;
+    pub(super) const SLEEP: u8 = 1;
+    pub(super) const QUEUE_GET: u8 = 2;
+    pub(super) const QUEUE_PUT: u8 = 3;
+    pub(super) const ONESHOT: u8 = 4;
+    pub(super) const JOIN: u8 = 5;
+    pub(super) const READABLE: u8 = 6;
+    pub(super) const WRITABLE: u8 = 7;
+    pub(super) const LOCK: u8 = 8;
+    pub(super) const TO_THREAD: u8 = 9;
+}
+
+/// The task header's field: the last poll's [`WaitingOn`], packed into 16 bytes (a
+/// `WaitingOn` takes 24), stamped with the poll count that wrote it.
+///
+/// Only the loop's thread touches it (it is made of `Cell`s, so it is not `Sync`): the
+/// waiting future records into its own task's header during the poll, and the dump reads
+/// it on the same thread.
+///
+/// ```
+/// use handloop_debug::{WaitCell, WaitingOn};
+///
+/// let cell = WaitCell::new();
+/// cell.record(1, WaitingOn::QueueGet); // during poll 1
+/// cell.record(1, WaitingOn::Oneshot); // a second wait in the same poll is counted
+/// assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, 1)));
+/// assert_eq!(cell.get(2), None); // poll 2 recorded nothing: a foreign wait, "unknown"
+/// ```
+#[derive(Debug, Default)]
+pub struct WaitCell {
+    /// The poll count of the poll that recorded; meaningful only when `tag != NONE`.
+    stamp: Cell<u32>,
+    tag: Cell<u8>,
+    /// How many more waits the same poll recorded after the first (saturating).
+    more: Cell<u8>,
+    /// The variant's data: a deadline (signed nanoseconds from [`epoch`]), a task id
+    /// (plus one for a lock's holder, 0 meaning unknown), or a file descriptor.
+    payload: Cell<u64>,
+}
+
+impl WaitCell {
+    /// An empty cell: nothing recorded.
+    pub const fn new() -> WaitCell {
+        WaitCell {
+            stamp: Cell::new(0),
+            tag: Cell::new(tag::NONE),
+            more: Cell::new(0),
+            payload: Cell::new(0),
+        }
+    }
+
+    /// Records `what` for the poll numbered `poll` (the header's poll count while the task
+    /// is being polled). The first record of a poll wins; later ones only count.
+    #[inline]
+    pub fn record(&self, poll: u32, what: WaitingOn) {
+        if self.tag.get() != tag::NONE && self.stamp.get() == poll {
+            self.more.set(self.more.get().saturating_add(1));
+            return;
+        }
+        let (tag, payload) = pack(what);
+        self.stamp.set(poll);
+        self.tag.set(tag);
+        self.more.set(0);
+        self.payload.set(payload);
+    }
+
+    /// What the poll numbered `poll` recorded, and how many more waits it counted; `None`
+    /// if that poll recorded nothing (the task waits on something foreign).
+    pub fn get(&self, poll: u32) -> Option<(WaitingOn, u8)> {
+        if self.tag.get() == tag::NONE || self.stamp.get() != poll {
+            return None;
+        }
+        Some((unpack(self.tag.get(), self.payload.get()), self.more.get()))
+    }
+}
+
+/// The instant deadlines are packed relative to: the first time anyone asked, in this
+/// process. Deadlines before it (a virtual clock started earlier) pack as negative offsets.
+pub fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn pack(what: WaitingOn) -> (u8, u64) {
+    match what {
+        WaitingOn::Sleep { until } => (tag::SLEEP, pack_instant(until) as u64),
+        WaitingOn::QueueGet => (tag::QUEUE_GET, 0),
+        WaitingOn::QueuePut => (tag::QUEUE_PUT, 0),
+        WaitingOn::Oneshot => (tag::ONESHOT, 0),
+        WaitingOn::Join { task } => (tag::JOIN, task),
+        WaitingOn::Readable { fd } => (tag::READABLE, fd),
+        WaitingOn::Writable { fd } => (tag::WRITABLE, fd),
+        WaitingOn::Lock { holder } => (tag::LOCK, holder.map_or(0, |id| id.wrapping_add(1))),
+        WaitingOn::ToThread => (tag::TO_THREAD, 0),
+    }
+}
+
+fn unpack(tag: u8, payload: u64) -> WaitingOn {
+    match tag {
+        tag::SLEEP => WaitingOn::Sleep {
+            until: unpack_instant(payload as i64),
+        },
+        tag::QUEUE_GET => WaitingOn::QueueGet,
+        tag::QUEUE_PUT => WaitingOn::QueuePut,
+        tag::ONESHOT => WaitingOn::Oneshot,
+        tag::JOIN => WaitingOn::Join { task: payload },
+        tag::READABLE => WaitingOn::Readable { fd: payload },
+        tag::WRITABLE => WaitingOn::Writable { fd: payload },
+        tag::LOCK => WaitingOn::Lock {
+            holder: payload.checked_sub(1),
+        },
+        tag::TO_THREAD => WaitingOn::ToThread,
+        other => unreachable!("WaitCell holds tag {other}, which pack never writes"),
+    }
+}
+
+/// Signed nanoseconds from [`epoch`], saturating at about ±292 years.
+fn pack_instant(at: Instant) -> i64 {
+    let epoch = epoch();
+    match at.checked_duration_since(epoch) {
+        Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+        None => -i64::try_from((epoch - at).as_nanos()).unwrap_or(i64::MAX),
+    }
+}
+
+fn unpack_instant(nanos: i64) -> Instant {
+    let epoch = epoch();
+    let offset = Duration::from_nanos(nanos.unsigned_abs());
+    if nanos >= 0 {
+        epoch + offset
+    } else {
+        epoch - offset
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cell_is_small() {
+        // The header pays for this field on every task, debug mode or not.
+        assert_eq!(std::mem::size_of::<WaitCell>(), 16);
+    }
+
+    #[test]
+    fn every_variant_survives_packing() {
+        let now = Instant::now();
+        let waits = [
+            WaitingOn::Sleep {
+                until: now + Duration::from_millis(1200),
+            },
+            WaitingOn::Sleep {
+                until: epoch() - Duration::from_nanos(5),
+            },
+            WaitingOn::QueueGet,
+            WaitingOn::QueuePut,
+            WaitingOn::Oneshot,
+            WaitingOn::Join { task: 12 },
+            WaitingOn::Join { task: u64::MAX },
+            WaitingOn::Readable { fd: 7 },
+            WaitingOn::Writable { fd: 7 },
+            WaitingOn::Lock { holder: Some(4) },
+            WaitingOn::Lock { holder: Some(0) },
+            WaitingOn::Lock { holder: None },
+            WaitingOn::ToThread,
+        ];
+        for (poll, what) in waits.into_iter().enumerate() {
+            let cell = WaitCell::new();
+            cell.record(poll as u32 + 1, what);
+            assert_eq!(cell.get(poll as u32 + 1), Some((what, 0)), "{what:?}");
+        }
+    }
+
+    #[test]
+    fn a_record_belongs_to_its_poll() {
+        let cell = WaitCell::new();
+        assert_eq!(cell.get(0), None, "nothing recorded yet, even for poll 0");
+        cell.record(3, WaitingOn::QueueGet);
+        assert_eq!(cell.get(3), Some((WaitingOn::QueueGet, 0)));
+        assert_eq!(cell.get(4), None);
+        // The next poll's first record replaces it and resets the count.
+        cell.record(3, WaitingOn::Oneshot);
+        cell.record(4, WaitingOn::ToThread);
+        assert_eq!(cell.get(4), Some((WaitingOn::ToThread, 0)));
+        assert_eq!(cell.get(3), None);
+    }
+
+    #[test]
+    fn more_saturates() {
+        let cell = WaitCell::new();
+        for _ in 0..1000 {
+            cell.record(1, WaitingOn::QueueGet);
+        }
+        assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, u8::MAX)));
+    }
+
+    #[test]
+    fn descriptions() {
+        let now = Instant::now();
+        let name = |id: u64| (id == 4).then(|| "writer".to_owned());
+        let cases = [
+            (
+                WaitingOn::Sleep {
+                    until: now + Duration::from_millis(1200),
+                },
+                "sleep until +1.200s",
+            ),
+            (
+                WaitingOn::Sleep {
+                    until: now - Duration::from_millis(50),
+                },
+                "sleep until -0.050s",
+            ),
+            (WaitingOn::QueueGet, "Queue.get"),
+            (WaitingOn::QueuePut, "Queue.put"),
+            (WaitingOn::Oneshot, "oneshot.recv"),
+            (WaitingOn::Join { task: 12 }, "join #12"),
+            (WaitingOn::Readable { fd: 7 }, "readable fd 7"),
+            (WaitingOn::Writable { fd: 8 }, "writable fd 8"),
+            (
+                WaitingOn::Lock { holder: Some(4) },
+                "Lock held by #4 'writer'",
+            ),
+            (WaitingOn::Lock { holder: None }, "Lock"),
+            (WaitingOn::ToThread, "to_thread job"),
+        ];
+        for (what, text) in cases {
+            assert_eq!(what.describe(now, name), text);
+        }
+    }
+}
