@@ -27,8 +27,10 @@
 
 #![forbid(unsafe_code)]
 
+mod deadlock;
 mod dump;
 mod waiting;
 
+pub use deadlock::{DeadlockCause, DeadlockReport, Evidence, NoProgress, Verdict, WakeSource};
 pub use dump::{TaskDump, TaskRow, TaskStatus};
 pub use waiting::{WaitCell, WaitingOn, epoch};
