@@ -30,7 +30,9 @@
 mod deadlock;
 mod dump;
 mod waiting;
+mod watchdog;
 
 pub use deadlock::{DeadlockCause, DeadlockReport, Evidence, NoProgress, Verdict, WakeSource};
 pub use dump::{TaskDump, TaskRow, TaskStatus};
 pub use waiting::{WaitCell, WaitingOn, epoch};
+pub use watchdog::{Heartbeat, Output, SlowPoll, TaskNames, Watchdog};

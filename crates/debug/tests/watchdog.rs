@@ -1,0 +1,135 @@
+//! The watchdog thread against a fake loop: this test's thread plays the loop, making the
+//! heartbeat's stores as the executor does, and "blocks" inside a poll by waiting for the
+//! watchdog to speak. Real time, with wide margins: nothing here depends on how fast the
+//! machine is, only on the watchdog noticing eventually (within ten seconds).
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use handloop_debug::{Heartbeat, Output, SlowPoll, Watchdog};
+
+const THRESHOLD: Duration = Duration::from_millis(50);
+
+fn watched() -> (
+    Arc<Heartbeat>,
+    Arc<Mutex<String>>,
+    Watchdog,
+    handloop_debug::TaskNames,
+) {
+    let heartbeat = Arc::new(Heartbeat::new());
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let (watchdog, names) =
+        Watchdog::start(heartbeat.clone(), THRESHOLD, Output::buffer(buffer.clone())).unwrap();
+    (heartbeat, buffer, watchdog, names)
+}
+
+fn text(buffer: &Mutex<String>) -> String {
+    buffer.lock().unwrap().clone()
+}
+
+/// Waits until `buffer` contains `needle`, for at most ten seconds.
+fn wait_for(buffer: &Mutex<String>, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(buffer).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "the watchdog never printed {needle:?}; it printed {:?}",
+            text(buffer)
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
+    let (heartbeat, buffer, watchdog, names) = watched();
+    names.named(4, "blocker");
+    // A few quick polls first.
+    for id in 1..=3 {
+        let poll = heartbeat.poll_started(id, false);
+        assert_eq!(heartbeat.poll_ended(poll), None);
+    }
+    let started = Instant::now();
+    let poll = heartbeat.poll_started(4, false);
+    // Inside the poll: the task does not yield. The watchdog speaks during the stall...
+    wait_for(
+        &buffer,
+        "handloop: task 'blocker' (id 4) has been running for ",
+    );
+    assert!(text(&buffer).contains("without yielding to the loop (slow_poll_threshold 0.050s)"));
+    // ...and again once the stall has lasted twice as long.
+    wait_for(
+        &buffer,
+        "handloop: task 'blocker' (id 4) is still running after ",
+    );
+    // The poll returns: the loop claims the report and prints the total.
+    let took = heartbeat
+        .poll_ended(poll)
+        .expect("the watchdog reported this poll");
+    assert!(took >= THRESHOLD * 2, "{took:?}");
+    assert!(took <= started.elapsed(), "{took:?} is a lower bound");
+    let line = SlowPoll {
+        id: 4,
+        name: "blocker".into(),
+        took,
+        threshold: THRESHOLD,
+    }
+    .to_string();
+    assert!(line.starts_with("handloop: task 'blocker' (id 4) returned to the loop after "));
+    heartbeat.idle();
+    drop(watchdog);
+    // Every report is about the blocker: nothing about the quick polls.
+    let reports = text(&buffer);
+    assert!(
+        reports
+            .lines()
+            .all(|line| line.contains("'blocker' (id 4)")),
+        "{reports}"
+    );
+}
+
+#[test]
+fn unnamed_tasks_and_callbacks_get_the_executors_names() {
+    let (heartbeat, buffer, watchdog, _names) = watched();
+    let poll = heartbeat.poll_started(7, true);
+    wait_for(
+        &buffer,
+        "handloop: task 'callback-7' (id 7) has been running",
+    );
+    assert!(heartbeat.poll_ended(poll).is_some());
+    heartbeat.idle();
+    let poll = heartbeat.poll_started(8, false);
+    wait_for(&buffer, "handloop: task 'task-8' (id 8) has been running");
+    assert!(heartbeat.poll_ended(poll).is_some());
+    drop(watchdog);
+}
+
+#[test]
+fn a_loop_that_yields_or_sleeps_is_never_reported() {
+    let (heartbeat, buffer, watchdog, _names) = watched();
+    let start = Instant::now();
+    while start.elapsed() < THRESHOLD * 6 {
+        // Busy: many polls that each return at once.
+        for id in 1..100 {
+            let poll = heartbeat.poll_started(id, false);
+            assert_eq!(heartbeat.poll_ended(poll), None);
+        }
+        // Parked between turns: no poll runs, however long.
+        heartbeat.idle();
+        thread::sleep(THRESHOLD * 2);
+    }
+    drop(watchdog);
+    assert_eq!(text(&buffer), "");
+}
+
+#[test]
+fn dropping_the_watchdog_stops_its_thread_promptly() {
+    let (_heartbeat, _buffer, watchdog, names) = watched();
+    let start = Instant::now();
+    drop(watchdog);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    // Announcing names afterwards is harmless.
+    names.named(1, "late");
+    names.gone(1);
+}
