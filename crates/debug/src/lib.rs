@@ -29,6 +29,8 @@
 
 mod deadlock;
 mod dump;
+mod json;
+pub mod trace;
 mod waiting;
 mod watchdog;
 
