@@ -1,7 +1,10 @@
 #![doc = include_str!("../../../docs/02-executor.md")]
 
+mod context;
+mod core;
 mod driver;
 mod event_loop;
+mod live;
 mod park;
 mod ready;
 mod remote;
@@ -13,7 +16,8 @@ pub mod task;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use context::in_event_loop;
 pub use driver::{Driver, ThreadPark, Unpark, Unparker};
-pub use event_loop::{EventLoop, in_event_loop};
+pub use event_loop::EventLoop;
 pub use soon::{YieldNow, call_soon, yield_now};
 pub use task::{JoinError, JoinHandle, spawn};

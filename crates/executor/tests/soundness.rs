@@ -100,7 +100,10 @@ fn a_join_waker_that_drops_the_only_handle_does_not_free_the_task_under_the_loop
         HANDLE.with(|h| *h.borrow_mut() = Some(spawn(async { 7 })));
         register_join_waker(Waker::from(Arc::new(DropsTheHandle)));
         yield_now().await; // the task completes and wakes its join waker
-        assert!(HANDLE.with(|h| h.borrow().is_none()), "the waker dropped it");
+        assert!(
+            HANDLE.with(|h| h.borrow().is_none()),
+            "the waker dropped it"
+        );
         // The loop goes on: more tasks of the same type reuse memory as usual.
         let mut outputs = Vec::new();
         for i in 0..3 {
