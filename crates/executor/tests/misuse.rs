@@ -50,6 +50,10 @@ fn nested_block_on_panics_with_a_clear_message() {
 }
 
 #[test]
+#[allow(
+    clippy::async_yields_async,
+    reason = "the handles are returned on purpose"
+)]
 fn a_join_handle_awaited_inside_another_loop_panics_instead_of_hanging() {
     // Two loops on one thread: the task's loop is not running while the other one awaits
     // the handle, so the task could never run. That is a mistake to report, not a hang.
