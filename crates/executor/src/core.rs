@@ -136,6 +136,37 @@ impl Core {
         }
     }
 
+    /// The local wake by value: as [`Core::schedule`], but the waker's own reference
+    /// becomes the ready queue's entry when the task is queued, and is given back
+    /// otherwise.
+    ///
+    /// # Safety
+    /// The caller owns one local waker reference to the task, which belongs to this loop,
+    /// and does not use the task afterwards.
+    #[inline]
+    pub(crate) unsafe fn schedule_by_value(&self, task: TaskPtr) {
+        // SAFETY: the caller's reference keeps it alive; this core is borrowed on its own
+        // thread, which is the task's loop thread.
+        let header = unsafe { task.header() };
+        debug_assert!(self.owns(header));
+        let state = header.state.get();
+        if state & (NOTIFIED | COMPLETE | RUNNING) == 0 {
+            header.state.set(state | NOTIFIED);
+            // Not complete: the waker's reference counts in `local` (and `wakers`).
+            header.wakers.set(header.wakers.get() - 1);
+            // SAFETY: the waker's local reference is handed to the entry.
+            self.ready.push_back(Notified::from_local(unsafe {
+                LocalRef::from_counted(task)
+            }));
+            return;
+        }
+        // SAFETY: as above.
+        unsafe {
+            self.schedule(task);
+            crate::task::waker::release_on_loop(task);
+        }
+    }
+
     /// Allocates a task, links it into the live list and queues its first poll. Returns the
     /// handle's reference for a `Kind::Task`.
     pub(crate) fn spawn<F>(&self, future: F, kind: Kind, name: Option<&str>) -> Option<LocalRef>
@@ -211,13 +242,7 @@ impl Core {
     fn complete(&self, running: Notified, polled: Polled) {
         let header = running.header();
         let state = header.state.get();
-        let mut complete = (state & !(RUNNING | NOTIFIED)) | COMPLETE;
-        if polled != Polled::Cancelled {
-            // It finished (or panicked, even while being dropped) before the abort could
-            // take effect: its state says what its handle will report.
-            complete &= !CANCELLED;
-        }
-        header.state.set(complete);
+        header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
         // SAFETY: on the loop's thread, as the task becomes complete.
         unsafe { header.move_wakers_to_refs() };
         // SAFETY: a task that was not complete is on the live list (only `block_on`'s main
@@ -228,7 +253,7 @@ impl Core {
             if let Some(waker) = header.join_waker.take() {
                 wake_join_waker(header, waker);
             }
-        } else {
+        } else if polled == Polled::Stored {
             // SAFETY: complete, on the loop's thread, alive (we hold references).
             unsafe { (header.cross.vtable.drop_output)(running.ptr()) };
         }

@@ -89,7 +89,7 @@ impl EventLoop {
                     let finished = core.poll_with(task, || match future.as_mut().poll(&mut cx) {
                         Poll::Ready(value) => {
                             output = Some(value);
-                            Polled::Finished
+                            Polled::Dropped
                         }
                         Poll::Pending => Polled::Pending,
                     });

@@ -126,15 +126,19 @@ pub(crate) enum Kind {
     Main,
 }
 
-/// What one poll of a task did.
+/// What one poll of a task did. When the future is gone, `poll` has also settled the
+/// `CANCELLED` bit: kept if the future was dropped because of `abort()`, cleared if it
+/// finished (or panicked) first, so that the state says what the handle will report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Polled {
     /// The future is still pending.
     Pending,
-    /// The future is gone and its outcome (an output or a panic) is in the stage.
-    Finished,
-    /// The future was dropped because of `abort()`; the stage holds the cancelled error.
-    Cancelled,
+    /// The future is gone and its outcome (an output, a panic, a cancellation) is in the
+    /// stage, for the handle or for `drop_output`.
+    Stored,
+    /// The future is gone and so is its outcome: nobody wanted it and dropping it ran no
+    /// user code (a `()` output, or a cancellation, of a task without a handle).
+    Dropped,
 }
 
 /// The operations that need the future's type, written once per future type (`raw.rs`).
@@ -148,8 +152,7 @@ pub(crate) enum Polled {
 /// complete, with `RUNNING` set; `take_output` and `drop_output` only on a complete task;
 /// `dealloc` only once every reference is gone (and then nothing else uses the task).
 pub(crate) struct Vtable {
-    /// Polls the future (or drops it, if cancelled). When the future is gone, the stage
-    /// holds its outcome.
+    /// Polls the future (or drops it, if cancelled).
     pub(crate) poll: unsafe fn(TaskPtr) -> Polled,
     /// Moves the outcome into `*mut Poll<Result<T, JoinError>>`.
     pub(crate) take_output: unsafe fn(TaskPtr, *mut ()),
@@ -233,6 +236,7 @@ pub(crate) struct Header {
 impl Header {
     /// A header with the given initial state, `local` references and one atomic reference
     /// (standing for the local ones).
+    #[inline(always)]
     pub(crate) fn new(
         kind: Kind,
         state: u8,

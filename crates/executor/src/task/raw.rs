@@ -4,6 +4,7 @@ use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
+use std::mem::needs_drop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
@@ -13,7 +14,9 @@ use crate::context;
 use crate::shared::Shared;
 use crate::task::JoinError;
 use crate::task::blocks::{BlockCache, release};
-use crate::task::header::{CANCELLED, Header, Kind, PANIC_OBSERVED, Polled, TaskPtr, Vtable};
+use crate::task::header::{
+    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, Polled, TaskPtr, Vtable,
+};
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
 /// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
@@ -162,14 +165,23 @@ unsafe fn poll<F: Future + 'static>(task: TaskPtr) -> Polled {
             }
         }
     };
+    let state = header.state.get();
     let cancelled = matches!(&outcome, Err(error) if error.is_cancelled());
+    if !cancelled {
+        // It finished (or panicked, even while being dropped) before the abort could take
+        // effect: its state says what its handle will report.
+        header.state.set(state & !CANCELLED);
+    }
+    if state & JOIN_INTEREST == 0 && (cancelled || (outcome.is_ok() && !needs_drop::<F::Output>()))
+    {
+        // Nobody wants it, and dropping it runs no user code: no need to keep it for the
+        // loop's `drop_output`.
+        drop(outcome);
+        return Polled::Dropped;
+    }
     // SAFETY: the stage is `Consumed` (the future was dropped): nothing to drop.
     unsafe { ptr::write(stage, Stage::Finished(outcome)) };
-    if cancelled {
-        Polled::Cancelled
-    } else {
-        Polled::Finished
-    }
+    Polled::Stored
 }
 
 /// Drops an outcome nobody will see, reporting an unobserved panic once on stderr

@@ -216,14 +216,9 @@ unsafe fn local_clone(ptr: *const ()) -> RawWaker {
 unsafe fn local_wake(ptr: *const ()) {
     // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
     let task = unsafe { TaskPtr::from_raw(ptr) };
-    // SAFETY: our reference keeps the task alive; `core` owns it; then we give our
-    // reference back on the loop's thread.
-    let done = unsafe {
-        on_own_loop(task, |core| {
-            core.schedule(task);
-            release_on_loop(task);
-        })
-    };
+    // SAFETY: our reference keeps the task alive and `core` owns it; the reference goes to
+    // the ready queue or is given back.
+    let done = unsafe { on_own_loop(task, |core| core.schedule_by_value(task)) };
     if !done {
         // SAFETY: we own a local waker reference and give it back.
         unsafe { release_off_loop(task, true) };
