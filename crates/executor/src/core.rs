@@ -15,6 +15,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
+use crate::debug::{LoopDebug, PollMark};
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
 use crate::ready::ReadyQueue;
@@ -50,10 +51,12 @@ pub(crate) struct Core {
     remote_buf: Cell<Vec<Remote>>,
     /// Memory of finished tasks, for the next ones.
     blocks: BlockCache,
+    /// Debug mode and tracing; `None` when both are off.
+    debug: Option<Box<LoopDebug>>,
 }
 
 impl Core {
-    pub(crate) fn new(unparker: Unparker) -> Core {
+    pub(crate) fn new(unparker: Unparker, debug: Option<Box<LoopDebug>>) -> Core {
         Core {
             shared: Shared::new(unparker),
             spare_tickets: Cell::new(0),
@@ -64,7 +67,14 @@ impl Core {
             last_id: Cell::new(0),
             remote_buf: Cell::new(Vec::new()),
             blocks: BlockCache::default(),
+            debug,
         }
+    }
+
+    /// The debug state, when debug mode or tracing is on.
+    #[inline]
+    pub(crate) fn debug(&self) -> Option<&LoopDebug> {
+        self.debug.as_deref()
     }
 
     /// The loop's cache of task memory.
@@ -130,6 +140,9 @@ impl Core {
             return;
         }
         header.state.set(state | NOTIFIED);
+        if let Some(debug) = self.debug() {
+            debug.woken(header.id.as_u64());
+        }
         if state & RUNNING == 0 {
             // SAFETY: as above.
             self.ready.push_back(unsafe { Notified::new(self, task) });
@@ -152,6 +165,9 @@ impl Core {
         let state = header.state.get();
         if state & (NOTIFIED | COMPLETE | RUNNING) == 0 {
             header.state.set(state | NOTIFIED);
+            if let Some(debug) = self.debug() {
+                debug.woken(header.id.as_u64());
+            }
             // Not complete: the waker's reference counts in `local` (and `wakers`).
             header.wakers.set(header.wakers.get() - 1);
             // SAFETY: the waker's local reference is handed to the entry.
@@ -189,45 +205,58 @@ impl Core {
             unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
         self.live.push_back(listed);
         self.ready.push_back(Notified::from_local(queued));
+        if let Some(debug) = self.debug() {
+            debug.spawned(id.as_u64(), name);
+        }
         // SAFETY: as above (the third reference, for a task).
         (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
     }
 
     /// A task just popped from the ready queue: poll it, and complete it if it is done.
+    /// `DEBUG` is whether this loop has debug state: the loop compiles its turn twice, and
+    /// the copy without it has none of debug mode's work on its path.
     #[inline]
-    pub(crate) fn run_task(&self, task: Notified) {
+    pub(crate) fn run_task<const DEBUG: bool>(&self, task: Notified) {
         let ptr = task.ptr();
         // SAFETY: `task` keeps the task alive; it belongs to this loop, is not complete (the
         // loop never queues a complete task), and `poll_with` sets RUNNING.
-        let polled = self.poll_with(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
-        if let Some((task, polled)) = polled {
-            self.complete(task, polled);
+        let polled = self.poll_with::<DEBUG>(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
+        if let Some((task, polled, mark)) = polled {
+            self.complete(task, polled, mark);
         }
     }
 
     /// The bookkeeping around one poll, for tasks and for `block_on`'s own future alike:
     /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
     /// poll goes to the back of the queue (its reference moves into the new entry), others
-    /// give their reference back. A finished task's reference comes back to the caller.
+    /// give their reference back. A finished task's reference comes back to the caller,
+    /// with its debug mark to end once it is completed.
     #[inline(always)]
-    pub(crate) fn poll_with(
+    pub(crate) fn poll_with<const DEBUG: bool>(
         &self,
         task: Notified,
         poll: impl FnOnce() -> Polled,
-    ) -> Option<(Notified, Polled)> {
+    ) -> Option<(Notified, Polled, Option<PollMark>)> {
         let header = task.header();
         header
             .state
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
         header.polls.set(header.polls.get().wrapping_add(1));
         self.current.set(Some(task.ptr()));
+        let mark = match self.debug() {
+            Some(debug) if DEBUG => Some(debug.poll_started(header)),
+            _ => None,
+        };
         let polled = poll();
         self.current.set(None);
         if polled != Polled::Pending {
-            return Some((task, polled));
+            return Some((task, polled, mark));
         }
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
+        if let (Some(mark), Some(debug)) = (mark, self.debug()) {
+            debug.poll_ended(mark, header, false);
+        }
         if state & NOTIFIED != 0 {
             self.ready.push_back(task);
         }
@@ -239,7 +268,7 @@ impl Core {
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task
     /// alive until the end.
-    fn complete(&self, running: Notified, polled: Polled) {
+    fn complete(&self, running: Notified, polled: Polled, mark: Option<PollMark>) {
         let header = running.header();
         let state = header.state.get();
         header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
@@ -257,6 +286,9 @@ impl Core {
             // SAFETY: complete, on the loop's thread, alive (we hold references).
             unsafe { (header.cross.vtable.drop_output)(running.ptr()) };
         }
+        if let (Some(mark), Some(debug)) = (mark, self.debug()) {
+            debug.poll_ended(mark, header, true);
+        }
         drop(listed);
         drop(running);
     }
@@ -272,12 +304,18 @@ impl Core {
 
     #[inline(never)]
     fn drain_remote_slow(&self) {
-        let mut buf = self.remote_buf.take();
-        self.shared().remote.drain_into(&mut buf);
-        for entry in buf.drain(..) {
-            self.apply(entry);
+        let take_in = || {
+            let mut buf = self.remote_buf.take();
+            self.shared().remote.drain_into(&mut buf);
+            for entry in buf.drain(..) {
+                self.apply(entry);
+            }
+            self.remote_buf.set(buf);
+        };
+        match self.debug() {
+            Some(debug) => debug.remote_wakes(take_in),
+            None => take_in(),
         }
-        self.remote_buf.set(buf);
     }
 
     /// Applies one remote entry.
@@ -351,6 +389,27 @@ impl Core {
         }
     }
 
+    /// Records what the running task waits on (`debug::record_waiting`).
+    #[inline]
+    pub(crate) fn record_waiting(&self, what: handloop_debug::WaitingOn) {
+        if let Some(task) = self.current.get() {
+            // SAFETY: `current` is set only while the loop polls the task and holds its
+            // `Notified`; we are on the loop's thread (borrowing the core).
+            let header = unsafe { task.header() };
+            header.waiting.record(header.polls.get(), what);
+        }
+    }
+
+    /// Calls `f` on `block_on`'s main task (while it runs), then on every live task,
+    /// oldest first. `f` must not run user code (it may look).
+    pub(crate) fn for_each_task(&self, mut f: impl FnMut(&Header)) {
+        if let Some(main) = self.main.get() {
+            // SAFETY: `MainTask` holds a reference while `main` is set; loop thread.
+            f(unsafe { main.header() });
+        }
+        self.live.for_each(f);
+    }
+
     pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
         let mut tasks = Vec::new();
         if let Some(main) = self.main.get() {
@@ -393,7 +452,11 @@ impl Core {
             let header = task.header();
             header.state.set(header.state.get() | CANCELLED);
             // The same path as a poll: CANCELLED makes `poll` drop the future.
-            self.run_task(Notified::from_local(task));
+            if self.debug.is_some() {
+                self.run_task::<true>(Notified::from_local(task));
+            } else {
+                self.run_task::<false>(Notified::from_local(task));
+            }
         }
         for entry in self.shared().remote.close() {
             // Every task is complete: wakes schedule nothing, releases go to `refs`.

@@ -8,7 +8,7 @@
 //! how to sleep until another thread calls [`Unparker::unpark`].
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::park::ParkState;
 use crate::sync::Arc;
@@ -44,6 +44,43 @@ pub trait Driver: 'static {
 
     /// Called when the loop stops running on this thread; undoes [`Driver::enter`].
     fn exit(&self) {}
+
+    /// What this driver watches that could still wake the loop, and its clock: the loop
+    /// asks when nothing is ready (may it call a deadlock?), for the task dump (sleeps are
+    /// shown against this clock) and for the trace's counters.
+    ///
+    /// The default answers "something, I cannot tell what", which keeps the loop from ever
+    /// calling a deadlock. A driver that wraps another adds what it watches to the inner
+    /// driver's answer.
+    fn watching(&self) -> Watching {
+        Watching {
+            other: true,
+            ..Watching::default()
+        }
+    }
+}
+
+/// What a [`Driver`] watches: see [`Driver::watching`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Watching {
+    /// Timers waiting in a heap (each will wake a task or run a callback).
+    pub timers: usize,
+    /// I/O sources registered.
+    pub io_sources: usize,
+    /// Something else that may wake the loop, or a driver that cannot tell.
+    pub other: bool,
+    /// The loop's clock, if the driver keeps one (the timer does).
+    pub clock: Option<Instant>,
+    /// That clock is virtual: it jumps to the next deadline instead of waiting, so with no
+    /// deadline to jump to, only another thread can wake the loop.
+    pub virtual_clock: bool,
+}
+
+impl Watching {
+    /// Whether anything watched may wake the loop later.
+    pub fn may_wake(&self) -> bool {
+        self.timers > 0 || self.io_sources > 0 || self.other
+    }
 }
 
 /// Something that wakes a parked driver from any thread.
@@ -122,5 +159,10 @@ impl Driver for ThreadPark {
 
     fn unparker(&self) -> Unparker {
         Unparker(Inner::Park(self.state.clone()))
+    }
+
+    /// Nothing: only another thread's unpark ends its park.
+    fn watching(&self) -> Watching {
+        Watching::default()
     }
 }

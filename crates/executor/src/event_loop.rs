@@ -4,13 +4,17 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::pin::pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use handloop_debug::{Verdict, WakeSource};
 
 use crate::context::{Enter, in_event_loop};
 use crate::core::Core;
-use crate::driver::{Driver, ThreadPark};
+use crate::debug::{self, DeadlockCause, DeadlockReport, DebugOptions, LoopDebug, NoProgress};
+use crate::driver::{Driver, ThreadPark, Watching};
 use crate::task::TaskId;
 use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
@@ -30,6 +34,9 @@ use crate::task::waker::LentWaker;
 pub struct EventLoop {
     core: Box<Core>,
     driver: RefCell<Box<dyn Driver>>,
+    /// How long a virtual-clock loop with nothing to jump to waits for another thread
+    /// before it calls a deadlock.
+    deadlock_grace: Duration,
 }
 
 impl EventLoop {
@@ -40,10 +47,27 @@ impl EventLoop {
 
     /// A loop that waits through `driver` (a timer, an I/O poller, ...).
     pub fn with_driver(driver: impl Driver) -> EventLoop {
+        EventLoop::build(driver, DebugOptions::default(), None)
+    }
+
+    /// A loop with debug mode or tracing (see [`DebugOptions`]).
+    ///
+    /// # Errors
+    /// If debug mode's watchdog thread cannot be started.
+    pub fn with_options(driver: impl Driver, options: DebugOptions) -> io::Result<EventLoop> {
+        let deadlock_grace = options.deadlock_grace;
+        let debug = LoopDebug::new(options)?;
+        let mut event_loop = EventLoop::build(driver, DebugOptions::default(), debug);
+        event_loop.deadlock_grace = deadlock_grace;
+        Ok(event_loop)
+    }
+
+    fn build(driver: impl Driver, options: DebugOptions, debug: Option<Box<LoopDebug>>) -> Self {
         let unparker = driver.unparker();
         EventLoop {
-            core: Box::new(Core::new(unparker)),
+            core: Box::new(Core::new(unparker, debug)),
             driver: RefCell::new(Box::new(driver)),
+            deadlock_grace: options.deadlock_grace,
         }
     }
 
@@ -67,6 +91,16 @@ impl EventLoop {
                  thread: loops do not nest; await the future (or spawn it) instead"
             );
         }
+        // Chosen once: without debug state, the turn is compiled without any of its work.
+        if self.core.debug().is_some() {
+            self.run::<F, true>(future)
+        } else {
+            self.run::<F, false>(future)
+        }
+    }
+
+    /// `block_on`'s loop; `DEBUG` says whether the core has debug state.
+    fn run<F: Future, const DEBUG: bool>(&self, future: F) -> F::Output {
         let core = &*self.core;
         // SAFETY: the core lives in a `Box` owned by `self`, which outlives this call.
         let _enter = unsafe { Enter::new(core) };
@@ -86,31 +120,111 @@ impl EventLoop {
                 let end_of_turn = Some(task.ptr()) == last;
                 if task.ptr() == main.task.ptr() {
                     let mut output = None;
-                    let finished = core.poll_with(task, || match future.as_mut().poll(&mut cx) {
-                        Poll::Ready(value) => {
-                            output = Some(value);
-                            Polled::Dropped
-                        }
-                        Poll::Pending => Polled::Pending,
-                    });
+                    let finished =
+                        core.poll_with::<DEBUG>(task, || match future.as_mut().poll(&mut cx) {
+                            Poll::Ready(value) => {
+                                output = Some(value);
+                                Polled::Dropped
+                            }
+                            Poll::Pending => Polled::Pending,
+                        });
                     if let Some(output) = output {
-                        drop(finished); // main's reference from the queue; `main` completes it
+                        if let Some((task, _, Some(mark))) = finished
+                            && let Some(debug) = core.debug()
+                        {
+                            debug.poll_ended(mark, task.header(), true);
+                        }
+                        // `finished`'s reference (the queue's) is gone; `main` completes it.
                         return output;
                     }
                 } else {
-                    core.run_task(task);
+                    core.run_task::<DEBUG>(task);
                 }
                 if end_of_turn {
                     break;
                 }
             }
-            let timeout = if core.has_ready() {
-                Some(Duration::ZERO)
+            if let (true, Some(debug)) = (DEBUG, core.debug()) {
+                debug.turn_ended(|| core.ready.len(), || self.driver.borrow().watching());
+            }
+            if core.has_ready() {
+                self.driver.borrow_mut().park(Some(Duration::ZERO));
             } else {
-                None
-            };
-            self.driver.borrow_mut().park(timeout);
+                self.wait_idle(core);
+            }
+            if let (true, Some(debug)) = (DEBUG, core.debug()) {
+                debug.parked();
+            }
         }
+    }
+
+    /// Nothing is ready: wait for the driver, unless no wake can ever come. A deadlock the
+    /// loop can prove panics at once; one it cannot (a waker is held where the loop cannot
+    /// see) panics after the grace period on a virtual clock, and is printed (without a
+    /// panic) after a while in debug mode on the real clock. See `handloop-debug`'s
+    /// `deadlock.rs` for the rule and why it is sound.
+    fn wait_idle(&self, core: &Core) {
+        let watching = self.driver.borrow().watching();
+        if watching.may_wake() {
+            self.driver.borrow_mut().park(None);
+            return;
+        }
+        let evidence = debug::evidence(core);
+        let outside = match evidence.verdict() {
+            Verdict::Deadlock => self.deadlock(core, DeadlockCause::Proven, &watching),
+            Verdict::MayWake(WakeSource::Wakers(outside)) => outside,
+            Verdict::MayWake(_) => 0,
+        };
+        if watching.virtual_clock {
+            let grace = self.deadlock_grace;
+            if !self.park_for(core, grace) {
+                let cause = DeadlockCause::GraceExpired {
+                    grace,
+                    wakers_outside: outside,
+                };
+                self.deadlock(core, cause, &watching);
+            }
+        } else if let Some(debug) = core.debug().filter(|debug| debug.options().debug) {
+            let waited = debug.options().no_progress_after;
+            if !self.park_for(core, waited) {
+                let clock = watching.clock.unwrap_or_else(Instant::now);
+                let report = NoProgress {
+                    waited,
+                    dump: debug::dump_core(core, clock),
+                };
+                debug.options().output.print(&report.to_string());
+                self.driver.borrow_mut().park(None);
+            }
+        } else {
+            self.driver.borrow_mut().park(None);
+        }
+    }
+
+    /// Parks for at most `limit` of real time; whether something arrived meanwhile.
+    fn park_for(&self, core: &Core, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.driver.borrow_mut().park(Some(left));
+            if core.has_ready() {
+                return true;
+            }
+            if left.is_zero() {
+                return false;
+            }
+            // Unparked with nothing to do: keep waiting.
+        }
+    }
+
+    /// Panics with the deadlock report.
+    #[cold]
+    fn deadlock(&self, core: &Core, cause: DeadlockCause, watching: &Watching) -> ! {
+        let clock = watching.clock.unwrap_or_else(Instant::now);
+        let report = DeadlockReport {
+            cause,
+            dump: debug::dump_core(core, clock),
+        };
+        panic!("{report}");
     }
 }
 
@@ -192,6 +306,9 @@ impl Drop for EventLoop {
             (enter, EnteredDriver::new(&self.driver))
         });
         self.core.shut_down();
+        if let Some(debug) = self.core.debug() {
+            debug.finish();
+        }
     }
 }
 

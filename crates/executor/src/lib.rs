@@ -9,6 +9,8 @@
 //   task/mod.rs      `spawn`, task names and ids, `current_task`, `all_tasks`
 //   task/join.rs     `JoinHandle` and `AbortHandle`: awaiting and cancelling a task
 //   task/error.rs    `JoinError`: a panic or a cancellation, named
+//   debug.rs         seeing the loop: debug mode, the trace, the dump, the deadlock check
+//                    (the tools themselves are in the `handloop-debug` crate)
 //
 //   core.rs          the loop's bookkeeping: spawn, the local wake, one poll, completion,
 //                    the remote queue's drain, shutdown
@@ -34,6 +36,7 @@
 mod event_loop;
 mod soon;
 pub mod task;
+pub mod debug;
 
 mod core;
 mod live;
@@ -51,7 +54,7 @@ mod loom_tests;
 mod shared;
 
 pub use context::in_event_loop;
-pub use driver::{Driver, ThreadPark, Unpark, Unparker};
+pub use driver::{Driver, ThreadPark, Unpark, Unparker, Watching};
 pub use event_loop::EventLoop;
 pub use soon::{YieldNow, call_soon, yield_now};
 pub use task::{JoinError, JoinHandle, spawn};

@@ -25,6 +25,7 @@
 //! | `live_prev`, `live_next` | the live-task list's links | `LiveTasks` | loop |
 //! | `name` | the name, made on first use | handles, the loop, `JoinError` | loop |
 //! | `join_waker` | who awaits the `JoinHandle` | the handle (polling, dropping), the loop (at completion) | loop |
+//! | `waiting` | what the last poll waited on (for the task dump) | handloop's waiting futures, during the task's poll; the dump | loop |
 //! | the stage (`raw.rs`) | the future, then its output | the loop while the task is not complete, then the handle | loop |
 //!
 //! "Loop" means the thread the loop was created on (the loop, its handles and its tasks'
@@ -96,6 +97,8 @@
 use std::cell::{Cell, OnceCell};
 use std::ptr::NonNull;
 use std::task::Waker;
+
+use handloop_debug::WaitCell;
 
 use crate::shared::Shared;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, fence};
@@ -231,6 +234,9 @@ pub(crate) struct Header {
     pub(crate) name: OnceCell<Box<str>>,
     /// Who to wake when the task completes (the awaiting `JoinHandle`'s waker).
     pub(crate) join_waker: Cell<Option<Waker>>,
+    /// What the task's last poll waited on, recorded by handloop's own waiting futures
+    /// (stamped with `polls`, so the loop never has to clear it).
+    pub(crate) waiting: WaitCell,
 }
 
 impl Header {
@@ -269,6 +275,7 @@ impl Header {
             id,
             name: cell,
             join_waker: Cell::new(None),
+            waiting: WaitCell::new(),
         }
     }
 

@@ -36,6 +36,18 @@ static LOCAL: RawWakerVTable =
 static SHARED: RawWakerVTable =
     RawWakerVTable::new(shared_clone, shared_wake, shared_wake_by_ref, shared_drop);
 
+/// The task behind a waker, if it is one of handloop's task wakers (of any loop). The
+/// pointer owns nothing: the waker keeps the task alive while it is borrowed.
+pub(crate) fn task_of(waker: &Waker) -> Option<TaskPtr> {
+    let vtable = waker.vtable();
+    if std::ptr::eq(vtable, &LOCAL) || std::ptr::eq(vtable, &SHARED) {
+        // SAFETY: the data pointer of a waker with one of our vtables is a task header.
+        Some(unsafe { TaskPtr::from_raw(waker.data()) })
+    } else {
+        None
+    }
+}
+
 /// The waker the loop lends to one poll: it owns no reference (it borrows the running
 /// one, which the `'a` ties it to) and is never dropped; only its clones count.
 pub(crate) struct LentWaker<'a> {

@@ -1,0 +1,451 @@
+//! Seeing the loop: what the loop does for `handloop-debug`'s tools (the stall watchdog,
+//! the trace, the task dump, the deadlock check), and the options that turn them on.
+//!
+//! When debug mode and tracing are off, the loop has no [`LoopDebug`] and runs its turns
+//! through a copy of the turn compiled without any of it (`block_on` chooses once, per
+//! call): a poll costs exactly what it did. What is always on is cheap by construction:
+//! waiting futures record what they wait on in their task's header (a few plain stores on
+//! `Pending`), and the deadlock check runs only when the loop is about to wait with nothing
+//! ready and nothing its driver watches.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
+use handloop_debug::{Evidence, Heartbeat, SlowPoll, TaskNames, Watchdog};
+pub use handloop_debug::{
+    DeadlockCause, DeadlockReport, NoProgress, Output, TaskDump, TaskRow, TaskStatus, WaitingOn,
+};
+
+use crate::context;
+use crate::core::Core;
+use crate::sync::Ordering as SyncOrdering;
+use crate::task::header::{CANCELLED, Header, Kind, NOTIFIED, RUNNING};
+use crate::task::waker::task_of;
+
+/// The options of debug mode and tracing, for [`EventLoop::with_options`](crate::EventLoop::with_options).
+///
+/// `DebugOptions::default()` is everything off, with asyncio's and Go's defaults for the
+/// thresholds.
+#[derive(Clone, Debug)]
+pub struct DebugOptions {
+    /// Debug mode: the stall watchdog, the tasks' ages in the dump, and the "no progress"
+    /// print on the real clock (asyncio's debug mode, `PYTHONASYNCIODEBUG=1`).
+    pub debug: bool,
+    /// How long one poll may hold the thread before the watchdog names it (asyncio's
+    /// `slow_callback_duration`, 100 ms).
+    pub slow_poll_threshold: Duration,
+    /// On a virtual clock with nothing to jump to, how long (in real time) to wait for
+    /// another thread's wake before calling it a deadlock (1 s).
+    pub deadlock_grace: Duration,
+    /// On the real clock in debug mode, how long every task may wait with nothing
+    /// happening before the loop prints the dump (5 s).
+    pub no_progress_after: Duration,
+    /// Record the loop's schedule and write it to this file, as Chrome trace-event JSON,
+    /// when the loop is dropped.
+    pub trace: Option<PathBuf>,
+    /// How many events the trace keeps (the newest).
+    pub trace_capacity: usize,
+    /// Where debug mode prints (standard error).
+    pub output: Output,
+}
+
+impl Default for DebugOptions {
+    fn default() -> Self {
+        DebugOptions {
+            debug: false,
+            slow_poll_threshold: Duration::from_millis(100),
+            deadlock_grace: Duration::from_secs(1),
+            no_progress_after: Duration::from_secs(5),
+            trace: None,
+            trace_capacity: trace::DEFAULT_CAPACITY,
+            output: Output::stderr(),
+        }
+    }
+}
+
+impl DebugOptions {
+    /// Whether the loop needs its debug state (debug mode or a trace).
+    pub(crate) fn any(&self) -> bool {
+        self.debug || self.trace.is_some()
+    }
+}
+
+/// Records what the running task waits on, for the task dump. handloop's own waiting
+/// futures call it when they return `Pending`; outside a loop's task it does nothing.
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::task::Poll;
+/// use handloop_executor::{EventLoop, debug::{WaitingOn, record_waiting}, spawn, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     let task = spawn(poll_fn(|_| {
+///         record_waiting(WaitingOn::ToThread);
+///         Poll::<()>::Pending
+///     }));
+///     yield_now().await; // let it run once
+///     let dump = handloop_executor::debug::dump(None);
+///     assert_eq!(dump.waiting_on_text(dump.task(task.id().as_u64()).unwrap()), "to_thread job");
+/// });
+/// ```
+#[inline]
+pub fn record_waiting(what: WaitingOn) {
+    context::with_core(|core| core.record_waiting(what));
+}
+
+/// Every live task of the loop running on this thread: a table and a tree (see
+/// [`TaskDump`]). `clock` is the loop's time, which sleeps are shown against (the real
+/// time if `None`).
+///
+/// # Panics
+/// With no loop running on this thread.
+pub fn dump(clock: Option<Instant>) -> TaskDump {
+    context::with_core(|core| dump_core(core, clock.unwrap_or_else(Instant::now)))
+        .unwrap_or_else(|| {
+            panic!(
+                "dump() called with no running event loop on this thread: call it from a task \
+                 (or block_on's future)"
+            )
+        })
+}
+
+/// Records an instant in the trace of the loop running on this thread, if it is tracing:
+/// drivers call it for a timer that fires or a socket that becomes ready.
+#[inline]
+pub fn trace_instant(what: impl FnOnce() -> String) {
+    context::with_core(|core| {
+        if let Some(debug) = core.debug() {
+            debug.trace(|recorder| recorder.instant(&what()));
+        }
+    });
+}
+
+/// Gives each loop a number, for its name in the trace.
+fn next_loop_number() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The stall watchdog's parts the loop holds.
+struct Stall {
+    heartbeat: Arc<Heartbeat>,
+    names: TaskNames,
+    threshold: Duration,
+    _watchdog: Watchdog,
+}
+
+/// A loop's debug state, present only with debug mode or a trace.
+pub(crate) struct LoopDebug {
+    options: DebugOptions,
+    /// `loop 3 on thread 'main'`.
+    label: String,
+    stall: Option<Stall>,
+    recorder: RefCell<Option<Recorder>>,
+    /// Debug mode: when each live task was spawned, and whether it has a name of its own
+    /// (announced to the watchdog).
+    spawned: RefCell<HashMap<u64, (Instant, bool)>>,
+    /// The turn's park is being recorded.
+    parking: Cell<Option<trace::LoopMark>>,
+}
+
+/// What the loop keeps about one poll while it runs (debug mode, tracing).
+pub(crate) struct PollMark {
+    poll: u64,
+    trace: Option<trace::PollMark>,
+}
+
+impl LoopDebug {
+    /// The debug state of a new loop on this thread, or `None` if every tool is off.
+    pub(crate) fn new(options: DebugOptions) -> io::Result<Option<Box<LoopDebug>>> {
+        if !options.any() {
+            return Ok(None);
+        }
+        let thread = std::thread::current();
+        let label = format!(
+            "loop {} on thread '{}'",
+            next_loop_number(),
+            thread.name().unwrap_or("unnamed")
+        );
+        let stall = if options.debug {
+            let heartbeat = Arc::new(Heartbeat::new());
+            let (watchdog, names) = Watchdog::start(
+                heartbeat.clone(),
+                options.slow_poll_threshold,
+                options.output.clone(),
+            )?;
+            names.named(0, "main");
+            Some(Stall {
+                heartbeat,
+                names,
+                threshold: options.slow_poll_threshold,
+                _watchdog: watchdog,
+            })
+        } else {
+            None
+        };
+        let recorder = options
+            .trace
+            .as_ref()
+            .map(|_| Recorder::new(options.trace_capacity.max(1), label.clone()));
+        Ok(Some(Box::new(LoopDebug {
+            options,
+            label,
+            stall,
+            recorder: RefCell::new(recorder),
+            spawned: RefCell::new(HashMap::new()),
+            parking: Cell::new(None),
+        })))
+    }
+
+    pub(crate) fn options(&self) -> &DebugOptions {
+        &self.options
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Runs `f` on the recorder, if tracing. Never runs user code inside.
+    #[inline]
+    pub(crate) fn trace(&self, f: impl FnOnce(&mut Recorder)) {
+        if let Some(recorder) = self.recorder.borrow_mut().as_mut() {
+            f(recorder);
+        }
+    }
+
+    /// A task was spawned.
+    pub(crate) fn spawned(&self, id: u64, name: Option<&str>) {
+        if let Some(stall) = &self.stall {
+            if let Some(name) = name {
+                stall.names.named(id, name);
+            }
+            self.spawned
+                .borrow_mut()
+                .insert(id, (Instant::now(), name.is_some()));
+        }
+        self.trace(|recorder| recorder.spawn(id));
+    }
+
+    /// A task was woken on the loop's thread.
+    #[inline]
+    pub(crate) fn woken(&self, id: u64) {
+        self.trace(|recorder| recorder.wake(id));
+    }
+
+    /// How long ago task `id` was spawned (debug mode).
+    pub(crate) fn age(&self, id: u64, now: Instant) -> Option<Duration> {
+        let spawned = self.spawned.borrow();
+        spawned.get(&id).map(|(at, _)| now.saturating_duration_since(*at))
+    }
+
+    /// A poll begins: the watchdog's two stores, and the trace's start.
+    #[inline]
+    pub(crate) fn poll_started(&self, header: &Header) -> PollMark {
+        let id = header.id.as_u64();
+        let poll = match &self.stall {
+            Some(stall) => stall
+                .heartbeat
+                .poll_started(id, header.kind == Kind::Callback),
+            None => 0,
+        };
+        let trace = self
+            .recorder
+            .borrow_mut()
+            .as_mut()
+            .map(|recorder| recorder.begin_poll(id));
+        PollMark { poll, trace }
+    }
+
+    /// A poll ended (for a finished task, `done`, after its completion's bookkeeping): the
+    /// loop's report of a slow poll the watchdog named, and the trace's slice.
+    pub(crate) fn poll_ended(&self, mark: PollMark, header: &Header, done: bool) {
+        if let Some(stall) = &self.stall {
+            if let Some(took) = stall.heartbeat.poll_ended(mark.poll) {
+                let slow = SlowPoll {
+                    id: header.id.as_u64(),
+                    name: header.name().to_owned(),
+                    took,
+                    threshold: stall.threshold,
+                };
+                self.options.output.print(&slow.to_string());
+            }
+            if done
+                && let Some((_, named)) = self.spawned.borrow_mut().remove(&header.id.as_u64())
+                && named
+            {
+                stall.names.gone(header.id.as_u64());
+            }
+        }
+        if let Some(start) = mark.trace {
+            let outcome = if !done {
+                PollOutcome::Pending
+            } else if header.state.get() & CANCELLED != 0 {
+                PollOutcome::Cancelled
+            } else {
+                PollOutcome::Finished
+            };
+            self.trace(|recorder| recorder.end_poll(start, header.name(), outcome));
+        }
+    }
+
+    /// The turn's polls are done; the loop is about to look for events (and maybe wait).
+    /// `ready` and `watching` feed the trace's counters.
+    pub(crate) fn turn_ended(
+        &self,
+        ready: impl FnOnce() -> usize,
+        watching: impl FnOnce() -> crate::Watching,
+    ) {
+        if let Some(stall) = &self.stall {
+            stall.heartbeat.idle();
+        }
+        self.trace(|recorder| {
+            let watching = watching();
+            recorder.counter(Counter::Ready, ready() as u64);
+            recorder.counter(Counter::Timers, watching.timers as u64);
+            recorder.counter(Counter::IoSources, watching.io_sources as u64);
+            self.parking.set(Some(recorder.begin_loop()));
+        });
+    }
+
+    /// The driver's park returned.
+    pub(crate) fn parked(&self) {
+        if let Some(mark) = self.parking.take() {
+            self.trace(|recorder| recorder.end_loop(mark, "waiting for events"));
+        }
+    }
+
+    /// Wakes from other threads are being taken in.
+    pub(crate) fn remote_wakes(&self, take_in: impl FnOnce()) {
+        let mark = self
+            .recorder
+            .borrow_mut()
+            .as_mut()
+            .map(|recorder| recorder.begin_loop());
+        take_in();
+        if let Some(mark) = mark {
+            self.trace(|recorder| recorder.end_loop(mark, "remote wakes"));
+        }
+    }
+
+    /// The loop is being dropped: write the trace.
+    pub(crate) fn finish(&self) {
+        let (Some(path), Some(recorder)) = (&self.options.trace, self.recorder.take()) else {
+            return;
+        };
+        if let Err(error) = trace::save(path, recorder.finish()) {
+            self.options.output.print(&format!(
+                "handloop: could not write the trace to {}: {error}\n",
+                path.display()
+            ));
+        }
+    }
+}
+
+impl fmt::Debug for LoopDebug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoopDebug")
+            .field("label", &self.label)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The dump of `core`'s tasks, sleeps shown against `clock`.
+pub(crate) fn dump_core(core: &Core, clock: Instant) -> TaskDump {
+    let real_now = Instant::now();
+    // Who awaits whom: a task's waker in another task's join slot.
+    let mut awaits: HashMap<u64, Vec<u64>> = HashMap::new();
+    core.for_each_task(|header| {
+        if let Some(awaiter) = join_slot_owner(core, header) {
+            awaits
+                .entry(awaiter)
+                .or_default()
+                .push(header.id.as_u64());
+        }
+    });
+    let mut tasks = Vec::new();
+    core.for_each_task(|header| {
+        if header.kind == Kind::Callback {
+            return; // a callback is always ready, and asyncio's `ps` lists tasks only
+        }
+        let id = header.id.as_u64();
+        let state = header.state.get();
+        let status = if state & RUNNING != 0 {
+            TaskStatus::Running
+        } else if state & NOTIFIED != 0 {
+            TaskStatus::Ready
+        } else {
+            TaskStatus::Waiting
+        };
+        let (waiting_on, more_waits) = match header.waiting.get(header.polls.get()) {
+            Some((what, more)) => (Some(what), more),
+            None => (None, 0),
+        };
+        tasks.push(TaskRow {
+            id,
+            name: header.name().to_owned(),
+            state: status,
+            polls: header.polls.get(),
+            age: core.debug().and_then(|debug| debug.age(id, real_now)),
+            waiting_on,
+            more_waits,
+            awaits: awaits.remove(&id).unwrap_or_default(),
+        });
+    });
+    let loop_name = match core.debug() {
+        Some(debug) => debug.label().to_owned(),
+        None => format!(
+            "the loop on thread '{}'",
+            std::thread::current().name().unwrap_or("unnamed")
+        ),
+    };
+    TaskDump {
+        loop_name,
+        now: clock,
+        tasks,
+    }
+}
+
+/// The id of the task whose waker sits in `header`'s join slot, if that task belongs to
+/// `core`'s loop and is not complete.
+fn join_slot_owner(core: &Core, header: &Header) -> Option<u64> {
+    let waker = header.join_waker.take()?;
+    let owner = task_of(&waker).and_then(|task| {
+        // SAFETY: the waker in the slot keeps its task alive while we hold it.
+        let cross = unsafe { task.cross() };
+        if !core.owns_cross(cross) {
+            return None;
+        }
+        // SAFETY: as above; the task belongs to this loop, whose thread we are on.
+        let owner = unsafe { task.header() };
+        (!owner.is_complete()).then(|| owner.id.as_u64())
+    });
+    // Put it back: nothing ran in between.
+    header.join_waker.set(Some(waker));
+    owner
+}
+
+/// What the deadlock rule needs from the tasks: every waker of a task that is not complete,
+/// and how many of them sit in join slots of such tasks (the driver and the handles are
+/// the caller's to add).
+pub(crate) fn evidence(core: &Core) -> Evidence {
+    let mut evidence = Evidence::default();
+    core.for_each_task(|header| {
+        // The atomic count holds one reference for all the local ones (a task that is not
+        // complete always has some: the live list's, or `MainTask`'s), plus one per shared
+        // waker and per remote-queue entry; `wakers` counts the local wakers.
+        let atomic = header.cross.refs.load(SyncOrdering::Acquire) as u64;
+        evidence.wakers += u64::from(header.wakers.get()) + atomic.saturating_sub(1);
+        if join_slot_owner(core, header).is_some() {
+            evidence.wakers_in_join_slots += 1;
+        }
+    });
+    evidence
+}
