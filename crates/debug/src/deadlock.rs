@@ -260,7 +260,7 @@ mod tests {
 
     fn one_task_dump() -> TaskDump {
         TaskDump {
-            loop_name: "thread 'main'".to_owned(),
+            loop_name: "the loop on thread 'main'".to_owned(),
             now: Instant::now(),
             tasks: vec![TaskRow {
                 id: 0,
@@ -283,7 +283,7 @@ mod tests {
         }
         .to_string();
         assert!(proven.starts_with("handloop: deadlock: every task is waiting"));
-        assert!(proven.contains("\n1 task on the loop of thread 'main':\n"));
+        assert!(proven.contains("\n1 task on the loop on thread 'main':\n"));
         assert!(proven.contains("oneshot.recv"));
 
         let grace = DeadlockReport {

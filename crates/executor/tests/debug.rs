@@ -1,0 +1,379 @@
+//! Seeing the loop, on the executor alone: the deadlock check (and that it never fires
+//! while a wake can still come), the task dump, debug mode's stall and no-progress
+//! reports, and the trace file.
+
+mod common;
+
+use std::cell::RefCell;
+use std::future::{Future, pending, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::Gate;
+use handloop_debug::trace::check_trace;
+use handloop_executor::debug::{
+    DebugOptions, Output, TaskStatus, WaitingOn, dump, record_waiting,
+};
+use handloop_executor::task::Builder;
+use handloop_executor::{
+    Driver, EventLoop, JoinHandle, ThreadPark, Unparker, Watching, spawn, yield_now,
+};
+
+/// Runs `f`, which must panic, and returns the panic's message.
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("it should have panicked");
+    if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else {
+        panic!("a panic without a message")
+    }
+}
+
+/// A future that hands its waker to another thread, which wakes it after `delay`.
+fn woken_from_a_thread_after(delay: Duration) -> impl Future<Output = ()> {
+    let mut sent = false;
+    poll_fn(move |cx| {
+        if sent {
+            return Poll::Ready(());
+        }
+        sent = true;
+        let waker = cx.waker().clone();
+        thread::spawn(move || {
+            thread::sleep(delay);
+            waker.wake();
+        });
+        Poll::Pending
+    })
+}
+
+#[test]
+fn a_future_that_keeps_no_waker_is_a_deadlock() {
+    let message = panic_message(|| EventLoop::new().block_on(pending::<()>()));
+    assert!(
+        message.starts_with("handloop: deadlock: every task is waiting and nothing can wake"),
+        "{message}"
+    );
+    assert!(message.contains("\n   0  main  waiting      1"), "{message}");
+    assert!(message.contains("unknown"), "{message}");
+}
+
+#[test]
+fn a_join_cycle_under_main_is_proven_at_once() {
+    let message = panic_message(|| {
+        EventLoop::new().block_on(async {
+            let slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+            let for_a = slot.clone();
+            let a = Builder::new().name("a").spawn(async move {
+                yield_now().await;
+                let b = for_a.borrow_mut().take().unwrap();
+                b.await.unwrap();
+            });
+            let a_slot: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::new(RefCell::new(Some(a)));
+            let for_b = a_slot.clone();
+            let b = Builder::new().name("b").spawn(async move {
+                let a = for_b.borrow_mut().take().unwrap();
+                a.await.unwrap();
+            });
+            *slot.borrow_mut() = Some(b);
+            // Main awaits a third task that awaits nothing that can come.
+            let c = Builder::new().name("c").spawn(pending::<()>());
+            c.await.unwrap();
+        })
+    });
+    assert!(message.starts_with("handloop: deadlock: every task is waiting"), "{message}");
+    assert!(message.contains("join #3 'c'"), "{message}");
+    assert!(
+        message.contains("cycles (each task waits for the next, so none of them can finish):\n  #1 'a' → #2 'b' → #1 'a'"),
+        "{message}"
+    );
+    assert!(message.contains("#0 main\n└── #3 c\n"), "{message}");
+}
+
+#[test]
+fn a_waker_on_another_thread_that_wakes_later_is_not_a_deadlock() {
+    let start = Instant::now();
+    EventLoop::new().block_on(woken_from_a_thread_after(Duration::from_millis(200)));
+    assert!(start.elapsed() >= Duration::from_millis(200));
+}
+
+#[test]
+fn a_task_woken_from_another_thread_while_main_awaits_it_is_not_a_deadlock() {
+    EventLoop::new().block_on(async {
+        let task = spawn(woken_from_a_thread_after(Duration::from_millis(200)));
+        task.await.unwrap();
+    });
+}
+
+/// A driver on a "virtual clock" that has nothing to jump to: it parks for real, as the
+/// timer's virtual clock does when its heap is empty.
+struct VirtualNothing(ThreadPark);
+
+impl Driver for VirtualNothing {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.0.park(timeout);
+    }
+    fn unparker(&self) -> Unparker {
+        self.0.unparker()
+    }
+    fn watching(&self) -> Watching {
+        Watching {
+            virtual_clock: true,
+            ..Watching::default()
+        }
+    }
+}
+
+fn virtual_loop(grace: Duration) -> EventLoop {
+    let options = DebugOptions {
+        deadlock_grace: grace,
+        ..DebugOptions::default()
+    };
+    EventLoop::with_options(VirtualNothing(ThreadPark::new()), options).unwrap()
+}
+
+#[test]
+fn on_a_virtual_clock_a_wake_within_the_grace_period_is_not_a_deadlock() {
+    virtual_loop(Duration::from_secs(1))
+        .block_on(woken_from_a_thread_after(Duration::from_millis(200)));
+}
+
+#[test]
+fn on_a_virtual_clock_nothing_for_the_grace_period_is_a_deadlock() {
+    let start = Instant::now();
+    let message = panic_message(|| {
+        virtual_loop(Duration::from_millis(100)).block_on(async {
+            // A waker kept where the loop cannot see: it might be used, and is not.
+            Gate::new().wait().await;
+        })
+    });
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert!(
+        message.starts_with(
+            "handloop: deadlock: every task is waiting, the virtual clock has no timer to \
+             jump to, and nothing arrived for 0.100s of real time. 1 waker of waiting tasks"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("deadlock_grace"), "{message}");
+}
+
+#[test]
+fn a_grace_period_shorter_than_the_wake_is_the_documented_false_alarm() {
+    // The rare case the grace period is for: another thread wakes the loop, but later
+    // than the grace period allows. A longer grace fixes it (the test above).
+    let message = panic_message(|| {
+        virtual_loop(Duration::from_millis(20))
+            .block_on(woken_from_a_thread_after(Duration::from_millis(2000)))
+    });
+    assert!(message.starts_with("handloop: deadlock"), "{message}");
+}
+
+/// A driver that says nothing about what it watches (the trait's default) and delivers an
+/// event on its first blocking park.
+struct Opaque {
+    park: ThreadPark,
+    waiter: Rc<RefCell<Option<Waker>>>,
+}
+
+impl Driver for Opaque {
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout.is_none()
+            && let Some(waker) = self.waiter.borrow_mut().take()
+        {
+            waker.wake();
+            return;
+        }
+        self.park.park(timeout);
+    }
+    fn unparker(&self) -> Unparker {
+        self.park.unparker()
+    }
+}
+
+#[test]
+fn a_driver_that_cannot_tell_what_it_watches_is_never_called_deadlocked() {
+    let waiter: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let event_loop = EventLoop::with_driver(Opaque {
+        park: ThreadPark::new(),
+        waiter: waiter.clone(),
+    });
+    let mut registered = false;
+    event_loop.block_on(poll_fn(|cx| {
+        if registered {
+            return Poll::Ready(());
+        }
+        registered = true;
+        // The "event source" keeps a waker the loop sees as held outside; then the
+        // driver itself fires it.
+        *waiter.borrow_mut() = Some(cx.waker().clone());
+        Poll::Pending
+    }));
+}
+
+#[test]
+fn the_dump_shows_every_task_what_it_waits_on_and_who_awaits_whom() {
+    EventLoop::new().block_on(async {
+        let gate = Gate::new();
+        let waiting = gate.clone();
+        let fetch = Builder::new().name("fetch").spawn(async move {
+            waiting.wait().await;
+        });
+        let job = Builder::new().name("job").spawn(poll_fn(|_| {
+            record_waiting(WaitingOn::ToThread);
+            record_waiting(WaitingOn::QueueGet);
+            Poll::<()>::Pending
+        }));
+        let fetch_id = fetch.id().as_u64();
+        let parent = Builder::new()
+            .name("parent")
+            .spawn(async move { fetch.await.unwrap() });
+        let woken = spawn(async { yield_now().await });
+        yield_now().await; // every task runs once
+        let dump = dump(None);
+        let row = |id: u64| dump.task(id).unwrap();
+        assert_eq!(row(0).state, TaskStatus::Running);
+        assert_eq!(row(fetch_id).state, TaskStatus::Waiting);
+        assert_eq!(dump.waiting_on_text(row(fetch_id)), "unknown");
+        let job = row(job.id().as_u64());
+        assert_eq!(dump.waiting_on_text(job), "to_thread job, +1 more");
+        let parent = row(parent.id().as_u64());
+        assert_eq!(parent.awaits, vec![fetch_id]);
+        assert_eq!(dump.waiting_on_text(parent), "join #1 'fetch'");
+        assert_eq!(row(woken.id().as_u64()).state, TaskStatus::Ready);
+        assert_eq!(row(woken.id().as_u64()).polls, 1);
+        assert_eq!(dump.tasks.len(), 5);
+        let text = dump.to_string();
+        assert!(text.starts_with("5 tasks on the loop on thread '"), "{text}");
+        assert!(text.contains("#3 parent\n└── #1 fetch\n"), "{text}");
+        assert!(dump.task(fetch_id).unwrap().age.is_none(), "ages need debug mode");
+        gate.open();
+    });
+}
+
+#[test]
+fn record_waiting_outside_a_task_does_nothing() {
+    record_waiting(WaitingOn::QueueGet);
+    EventLoop::new().block_on(async {});
+}
+
+fn buffer_options(buffer: &Arc<Mutex<String>>) -> DebugOptions {
+    DebugOptions {
+        debug: true,
+        slow_poll_threshold: Duration::from_millis(50),
+        no_progress_after: Duration::from_millis(100),
+        output: Output::buffer(buffer.clone()),
+        ..DebugOptions::default()
+    }
+}
+
+fn text(buffer: &Mutex<String>) -> String {
+    buffer.lock().unwrap().clone()
+}
+
+#[test]
+fn debug_mode_names_a_task_that_blocks_the_thread_while_it_blocks() {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
+    let seen_during_the_stall = event_loop.block_on(async {
+        let reported = buffer.clone();
+        Builder::new()
+            .name("blocker")
+            .spawn(async move {
+                // Block the thread (no await) until the watchdog has named us, at most 10 s.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < deadline {
+                    if text(&reported).contains("task 'blocker' (id 1) has been running for") {
+                        return true;
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                }
+                false
+            })
+            .await
+            .unwrap()
+    });
+    assert!(seen_during_the_stall, "{}", text(&buffer));
+    let output = text(&buffer);
+    assert!(
+        output.contains("handloop: task 'blocker' (id 1) returned to the loop after "),
+        "{output}"
+    );
+    assert!(!output.contains("'main'"), "main never blocked: {output}");
+}
+
+#[test]
+fn debug_mode_prints_the_dump_when_nothing_happens_for_a_while() {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
+    event_loop.block_on(async {
+        Builder::new()
+            .name("waiter")
+            .spawn(woken_from_a_thread_after(Duration::from_millis(600)))
+            .await
+            .unwrap();
+    });
+    let output = text(&buffer);
+    assert!(
+        output.starts_with("handloop: no progress for 0.100s: every task is waiting\n"),
+        "{output}"
+    );
+    assert!(output.contains("waiter"), "{output}");
+    assert!(output.contains("join #1 'waiter'"), "{output}");
+}
+
+#[test]
+fn debug_mode_shows_ages_in_the_dump() {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
+    event_loop.block_on(async {
+        let task = spawn(async { yield_now().await });
+        yield_now().await;
+        let dump = dump(None);
+        assert!(dump.task(task.id().as_u64()).unwrap().age.is_some());
+        assert!(dump.loop_name.starts_with("loop "), "{}", dump.loop_name);
+        task.await.unwrap();
+    });
+}
+
+#[test]
+fn a_trace_of_a_small_program_passes_the_checker() {
+    let dir = std::env::temp_dir().join(format!("handloop-exec-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    let options = DebugOptions {
+        trace: Some(path.clone()),
+        ..DebugOptions::default()
+    };
+    let event_loop = EventLoop::with_options(ThreadPark::new(), options).unwrap();
+    event_loop.block_on(async {
+        let fetch = Builder::new().name("fetch").spawn(async {
+            for _ in 0..3 {
+                yield_now().await;
+            }
+            7
+        });
+        let remote = Builder::new()
+            .name("remote")
+            .spawn(woken_from_a_thread_after(Duration::from_millis(10)));
+        assert_eq!(fetch.await.unwrap(), 7);
+        remote.await.unwrap();
+    });
+    drop(event_loop);
+    let json = std::fs::read_to_string(&path).unwrap();
+    let summary = check_trace(&json).unwrap();
+    summary
+        .expect_names(["main", "fetch", "remote", "waiting for events", "remote wakes"])
+        .unwrap();
+    // fetch: 4 polls; main: 3 or more; remote: 2.
+    assert!(summary.slices >= 9, "{summary}");
+    // Two spawns, fetch's three yields, the remote wake, and both joins.
+    assert!(summary.flows >= 7, "{summary}");
+    assert!(summary.counters >= 1, "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
