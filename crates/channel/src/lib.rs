@@ -5,6 +5,7 @@ mod errors;
 pub mod oneshot;
 mod queue;
 mod sync;
+mod waiting;
 
 pub use errors::{Closed, TryGetError, TryPutError};
 pub use queue::{Get, Join, Put, Queue};

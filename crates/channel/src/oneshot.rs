@@ -35,6 +35,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire};
 use std::task::{Context, Poll, Waker};
 
 use crate::sync::{Arc, AtomicUsize, RawCell};
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// The sender is done: it sent a value (in the value cell) or was dropped without one.
 const COMPLETE: usize = 0b001;
@@ -189,6 +190,7 @@ impl<T> Future for Receiver<T> {
                 waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()))
             });
             if same {
+                waiting_on(WaitingOn::Oneshot);
                 return Poll::Pending;
             }
             // Another waker: take the cell back first, unless the sender completes before.
@@ -203,6 +205,7 @@ impl<T> Future for Receiver<T> {
             // Release: the sender that sees `RX_WAKER` sees the waker.
             state = shared.state.fetch_or(RX_WAKER, AcqRel);
             if state & COMPLETE == 0 {
+                waiting_on(WaitingOn::Oneshot);
                 return Poll::Pending;
             }
             // The sender completed meanwhile, without seeing our waker: read its answer.

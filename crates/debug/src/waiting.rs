@@ -30,6 +30,8 @@ pub enum WaitingOn {
     QueueGet,
     /// `Queue::put` on a full queue.
     QueuePut,
+    /// `Queue::join`: items put that no consumer has marked done yet.
+    QueueJoin,
     /// A `oneshot` receiver whose value has not been sent.
     Oneshot,
     /// Awaiting another task's `JoinHandle`.
@@ -90,6 +92,7 @@ impl WaitingOn {
             WaitingOn::Sleep { until } => format!("sleep until {}", offset(now, until)),
             WaitingOn::QueueGet => "Queue.get".to_owned(),
             WaitingOn::QueuePut => "Queue.put".to_owned(),
+            WaitingOn::QueueJoin => "Queue.join".to_owned(),
             WaitingOn::Oneshot => "oneshot.recv".to_owned(),
             WaitingOn::Join { task: id } => format!("join {}", task(id)),
             WaitingOn::Readable { fd } => format!("readable fd {fd}"),
@@ -135,6 +138,7 @@ mod tag {
     pub(super) const WRITABLE: u8 = 7;
     pub(super) const LOCK: u8 = 8;
     pub(super) const TO_THREAD: u8 = 9;
+    pub(super) const QUEUE_JOIN: u8 = 10;
 }
 
 /// The task header's field: the last poll's [`WaitingOn`], packed into 16 bytes (a
@@ -213,6 +217,7 @@ fn pack(what: WaitingOn) -> (u8, u64) {
         WaitingOn::Sleep { until } => (tag::SLEEP, pack_instant(until) as u64),
         WaitingOn::QueueGet => (tag::QUEUE_GET, 0),
         WaitingOn::QueuePut => (tag::QUEUE_PUT, 0),
+        WaitingOn::QueueJoin => (tag::QUEUE_JOIN, 0),
         WaitingOn::Oneshot => (tag::ONESHOT, 0),
         WaitingOn::Join { task } => (tag::JOIN, task),
         WaitingOn::Readable { fd } => (tag::READABLE, fd),
@@ -229,6 +234,7 @@ fn unpack(tag: u8, payload: u64) -> WaitingOn {
         },
         tag::QUEUE_GET => WaitingOn::QueueGet,
         tag::QUEUE_PUT => WaitingOn::QueuePut,
+        tag::QUEUE_JOIN => WaitingOn::QueueJoin,
         tag::ONESHOT => WaitingOn::Oneshot,
         tag::JOIN => WaitingOn::Join { task: payload },
         tag::READABLE => WaitingOn::Readable { fd: payload },
@@ -282,6 +288,7 @@ mod tests {
             },
             WaitingOn::QueueGet,
             WaitingOn::QueuePut,
+            WaitingOn::QueueJoin,
             WaitingOn::Oneshot,
             WaitingOn::Join { task: 12 },
             WaitingOn::Join { task: u64::MAX },
@@ -341,6 +348,7 @@ mod tests {
             ),
             (WaitingOn::QueueGet, "Queue.get"),
             (WaitingOn::QueuePut, "Queue.put"),
+            (WaitingOn::QueueJoin, "Queue.join"),
             (WaitingOn::Oneshot, "oneshot.recv"),
             (WaitingOn::Join { task: 12 }, "join #12"),
             (WaitingOn::Readable { fd: 7 }, "readable fd 7"),

@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
-use handloop_debug::{Evidence, Heartbeat, SlowPoll, TaskNames, Watchdog};
 pub use handloop_debug::{
     DeadlockCause, DeadlockReport, NoProgress, Output, TaskDump, TaskRow, TaskStatus, WaitingOn,
 };
+use handloop_debug::{Evidence, Heartbeat, SlowPoll, TaskNames, Watchdog};
 
 use crate::context;
 use crate::core::Core;
@@ -107,13 +107,14 @@ pub fn record_waiting(what: WaitingOn) {
 /// # Panics
 /// With no loop running on this thread.
 pub fn dump(clock: Option<Instant>) -> TaskDump {
-    context::with_core(|core| dump_core(core, clock.unwrap_or_else(Instant::now)))
-        .unwrap_or_else(|| {
+    context::with_core(|core| dump_core(core, clock.unwrap_or_else(Instant::now))).unwrap_or_else(
+        || {
             panic!(
                 "dump() called with no running event loop on this thread: call it from a task \
                  (or block_on's future)"
             )
-        })
+        },
+    )
 }
 
 /// Records an instant in the trace of the loop running on this thread, if it is tracing:
@@ -242,7 +243,9 @@ impl LoopDebug {
     /// How long ago task `id` was spawned (debug mode).
     pub(crate) fn age(&self, id: u64, now: Instant) -> Option<Duration> {
         let spawned = self.spawned.borrow();
-        spawned.get(&id).map(|(at, _)| now.saturating_duration_since(*at))
+        spawned
+            .get(&id)
+            .map(|(at, _)| now.saturating_duration_since(*at))
     }
 
     /// A poll begins: the watchdog's two stores, and the trace's start.
@@ -364,10 +367,7 @@ pub(crate) fn dump_core(core: &Core, clock: Instant) -> TaskDump {
     let mut awaits: HashMap<u64, Vec<u64>> = HashMap::new();
     core.for_each_task(|header| {
         if let Some(awaiter) = join_slot_owner(core, header) {
-            awaits
-                .entry(awaiter)
-                .or_default()
-                .push(header.id.as_u64());
+            awaits.entry(awaiter).or_default().push(header.id.as_u64());
         }
     });
     let mut tasks = Vec::new();

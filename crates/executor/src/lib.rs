@@ -33,10 +33,10 @@
 //   shared.rs        (read last) tickets: how headers keep the loop's thread-safe half
 //                    alive without an atomic per task
 
+pub mod debug;
 mod event_loop;
 mod soon;
 pub mod task;
-pub mod debug;
 
 mod core;
 mod live;

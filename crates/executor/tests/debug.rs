@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::Gate;
 use handloop_debug::trace::check_trace;
-use handloop_executor::debug::{
-    DebugOptions, Output, TaskStatus, WaitingOn, dump, record_waiting,
-};
+use handloop_executor::debug::{DebugOptions, Output, TaskStatus, WaitingOn, dump, record_waiting};
 use handloop_executor::task::Builder;
 use handloop_executor::{
     Driver, EventLoop, JoinHandle, ThreadPark, Unparker, Watching, spawn, yield_now,
@@ -59,7 +57,10 @@ fn a_future_that_keeps_no_waker_is_a_deadlock() {
         message.starts_with("handloop: deadlock: every task is waiting and nothing can wake"),
         "{message}"
     );
-    assert!(message.contains("\n   0  main  waiting      1"), "{message}");
+    assert!(
+        message.contains("\n   0  main  waiting      1"),
+        "{message}"
+    );
     assert!(message.contains("unknown"), "{message}");
 }
 
@@ -86,7 +87,10 @@ fn a_join_cycle_under_main_is_proven_at_once() {
             c.await.unwrap();
         })
     });
-    assert!(message.starts_with("handloop: deadlock: every task is waiting"), "{message}");
+    assert!(
+        message.starts_with("handloop: deadlock: every task is waiting"),
+        "{message}"
+    );
     assert!(message.contains("join #3 'c'"), "{message}");
     assert!(
         message.contains("cycles (each task waits for the next, so none of them can finish):\n  #1 'a' → #2 'b' → #1 'a'"),
@@ -249,9 +253,15 @@ fn the_dump_shows_every_task_what_it_waits_on_and_who_awaits_whom() {
         assert_eq!(row(woken.id().as_u64()).polls, 1);
         assert_eq!(dump.tasks.len(), 5);
         let text = dump.to_string();
-        assert!(text.starts_with("5 tasks on the loop on thread '"), "{text}");
+        assert!(
+            text.starts_with("5 tasks on the loop on thread '"),
+            "{text}"
+        );
         assert!(text.contains("#3 parent\n└── #1 fetch\n"), "{text}");
-        assert!(dump.task(fetch_id).unwrap().age.is_none(), "ages need debug mode");
+        assert!(
+            dump.task(fetch_id).unwrap().age.is_none(),
+            "ages need debug mode"
+        );
         gate.open();
     });
 }
@@ -368,7 +378,13 @@ fn a_trace_of_a_small_program_passes_the_checker() {
     let json = std::fs::read_to_string(&path).unwrap();
     let summary = check_trace(&json).unwrap();
     summary
-        .expect_names(["main", "fetch", "remote", "waiting for events", "remote wakes"])
+        .expect_names([
+            "main",
+            "fetch",
+            "remote",
+            "waiting for events",
+            "remote wakes",
+        ])
         .unwrap();
     // fetch: 4 polls; main: 3 or more; remote: 2.
     assert!(summary.slices >= 9, "{summary}");

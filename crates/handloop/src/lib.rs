@@ -27,6 +27,40 @@ pub use handloop_timer::{
 // Channels (step 4).
 pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
 
+/// Every live task of the loop running on this thread, and what each waits on: a table
+/// in the spirit of Python 3.14's `python -m asyncio ps`, then the tree of who awaits whom
+/// (`pstree`), with cycles named. Print it (`println!("{}", handloop::dump())`) or look at
+/// its rows.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runtime = handloop::Runtime::builder().virtual_time().build()?;
+/// runtime.block_on(async {
+///     let fetch = handloop::task::Builder::new()
+///         .name("fetch")
+///         .spawn(handloop::sleep(Duration::from_millis(1200)));
+///     handloop::yield_now().await; // let it start
+///     let dump = handloop::dump();
+///     let row = dump.task(fetch.id().as_u64()).unwrap();
+///     assert_eq!(dump.waiting_on_text(row), "sleep until +1.200s");
+///     fetch.await.unwrap();
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+/// With no loop running on this thread.
+pub fn dump() -> debug::TaskDump {
+    handloop_executor::debug::dump(handloop_timer::try_now())
+}
+
+/// Seeing the loop: the task dump's types, and the trace checker.
+pub mod debug {
+    pub use handloop_debug::trace::{TraceError, TraceSummary, check_trace};
+    pub use handloop_executor::debug::{TaskDump, TaskRow, TaskStatus, WaitingOn};
+}
+
 /// Tasks: spawning with options, handles, ids, states (step 2's executor).
 pub mod task {
     pub use handloop_executor::task::{

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
 
+use handloop_executor::debug::DebugOptions;
 use handloop_executor::{EventLoop, ThreadPark, in_event_loop};
 use handloop_timer::TimerDriver;
 
@@ -34,6 +37,13 @@ pub fn run<F: Future>(future: F) -> F::Output {
 #[must_use = "a builder does nothing until built"]
 pub struct Builder {
     virtual_time: bool,
+    /// `None`: as `HANDLOOP_DEBUG` says.
+    debug: Option<bool>,
+    /// `None`: as `HANDLOOP_TRACE` says.
+    trace: Option<PathBuf>,
+    slow_poll_threshold: Option<Duration>,
+    deadlock_grace: Option<Duration>,
+    trace_capacity: Option<usize>,
 }
 
 impl Builder {
@@ -46,21 +56,102 @@ impl Builder {
         self
     }
 
+    /// Debug mode (asyncio's debug mode): a watchdog thread names, while it happens, a
+    /// task that holds the thread longer than the [slow-poll
+    /// threshold](Builder::slow_poll_threshold) without yielding, and the loop prints how
+    /// long it took; the task dump shows each task's age; and on the real clock, a loop
+    /// where every task has waited 5 s with nothing happening prints the dump. Setting
+    /// `HANDLOOP_DEBUG=1` in the environment turns it on for every runtime that does not
+    /// choose here, [`run`] included (asyncio's `PYTHONASYNCIODEBUG`).
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// How long one poll may hold the thread before debug mode names the task (100 ms by
+    /// default, asyncio's `slow_callback_duration`).
+    ///
+    /// # Panics
+    /// At [`build`](Builder::build), if it is zero.
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_poll_threshold = Some(threshold);
+        self
+    }
+
+    /// Records the loop's schedule and writes it to `path` as Chrome trace-event JSON when
+    /// the runtime is dropped: open it in ui.perfetto.dev or chrome://tracing. Setting
+    /// `HANDLOOP_TRACE=path` in the environment does it for every runtime that does not
+    /// choose here (all of a process's loops then share the file, one track each).
+    pub fn trace(mut self, path: impl Into<PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// How many events the trace keeps, the newest (about a million by default): the
+    /// trace's memory is bounded by it, however long the program runs.
+    pub fn trace_capacity(mut self, events: usize) -> Self {
+        self.trace_capacity = Some(events);
+        self
+    }
+
+    /// On the virtual clock, a loop where every task waits, with no timer to jump to, waits
+    /// this long (real time) for another thread before it panics with `handloop: deadlock`
+    /// (1 s by default). A deadlock the loop can prove (no waker of any task outside the
+    /// loop) panics at once on either clock.
+    pub fn deadlock_grace(mut self, grace: Duration) -> Self {
+        self.deadlock_grace = Some(grace);
+        self
+    }
+
     /// Builds the runtime.
     ///
-    /// Returns `io::Result` so that options that need the OS (an I/O poller, in step 5)
-    /// can fail; nothing here fails yet.
+    /// # Errors
+    /// If debug mode's watchdog thread cannot be started.
+    ///
+    /// # Panics
+    /// If the slow-poll threshold is zero.
     pub fn build(self) -> io::Result<Runtime> {
         let driver = if self.virtual_time {
             TimerDriver::new_virtual(ThreadPark::new())
         } else {
             TimerDriver::new(ThreadPark::new())
         };
+        let defaults = DebugOptions::default();
+        if let Some(threshold) = self.slow_poll_threshold {
+            assert!(
+                !threshold.is_zero(),
+                "Runtime::builder().slow_poll_threshold(..) must be longer than zero"
+            );
+        }
+        let options = DebugOptions {
+            debug: self.debug.unwrap_or_else(debug_from_env),
+            slow_poll_threshold: self
+                .slow_poll_threshold
+                .unwrap_or(defaults.slow_poll_threshold),
+            deadlock_grace: self.deadlock_grace.unwrap_or(defaults.deadlock_grace),
+            trace: self.trace.or_else(trace_from_env),
+            trace_capacity: self.trace_capacity.unwrap_or(defaults.trace_capacity),
+            ..defaults
+        };
         Ok(Runtime {
-            event_loop: EventLoop::with_driver(driver),
+            event_loop: EventLoop::with_options(driver, options)?,
             virtual_time: self.virtual_time,
         })
     }
+}
+
+/// `HANDLOOP_DEBUG`: set to anything but empty, `0` or `false`, debug mode is on (as
+/// `PYTHONASYNCIODEBUG` is read).
+fn debug_from_env() -> bool {
+    std::env::var_os("HANDLOOP_DEBUG")
+        .is_some_and(|value| !matches!(value.to_str(), Some("" | "0" | "false")))
+}
+
+/// `HANDLOOP_TRACE`: the path to write a trace to, if set and not empty.
+fn trace_from_env() -> Option<PathBuf> {
+    std::env::var_os("HANDLOOP_TRACE")
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
 }
 
 /// An event loop with a timer: what [`run`] makes, kept so you can choose its clock and

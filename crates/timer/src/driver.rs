@@ -6,7 +6,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use handloop_executor::{Driver, ThreadPark, Unparker, call_soon};
+use handloop_executor::{Driver, ThreadPark, Unparker, Watching, call_soon};
 
 use crate::clock::{Clock, ClockKind};
 use crate::shared::{self, Action, Timer};
@@ -75,6 +75,7 @@ impl<D: Driver> TimerDriver<D> {
         }
         // The borrow is released: a woken waker or a dropped closure may touch the timer.
         for action in self.due.drain(..) {
+            handloop_executor::debug::trace_instant(|| "timer fired".to_owned());
             match action {
                 Action::Wake(waker) => waker.wake(),
                 // A callback runs as a tiny task on the ready queue, FIFO with the wakes
@@ -175,6 +176,17 @@ impl<D: Driver> Driver for TimerDriver<D> {
         let previous = self.saved.borrow_mut().pop().flatten();
         shared::set_current(previous);
         self.inner.exit();
+    }
+
+    /// The inner driver's answer, plus the timers in the heap and the loop's clock.
+    fn watching(&self) -> Watching {
+        let inner = self.inner.watching();
+        Watching {
+            timers: inner.timers + self.timer.heap.borrow().len(),
+            clock: Some(self.timer.now()),
+            virtual_clock: self.timer.clock.kind() == ClockKind::Virtual,
+            ..inner
+        }
     }
 }
 

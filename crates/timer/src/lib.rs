@@ -27,6 +27,12 @@ pub fn now() -> Instant {
     shared::with_current("now", |timer| timer.now())
 }
 
+/// The loop's clock, if an event loop with a timer runs on this thread: [`now`] without
+/// the panic (the task dump uses it to show sleeps against the loop's own time).
+pub fn try_now() -> Option<Instant> {
+    shared::try_with_current(|timer| timer.now())
+}
+
 /// The memory held by the current loop's timer heap (for tests that check it stays flat).
 ///
 /// # Panics

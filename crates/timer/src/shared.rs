@@ -103,6 +103,11 @@ pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&Timer) -> R) -> R {
     })
 }
 
+/// Runs `f` with the current timer, if there is one.
+pub(crate) fn try_with_current<R>(f: impl FnOnce(&Timer) -> R) -> Option<R> {
+    CURRENT.with(|current| current.borrow().as_deref().map(f))
+}
+
 #[cold]
 fn loop_gone() -> ! {
     panic!(

@@ -135,6 +135,7 @@ impl Sleep {
             drop(heap);
             drop(old); // outside the borrow: a waker's drop may run arbitrary code
         }
+        waiting_for(self.deadline);
         Poll::Pending
     }
 }
@@ -155,6 +156,7 @@ impl Future for Sleep {
                     let action = Action::Wake(cx.waker().clone());
                     let key = self.timer.register(self.deadline, action);
                     self.state = State::Registered(key);
+                    waiting_for(self.deadline);
                 }
                 Poll::Pending
             }
@@ -180,4 +182,12 @@ impl fmt::Debug for Sleep {
             .field("state", &self.state)
             .finish()
     }
+}
+
+/// Tells the task dump that the running task sleeps until `deadline`.
+#[inline]
+fn waiting_for(deadline: Instant) {
+    handloop_executor::debug::record_waiting(handloop_executor::debug::WaitingOn::Sleep {
+        until: deadline,
+    });
 }

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use super::{Queue, State};
 use crate::errors::{Closed, TryGetError};
 use crate::sync::LockGuard;
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// The future returned by [`Queue::put`]. Resolves to `Ok(())` once the item entered the
 /// queue, or `Err(Closed(item))` if the queue was closed first.
@@ -74,6 +75,7 @@ impl<'a, T> Put<'a, T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Closed<T>>> {
         self.key = Some(state.putters.join(cx.waker(), Some(item)));
+        waiting_on(WaitingOn::QueuePut);
         Poll::Pending
     }
 
@@ -86,6 +88,7 @@ impl<'a, T> Put<'a, T> {
             let replaced = entry.set_waker(cx.waker());
             drop(state);
             drop(replaced); // after unlocking: a waker's drop runs its owner's code
+            waiting_on(WaitingOn::QueuePut);
             return Poll::Pending;
         }
         // Answered: either our item entered (the payload is gone) or the queue closed
@@ -179,6 +182,7 @@ impl<'a, T> Get<'a, T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Closed>> {
         self.key = Some(state.getters.join(cx.waker(), None));
+        waiting_on(WaitingOn::QueueGet);
         Poll::Pending
     }
 
@@ -191,6 +195,7 @@ impl<'a, T> Get<'a, T> {
             let replaced = entry.set_waker(cx.waker());
             drop(state);
             drop(replaced); // after unlocking: a waker's drop runs its owner's code
+            waiting_on(WaitingOn::QueueGet);
             return Poll::Pending;
         }
         self.key = None;
@@ -265,6 +270,7 @@ impl<T> Future for Join<'_, T> {
                     let replaced = entry.set_waker(cx.waker());
                     drop(state);
                     drop(replaced); // after unlocking: a waker's drop runs its owner's code
+                    waiting_on(WaitingOn::QueueJoin);
                     return Poll::Pending;
                 }
                 // Released: the count reached zero after we started waiting (it may have
@@ -276,6 +282,7 @@ impl<T> Future for Join<'_, T> {
             None if state.unfinished == 0 => Poll::Ready(()),
             None => {
                 this.key = Some(state.joiners.join(cx.waker(), ()));
+                waiting_on(WaitingOn::QueueJoin);
                 Poll::Pending
             }
         }

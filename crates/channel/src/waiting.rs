@@ -1,0 +1,15 @@
+//! Telling handloop's task dump what a task waits on. On handloop's executor this records
+//! `Queue.get`, `Queue.put`, `Queue.join` or `oneshot.recv` in the waiting task's header
+//! (a few plain stores); on any other executor it does nothing.
+
+pub(crate) use handloop_executor::debug::WaitingOn;
+
+/// Records `what` for the task being polled, if it is a handloop task.
+#[inline]
+pub(crate) fn waiting_on(what: WaitingOn) {
+    // Under loom the executor's thread-locals are loom's, which only exist inside a model.
+    #[cfg(not(loom))]
+    handloop_executor::debug::record_waiting(what);
+    #[cfg(loom)]
+    let _ = what;
+}
