@@ -14,8 +14,10 @@
 //! learns task names from a channel the loop sends into (without locking: see
 //! [`TaskNames`]); and it prints through its own [`Output`].
 //!
-//! Durations are measured from the first sample that saw the poll running, so they are
-//! lower bounds, short by at most one sampling interval (a tenth of the threshold).
+//! The poll began between the last sample that saw an earlier count and the first that saw
+//! its own; durations are measured from halfway between the two, so they are right to
+//! within half the time between two samples (a twentieth of the threshold, unless the
+//! machine is so loaded that the watchdog oversleeps).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -284,8 +286,11 @@ struct Observer {
     threshold: Duration,
     /// The poll count of the last sample.
     polls: u64,
-    /// When that count was first seen.
+    /// When the poll with that count began, as well as the samples can tell: halfway
+    /// between the last sample that saw an earlier count and the first that saw this one.
     since: Instant,
+    /// When the last sample was taken.
+    sampled: Instant,
     /// The running time at which to report next: the threshold, then doubling.
     next_report: Duration,
 }
@@ -311,15 +316,17 @@ impl Observer {
             threshold,
             polls: 0,
             since: now,
+            sampled: now,
             next_report: threshold,
         }
     }
 
     fn observe(&mut self, now: Instant, polls: u64, task: Option<u64>) -> Seen {
+        let previous = std::mem::replace(&mut self.sampled, now);
         if polls != self.polls {
             // A new poll began since the last sample (or several did).
             self.polls = polls;
-            self.since = now;
+            self.since = previous + now.saturating_duration_since(previous) / 2;
             self.next_report = self.threshold;
             return Seen::Fine;
         }
@@ -493,9 +500,15 @@ mod tests {
 
     #[test]
     fn the_observer_reports_at_the_threshold_then_at_each_doubling() {
-        let t0 = Instant::now();
-        let mut observer = Observer::new(ms(100), t0);
-        assert_eq!(observer.observe(t0, 1, Some(4)), Seen::Fine, "a new poll");
+        let start = Instant::now();
+        let mut observer = Observer::new(ms(100), start);
+        // The poll began between the samples at `start` and at `start + 10 ms`.
+        let t0 = start + ms(5);
+        assert_eq!(
+            observer.observe(start + ms(10), 1, Some(4)),
+            Seen::Fine,
+            "a new poll"
+        );
         assert_eq!(observer.observe(t0 + ms(99), 1, Some(4)), Seen::Fine);
         let slow = |at, again| Seen::Slow {
             poll: 1,
@@ -509,11 +522,12 @@ mod tests {
         assert_eq!(observer.observe(t0 + ms(210), 1, Some(4)), slow(210, true));
         assert_eq!(observer.observe(t0 + ms(390), 1, Some(4)), Seen::Fine);
         assert_eq!(observer.observe(t0 + ms(400), 1, Some(4)), slow(400, true));
-        // The poll ends and another begins: the count starts again.
+        // The poll ends and another begins: the count starts again, from halfway between
+        // the samples at 400 and 410 ms.
         assert_eq!(observer.observe(t0 + ms(410), 2, Some(5)), Seen::Fine);
         assert_eq!(observer.observe(t0 + ms(500), 2, Some(5)), Seen::Fine);
         assert!(matches!(
-            observer.observe(t0 + ms(510), 2, Some(5)),
+            observer.observe(t0 + ms(505), 2, Some(5)),
             Seen::Slow {
                 poll: 2,
                 task: 5,

@@ -67,8 +67,14 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
     let took = heartbeat
         .poll_ended(poll)
         .expect("the watchdog reported this poll");
-    assert!(took >= THRESHOLD * 2, "{took:?}");
-    assert!(took <= started.elapsed(), "{took:?} is a lower bound");
+    // Measured from halfway between two samples (a twentieth of the threshold apart, or
+    // more if the machine is loaded): close to the truth, either way.
+    assert!(took >= THRESHOLD * 2 - THRESHOLD / 10, "{took:?}");
+    assert!(
+        took <= started.elapsed() + THRESHOLD / 10,
+        "{took:?} against {:?}",
+        started.elapsed()
+    );
     let line = SlowPoll {
         id: 4,
         name: "blocker".into(),

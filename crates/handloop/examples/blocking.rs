@@ -3,7 +3,9 @@
 //! so no other task runs and no timer fires until it returns: the workers wake about
 //! 200 ms late. The fix is to await `handloop::sleep` instead, which hands the thread back
 //! to the loop while waiting. This one runs on the real clock: blocking the thread is
-//! what it is about.
+//! what it is about. Run it with `HANDLOOP_DEBUG=1` and debug mode names the culprit on
+//! stderr while it blocks: `handloop: task 'blocker' (id 4) has been running for 0.110s
+//! without yielding to the loop`, then how long it took.
 //!
 //! ```python
 //! async def worker(n):
@@ -34,13 +36,17 @@ fn run(block_the_thread: bool) -> Vec<Duration> {
     // handloop::run: a loop on the real clock, as asyncio.run.
     handloop::run(async move {
         let workers: Vec<_> = (0..3).map(|_| handloop::spawn(worker())).collect();
-        handloop::spawn(async move {
-            if block_the_thread {
-                std::thread::sleep(BLOCK); // nothing else on this thread runs meanwhile
-            } else {
-                handloop::sleep(BLOCK).await; // the loop runs the workers meanwhile
-            }
-        });
+        // Named, so that debug mode can say who blocks: run this example with
+        // HANDLOOP_DEBUG=1 and the loop's watchdog names 'blocker' while it blocks.
+        handloop::task::Builder::new()
+            .name("blocker")
+            .spawn(async move {
+                if block_the_thread {
+                    std::thread::sleep(BLOCK); // nothing else on this thread runs meanwhile
+                } else {
+                    handloop::sleep(BLOCK).await; // the loop runs the workers meanwhile
+                }
+            });
         let mut waited = Vec::new();
         for worker in workers {
             waited.push(worker.await.unwrap());

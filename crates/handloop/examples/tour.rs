@@ -24,6 +24,9 @@ mod producer_consumer;
 #[path = "say_after.rs"]
 mod say_after;
 #[allow(dead_code)]
+#[path = "see_the_loop.rs"]
+mod see_the_loop;
+#[allow(dead_code)]
 #[path = "threads.rs"]
 mod threads;
 
@@ -84,6 +87,15 @@ const STOPS: &[(&str, &str, fn())] = &[
          oneshot.",
         || {
             let _ = threads::demo();
+        },
+    ),
+    (
+        "see_the_loop",
+        "The loop made visible: debug mode names a task that blocks the thread while it \
+         blocks, a consumer nobody will ever feed ends in a deadlock report instead of a \
+         hang, and a trace of the fixed program opens in Perfetto. (About two seconds.)",
+        || {
+            let _ = see_the_loop::demo();
         },
     ),
 ];

@@ -3,6 +3,7 @@
 //! measured. `cargo test` also builds every example, so none can rot.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
 
 #[allow(dead_code)]
@@ -23,6 +24,9 @@ mod producer_consumer;
 #[allow(dead_code)]
 #[path = "../examples/say_after.rs"]
 mod say_after;
+#[allow(dead_code)]
+#[path = "../examples/see_the_loop.rs"]
+mod see_the_loop;
 #[allow(dead_code)]
 #[path = "../examples/threads.rs"]
 mod threads;
@@ -176,4 +180,105 @@ fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
     assert_eq!(report.sent, (1..=10).collect::<Vec<_>>());
     assert_eq!(report.received, report.sent, "all of them, in order");
     assert_eq!(report.reply, 55);
+}
+
+/// Runs the ignored test `name` of this binary in a child process with `env` set, and
+/// returns its stderr.
+fn child_stderr(name: &str, env: &[(&str, &str)]) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name, "--nocapture"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "the child failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+#[ignore = "run by blocking_under_handloop_debug_names_the_blocker, with HANDLOOP_DEBUG=1"]
+fn child_blocking() {
+    blocking::demo();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn blocking_under_handloop_debug_names_the_blocker() {
+    let stderr = child_stderr("child_blocking", &[("HANDLOOP_DEBUG", "1")]);
+    let during = "handloop: task 'blocker' (id 4) has been running for ";
+    let after = "handloop: task 'blocker' (id 4) returned to the loop after ";
+    let (Some(said), Some(ended)) = (stderr.find(during), stderr.find(after)) else {
+        panic!("stderr was:\n{stderr}");
+    };
+    assert!(
+        said < ended,
+        "named while it blocked, then its total:\n{stderr}"
+    );
+    // Only the blocking run is reported: awaiting the sleep instead holds nothing up.
+    assert_eq!(stderr.matches(after).count(), 1, "{stderr}");
+    assert!(
+        !stderr.contains("'task-"),
+        "only the blocker is slow: {stderr}"
+    );
+}
+
+#[test]
+#[ignore = "run by see_the_loop_shows_the_blocker_the_deadlock_and_a_valid_trace"]
+fn child_see_the_loop() {
+    let report = see_the_loop::demo();
+    // The blocked ticker: it asked for 50 ms while the checksum held the thread 350 ms.
+    assert!(
+        report.ticker_late_by >= Duration::from_millis(200),
+        "{:?}",
+        report.ticker_late_by
+    );
+    assert!(
+        report.deadlock.starts_with(
+            "handloop: deadlock: every task is waiting, the virtual clock has no timer to jump to"
+        ),
+        "{}",
+        report.deadlock
+    );
+    for expected in [
+        "   0  main      waiting",
+        "join #1 'consumer'",
+        "   1  consumer  waiting",
+        "Queue.get",
+        "#0 main\n└── #1 consumer\n",
+    ] {
+        assert!(
+            report.deadlock.contains(expected),
+            "{expected:?} in:\n{}",
+            report.deadlock
+        );
+    }
+    assert_eq!(report.consumed, [1, 2, 3, 4, 5]);
+    report
+        .trace
+        .expect_names(["main", "producer", "consumer", "waiting for events"])
+        .unwrap();
+    assert!(report.trace.flows >= 10, "{}", report.trace);
+    assert!(report.trace.counters >= 2, "{}", report.trace);
+    assert!(
+        report.trace.instants >= 5,
+        "a timer fired per pause: {}",
+        report.trace
+    );
+    std::fs::remove_file(&report.trace_path).unwrap();
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn see_the_loop_shows_the_blocker_the_deadlock_and_a_valid_trace() {
+    let stderr = child_stderr("child_see_the_loop", &[]);
+    let during = "handloop: task 'checksum' (id 2) has been running for ";
+    let after = "handloop: task 'checksum' (id 2) returned to the loop after ";
+    let (Some(said), Some(ended)) = (stderr.find(during), stderr.find(after)) else {
+        panic!("stderr was:\n{stderr}");
+    };
+    assert!(said < ended, "{stderr}");
+    assert!(
+        !stderr.contains("'ticker'"),
+        "the ticker never blocks: {stderr}"
+    );
 }
