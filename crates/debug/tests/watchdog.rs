@@ -67,11 +67,12 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
     let took = heartbeat
         .poll_ended(poll)
         .expect("the watchdog reported this poll");
-    // Measured from halfway between two samples (a twentieth of the threshold apart, or
-    // more if the machine is loaded): close to the truth, either way.
-    assert!(took >= THRESHOLD * 2 - THRESHOLD / 10, "{took:?}");
+    // The watchdog said "still running" once its estimate passed twice the threshold, and
+    // the estimate only grows. It is measured from halfway between two samples, which a
+    // loaded machine may take far apart: a wide margin above.
+    assert!(took >= THRESHOLD * 2, "{took:?}");
     assert!(
-        took <= started.elapsed() + THRESHOLD / 10,
+        took <= started.elapsed() + Duration::from_secs(1),
         "{took:?} against {:?}",
         started.elapsed()
     );
