@@ -299,7 +299,11 @@ mod tests {
         }
         .to_string();
         assert!(grace.starts_with("handloop: deadlock: every task is waiting, the virtual clock"));
-        assert!(grace.contains("nothing arrived for 1.000s of real time. 1 waker of waiting tasks is held"));
+        assert!(
+            grace.contains(
+                "nothing arrived for 1.000s of real time. 1 waker of waiting tasks is held"
+            )
+        );
         assert!(grace.contains("deadlock_grace"));
 
         let idle = NoProgress {

@@ -1,0 +1,325 @@
+//! Seeing the loop through the facade: what each of handloop's waiting futures says in
+//! the dump, the deadlock report and when it must not fire, debug mode and tracing from
+//! the builder and from the environment.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use handloop::debug::{TaskStatus, check_trace};
+use handloop::task::Builder;
+use handloop::{Queue, Runtime, oneshot};
+
+fn virtual_runtime() -> Runtime {
+    Runtime::builder().virtual_time().build().unwrap()
+}
+
+/// Runs `f`, which must panic, and returns the message.
+fn panic_message(f: impl FnOnce()) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("it should have panicked");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .expect("a panic with a message")
+}
+
+#[test]
+fn every_waiting_future_of_handloop_says_what_it_waits_on() {
+    virtual_runtime().block_on(async {
+        let empty: Queue<u32> = Queue::unbounded();
+        let full = Queue::bounded(1);
+        full.try_put(0).unwrap();
+        let unfinished = Queue::unbounded();
+        unfinished.try_put(1).unwrap();
+        let (_tx, rx) = oneshot::channel::<u32>();
+
+        let get = {
+            let empty = empty.clone();
+            Builder::new()
+                .name("getter")
+                .spawn(async move { empty.get().await })
+        };
+        let put = {
+            let full = full.clone();
+            Builder::new()
+                .name("putter")
+                .spawn(async move { full.put(1).await })
+        };
+        let join = {
+            let unfinished = unfinished.clone();
+            Builder::new()
+                .name("joiner")
+                .spawn(async move { unfinished.join().await })
+        };
+        let recv = Builder::new().name("receiver").spawn(rx);
+        let sleeper = Builder::new()
+            .name("sleeper")
+            .spawn(handloop::sleep(Duration::from_millis(2500)));
+        let timed = {
+            let empty = empty.clone();
+            Builder::new()
+                .name("timed")
+                .spawn(async move { handloop::timeout(Duration::from_secs(9), empty.get()).await })
+        };
+        let ticking = Builder::new().name("ticking").spawn(async {
+            let mut interval = handloop::time::interval(Duration::from_secs(3));
+            interval.tick().await; // the first tick is at once
+            interval.tick().await;
+        });
+        let sleeper_id = sleeper.id().as_u64();
+        let awaiting = Builder::new()
+            .name("awaiting")
+            .spawn(async move { sleeper.await });
+        handloop::yield_now().await; // each runs once and waits
+
+        let dump = handloop::dump();
+        let said = |id: handloop::task::TaskId| {
+            let row = dump.task(id.as_u64()).unwrap();
+            assert_eq!(row.state, TaskStatus::Waiting, "{}", row.name);
+            dump.waiting_on_text(row)
+        };
+        assert_eq!(said(get.id()), "Queue.get");
+        assert_eq!(said(put.id()), "Queue.put");
+        assert_eq!(said(join.id()), "Queue.join");
+        assert_eq!(said(recv.id()), "oneshot.recv");
+        assert_eq!(
+            dump.waiting_on_text(dump.task(sleeper_id).unwrap()),
+            "sleep until +2.500s"
+        );
+        // The future inside a timeout speaks first; the timeout's own timer is counted.
+        assert_eq!(said(timed.id()), "Queue.get, +1 more");
+        assert_eq!(said(ticking.id()), "sleep until +3.000s");
+        assert_eq!(said(awaiting.id()), format!("join #{sleeper_id} 'sleeper'"));
+        let text = dump.to_string();
+        assert!(
+            text.contains(&format!(
+                "#{} awaiting\n└── #{sleeper_id} sleeper\n",
+                awaiting.id()
+            )),
+            "{text}"
+        );
+        // The tasks still waiting are dropped with the runtime.
+        drop((get, put, join, recv, timed, ticking, awaiting));
+    });
+}
+
+#[test]
+fn a_task_that_can_never_finish_is_reported_at_once_on_the_real_clock() {
+    let start = Instant::now();
+    let message = panic_message(|| {
+        handloop::run(async {
+            let stuck = Builder::new()
+                .name("stuck")
+                .spawn(std::future::pending::<()>());
+            stuck.await.unwrap();
+        })
+    });
+    assert!(
+        message.starts_with("handloop: deadlock: every task is waiting and nothing can wake"),
+        "{message}"
+    );
+    assert!(message.contains("join #1 'stuck'"), "{message}");
+    assert!(
+        message.contains("   1  stuck  waiting      1  -    unknown"),
+        "{message}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "at once, not after a wait"
+    );
+}
+
+#[test]
+fn a_oneshot_sent_from_another_thread_200_ms_later_is_not_a_deadlock() {
+    for runtime in [Runtime::new().unwrap(), virtual_runtime()] {
+        let value = runtime.block_on(async {
+            let (tx, rx) = oneshot::channel();
+            let sender = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(200));
+                tx.send(7).unwrap();
+            });
+            let value = rx.await.unwrap();
+            sender.join().unwrap();
+            value
+        });
+        assert_eq!(value, 7);
+    }
+}
+
+#[test]
+fn on_the_virtual_clock_a_oneshot_nobody_sends_is_a_deadlock_after_the_grace_period() {
+    let runtime = Runtime::builder()
+        .virtual_time()
+        .deadlock_grace(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let message = panic_message(|| {
+        runtime.block_on(async {
+            let (_tx, rx) = oneshot::channel::<u32>();
+            rx.await.unwrap();
+        })
+    });
+    assert!(
+        message.starts_with(
+            "handloop: deadlock: every task is waiting, the virtual clock has no timer to jump \
+             to, and nothing arrived for 0.050s of real time"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("oneshot.recv"), "{message}");
+}
+
+#[test]
+fn a_pending_timer_is_never_a_deadlock() {
+    // Nothing else can wake main, but the timer will: on the virtual clock the loop jumps.
+    let waited = virtual_runtime().block_on(async {
+        let start = handloop::time::now();
+        handloop::sleep(Duration::from_secs(3600)).await;
+        handloop::time::now() - start
+    });
+    assert_eq!(waited, Duration::from_secs(3600));
+}
+
+#[test]
+fn a_trace_of_a_small_program_on_the_virtual_clock() {
+    let dir = std::env::temp_dir().join(format!("handloop-facade-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    let runtime = Runtime::builder()
+        .virtual_time()
+        .trace(&path)
+        .trace_capacity(10_000)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let queue = Queue::bounded(1);
+        let consumer = {
+            let queue = queue.clone();
+            Builder::new().name("consumer").spawn(async move {
+                let mut sum = 0;
+                while let Ok(item) = queue.get().await {
+                    sum += item;
+                }
+                sum
+            })
+        };
+        for item in 1..=4 {
+            queue.put(item).await.unwrap();
+            handloop::sleep(Duration::from_millis(10)).await;
+        }
+        queue.close();
+        assert_eq!(consumer.await.unwrap(), 10);
+    });
+    drop(runtime);
+    let summary = check_trace(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    summary.expect_names(["main", "consumer"]).unwrap();
+    assert_eq!(summary.threads, 1);
+    assert_eq!(summary.instants, 4, "a timer fired per sleep: {summary}");
+    assert!(summary.flows >= 8, "{summary}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs the ignored test `name` of this binary in a child process with `env` set, and
+/// returns its stderr.
+fn child_stderr(name: &str, env: &[(&str, &str)]) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", name, "--nocapture"])
+        .env_remove("HANDLOOP_DEBUG")
+        .env_remove("HANDLOOP_TRACE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "the child failed:\n{stderr}");
+    stderr
+}
+
+#[test]
+#[ignore = "run by handloop_trace_writes_a_trace_for_run"]
+fn child_run_twice() {
+    for name in ["first", "second"] {
+        handloop::run(async move {
+            Builder::new()
+                .name(name)
+                .spawn(handloop::sleep(Duration::from_millis(1)))
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn handloop_trace_writes_a_trace_for_run() {
+    let dir = std::env::temp_dir().join(format!("handloop-env-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    child_stderr(
+        "child_run_twice",
+        &[("HANDLOOP_TRACE", path.to_str().unwrap())],
+    );
+    let summary = check_trace(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // Both runs' loops, one track each.
+    assert_eq!(summary.threads, 2, "{summary}");
+    summary.expect_names(["first", "second"]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "run by debug_mode_on_the_real_clock_prints_the_dump_after_5_s_without_progress"]
+fn child_waits_6_s_for_another_thread() {
+    let value = Runtime::builder()
+        .debug(true)
+        .build()
+        .unwrap()
+        .block_on(async {
+            let (tx, rx) = oneshot::channel();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(5500));
+                tx.send(1).unwrap();
+            });
+            Builder::new().name("listener").spawn(rx).await.unwrap()
+        });
+    assert_eq!(value, Ok(1));
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn debug_mode_on_the_real_clock_prints_the_dump_after_5_s_without_progress() {
+    let stderr = child_stderr("child_waits_6_s_for_another_thread", &[]);
+    assert!(
+        stderr.contains("handloop: no progress for 5 s: every task is waiting\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("oneshot.recv"), "{stderr}");
+    assert!(stderr.contains("join #1 'listener'"), "{stderr}");
+    assert_eq!(stderr.matches("no progress").count(), 1, "{stderr}");
+}
+
+#[test]
+#[ignore = "run by the_builders_choice_wins_over_handloop_debug"]
+fn child_blocks_with_debug_off() {
+    Runtime::builder()
+        .debug(false)
+        .slow_poll_threshold(Duration::from_millis(10))
+        .build()
+        .unwrap()
+        .block_on(async { thread::sleep(Duration::from_millis(200)) });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn the_builders_choice_wins_over_handloop_debug() {
+    let stderr = child_stderr("child_blocks_with_debug_off", &[("HANDLOOP_DEBUG", "1")]);
+    assert!(!stderr.contains("handloop:"), "{stderr}");
+}
+
+#[test]
+#[should_panic(expected = "slow_poll_threshold(..) must be longer than zero")]
+fn a_zero_slow_poll_threshold_is_refused() {
+    let _ = Runtime::builder()
+        .slow_poll_threshold(Duration::ZERO)
+        .build();
+}
