@@ -15,7 +15,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
-use crate::debug::{LoopDebug, PollMark};
+use crate::debug::LoopDebug;
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
 use crate::ready::ReadyQueue;
@@ -140,9 +140,6 @@ impl Core {
             return;
         }
         header.state.set(state | NOTIFIED);
-        if let Some(debug) = self.debug() {
-            debug.woken(header.id.as_u64());
-        }
         if state & RUNNING == 0 {
             // SAFETY: as above.
             self.ready.push_back(unsafe { Notified::new(self, task) });
@@ -165,9 +162,6 @@ impl Core {
         let state = header.state.get();
         if state & (NOTIFIED | COMPLETE | RUNNING) == 0 {
             header.state.set(state | NOTIFIED);
-            if let Some(debug) = self.debug() {
-                debug.woken(header.id.as_u64());
-            }
             // Not complete: the waker's reference counts in `local` (and `wakers`).
             header.wakers.set(header.wakers.get() - 1);
             // SAFETY: the waker's local reference is handed to the entry.
@@ -205,9 +199,6 @@ impl Core {
             unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
         self.live.push_back(listed);
         self.ready.push_back(Notified::from_local(queued));
-        if let Some(debug) = self.debug() {
-            debug.spawned(id.as_u64(), name);
-        }
         // SAFETY: as above (the third reference, for a task).
         (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
     }
@@ -221,8 +212,8 @@ impl Core {
         // SAFETY: `task` keeps the task alive; it belongs to this loop, is not complete (the
         // loop never queues a complete task), and `poll_with` sets RUNNING.
         let polled = self.poll_with::<DEBUG>(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
-        if let Some((task, polled, mark)) = polled {
-            self.complete(task, polled, mark);
+        if let Some((task, polled)) = polled {
+            self.complete::<DEBUG>(task, polled);
         }
     }
 
@@ -230,32 +221,31 @@ impl Core {
     /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
     /// poll goes to the back of the queue (its reference moves into the new entry), others
     /// give their reference back. A finished task's reference comes back to the caller,
-    /// with its debug mark to end once it is completed.
+    /// whose debug mark (if `DEBUG`) is ended once it is completed.
     #[inline(always)]
     pub(crate) fn poll_with<const DEBUG: bool>(
         &self,
         task: Notified,
         poll: impl FnOnce() -> Polled,
-    ) -> Option<(Notified, Polled, Option<PollMark>)> {
+    ) -> Option<(Notified, Polled)> {
         let header = task.header();
         header
             .state
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
         header.polls.set(header.polls.get().wrapping_add(1));
         self.current.set(Some(task.ptr()));
-        let mark = match self.debug() {
-            Some(debug) if DEBUG => Some(debug.poll_started(header)),
-            _ => None,
-        };
+        if DEBUG && let Some(debug) = self.debug() {
+            debug.poll_started(header, self.ready.back());
+        }
         let polled = poll();
         self.current.set(None);
         if polled != Polled::Pending {
-            return Some((task, polled, mark));
+            return Some((task, polled));
         }
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
-        if let (Some(mark), Some(debug)) = (mark, self.debug()) {
-            debug.poll_ended(mark, header, false);
+        if DEBUG && let Some(debug) = self.debug() {
+            debug.poll_ended(self, header, false);
         }
         if state & NOTIFIED != 0 {
             self.ready.push_back(task);
@@ -268,7 +258,7 @@ impl Core {
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task
     /// alive until the end.
-    fn complete(&self, running: Notified, polled: Polled, mark: Option<PollMark>) {
+    fn complete<const DEBUG: bool>(&self, running: Notified, polled: Polled) {
         let header = running.header();
         let state = header.state.get();
         header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
@@ -286,8 +276,8 @@ impl Core {
             // SAFETY: complete, on the loop's thread, alive (we hold references).
             unsafe { (header.cross.vtable.drop_output)(running.ptr()) };
         }
-        if let (Some(mark), Some(debug)) = (mark, self.debug()) {
-            debug.poll_ended(mark, header, true);
+        if DEBUG && let Some(debug) = self.debug() {
+            debug.poll_ended(self, header, true);
         }
         drop(listed);
         drop(running);
@@ -313,7 +303,7 @@ impl Core {
             self.remote_buf.set(buf);
         };
         match self.debug() {
-            Some(debug) => debug.remote_wakes(take_in),
+            Some(debug) => debug.remote_wakes(self, take_in),
             None => take_in(),
         }
     }
@@ -391,12 +381,12 @@ impl Core {
 
     /// Records what the running task waits on (`debug::record_waiting`).
     #[inline]
-    pub(crate) fn record_waiting(&self, what: handloop_debug::WaitingOn) {
+    pub(crate) fn record_waiting(&self, what: handloop_debug::PackedWait) {
         if let Some(task) = self.current.get() {
             // SAFETY: `current` is set only while the loop polls the task and holds its
             // `Notified`; we are on the loop's thread (borrowing the core).
             let header = unsafe { task.header() };
-            header.waiting.record(header.polls.get(), what);
+            header.waiting.record_packed(header.polls.get(), what);
         }
     }
 

@@ -26,7 +26,7 @@ use handloop_debug::{Evidence, Heartbeat, SlowPoll, TaskNames, Watchdog};
 use crate::context;
 use crate::core::Core;
 use crate::sync::Ordering as SyncOrdering;
-use crate::task::header::{CANCELLED, Header, Kind, NOTIFIED, RUNNING};
+use crate::task::header::{CANCELLED, Header, Kind, NOTIFIED, RUNNING, TaskPtr};
 use crate::task::waker::task_of;
 
 /// The options of debug mode and tracing, for [`EventLoop::with_options`](crate::EventLoop::with_options).
@@ -97,6 +97,13 @@ impl DebugOptions {
 /// ```
 #[inline]
 pub fn record_waiting(what: WaitingOn) {
+    record_packed(what.pack());
+}
+
+/// The recorder's body, out of line: each waiting future's own code only packs a constant
+/// and makes one call, so it stays as small (and as inlined) as it was.
+#[inline(never)]
+fn record_packed(what: handloop_debug::PackedWait) {
     context::with_core(|core| core.record_waiting(what));
 }
 
@@ -154,12 +161,19 @@ pub(crate) struct LoopDebug {
     spawned: RefCell<HashMap<u64, (Instant, bool)>>,
     /// The turn's park is being recorded.
     parking: Cell<Option<trace::LoopMark>>,
+    /// The ready queue's last task before the park.
+    parking_tail: Cell<Option<TaskPtr>>,
+    /// The poll running now (polls do not nest: loops do not).
+    polling: Cell<Option<PollMark>>,
 }
 
-/// What the loop keeps about one poll while it runs (debug mode, tracing).
-pub(crate) struct PollMark {
+/// What the loop keeps about the poll that runs (debug mode, tracing).
+struct PollMark {
     poll: u64,
     trace: Option<trace::PollMark>,
+    /// The ready queue's last task when the poll began: what is queued after it by the
+    /// end was woken or spawned by this poll.
+    tail: Option<TaskPtr>,
 }
 
 impl LoopDebug {
@@ -202,6 +216,8 @@ impl LoopDebug {
             recorder: RefCell::new(recorder),
             spawned: RefCell::new(HashMap::new()),
             parking: Cell::new(None),
+            parking_tail: Cell::new(None),
+            polling: Cell::new(None),
         })))
     }
 
@@ -221,23 +237,36 @@ impl LoopDebug {
         }
     }
 
-    /// A task was spawned.
-    pub(crate) fn spawned(&self, id: u64, name: Option<&str>) {
-        if let Some(stall) = &self.stall {
-            if let Some(name) = name {
-                stall.names.named(id, name);
+    /// Learns what was queued since `tail` was the ready queue's last task: a task never
+    /// polled was spawned, any other was woken. This is how debug mode sees spawns and
+    /// wakes without a hook on their paths (which every loop shares): after each poll,
+    /// park and drain of remote wakes, it looks at what arrived in the ready queue.
+    fn arrived(&self, core: &Core, tail: Option<TaskPtr>) {
+        core.ready.for_each_after(tail, |header| {
+            let id = header.id.as_u64();
+            if header.polls.get() == 0 {
+                self.spawned(header);
+                self.trace(|recorder| recorder.spawn(id));
+            } else {
+                self.trace(|recorder| recorder.wake(id));
             }
-            self.spawned
-                .borrow_mut()
-                .insert(id, (Instant::now(), name.is_some()));
-        }
-        self.trace(|recorder| recorder.spawn(id));
+        });
     }
 
-    /// A task was woken on the loop's thread.
-    #[inline]
-    pub(crate) fn woken(&self, id: u64) {
-        self.trace(|recorder| recorder.wake(id));
+    /// A task was spawned: its name for the watchdog, its birth for the dump's ages.
+    fn spawned(&self, header: &Header) {
+        let Some(stall) = &self.stall else {
+            return;
+        };
+        let id = header.id.as_u64();
+        // A name given at spawn is set already; the default one is made on first use.
+        let named = header.kind == Kind::Task && header.name.get().is_some();
+        if named {
+            stall.names.named(id, header.name());
+        }
+        self.spawned
+            .borrow_mut()
+            .insert(id, (Instant::now(), named));
     }
 
     /// How long ago task `id` was spawned (debug mode).
@@ -250,7 +279,7 @@ impl LoopDebug {
 
     /// A poll begins: the watchdog's two stores, and the trace's start.
     #[inline]
-    pub(crate) fn poll_started(&self, header: &Header) -> PollMark {
+    pub(crate) fn poll_started(&self, header: &Header, tail: Option<TaskPtr>) {
         let id = header.id.as_u64();
         let poll = match &self.stall {
             Some(stall) => stall
@@ -263,12 +292,20 @@ impl LoopDebug {
             .borrow_mut()
             .as_mut()
             .map(|recorder| recorder.begin_poll(id));
-        PollMark { poll, trace }
+        self.polling.set(Some(PollMark { poll, trace, tail }));
     }
 
     /// A poll ended (for a finished task, `done`, after its completion's bookkeeping): the
     /// loop's report of a slow poll the watchdog named, and the trace's slice.
-    pub(crate) fn poll_ended(&self, mark: PollMark, header: &Header, done: bool) {
+    pub(crate) fn poll_ended(&self, core: &Core, header: &Header, done: bool) {
+        let Some(mark) = self.polling.take() else {
+            return;
+        };
+        self.arrived(core, mark.tail);
+        if !done && header.state.get() & NOTIFIED != 0 {
+            // Woken during its own poll (a yield): it goes back in the queue after this.
+            self.trace(|recorder| recorder.wake(header.id.as_u64()));
+        }
         if let Some(stall) = &self.stall {
             if let Some(took) = stall.heartbeat.poll_ended(mark.poll) {
                 let slow = SlowPoll {
@@ -299,12 +336,10 @@ impl LoopDebug {
     }
 
     /// The turn's polls are done; the loop is about to look for events (and maybe wait).
-    /// `ready` and `watching` feed the trace's counters.
-    pub(crate) fn turn_ended(
-        &self,
-        ready: impl FnOnce() -> usize,
-        watching: impl FnOnce() -> crate::Watching,
-    ) {
+    /// `watching` feeds the trace's counters.
+    pub(crate) fn turn_ended(&self, core: &Core, watching: impl FnOnce() -> crate::Watching) {
+        self.parking_tail.set(core.ready.back());
+        let ready = || core.ready.len();
         if let Some(stall) = &self.stall {
             stall.heartbeat.idle();
         }
@@ -318,20 +353,23 @@ impl LoopDebug {
     }
 
     /// The driver's park returned.
-    pub(crate) fn parked(&self) {
+    pub(crate) fn parked(&self, core: &Core) {
+        self.arrived(core, self.parking_tail.take());
         if let Some(mark) = self.parking.take() {
             self.trace(|recorder| recorder.end_loop(mark, "waiting for events"));
         }
     }
 
     /// Wakes from other threads are being taken in.
-    pub(crate) fn remote_wakes(&self, take_in: impl FnOnce()) {
+    pub(crate) fn remote_wakes(&self, core: &Core, take_in: impl FnOnce()) {
         let mark = self
             .recorder
             .borrow_mut()
             .as_mut()
             .map(|recorder| recorder.begin_loop());
+        let tail = core.ready.back();
         take_in();
+        self.arrived(core, tail);
         if let Some(mark) = mark {
             self.trace(|recorder| recorder.end_loop(mark, "remote wakes"));
         }

@@ -129,10 +129,11 @@ impl EventLoop {
                             Poll::Pending => Polled::Pending,
                         });
                     if let Some(output) = output {
-                        if let Some((task, _, Some(mark))) = finished
+                        if DEBUG
+                            && let Some((task, _)) = finished
                             && let Some(debug) = core.debug()
                         {
-                            debug.poll_ended(mark, task.header(), true);
+                            debug.poll_ended(core, task.header(), true);
                         }
                         // `finished`'s reference (the queue's) is gone; `main` completes it.
                         return output;
@@ -145,7 +146,7 @@ impl EventLoop {
                 }
             }
             if let (true, Some(debug)) = (DEBUG, core.debug()) {
-                debug.turn_ended(|| core.ready.len(), || self.driver.borrow().watching());
+                debug.turn_ended(core, || self.driver.borrow().watching());
             }
             if core.has_ready() {
                 self.driver.borrow_mut().park(Some(Duration::ZERO));
@@ -153,7 +154,7 @@ impl EventLoop {
                 self.wait_idle(core);
             }
             if let (true, Some(debug)) = (DEBUG, core.debug()) {
-                debug.parked();
+                debug.parked(core);
             }
         }
     }

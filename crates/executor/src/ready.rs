@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 
-use crate::task::header::TaskPtr;
+use crate::task::header::{Header, TaskPtr};
 use crate::task::refs::Notified;
 
 #[derive(Default)]
@@ -51,6 +51,24 @@ impl ReadyQueue {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.head.get().is_none()
+    }
+
+    /// Calls `f` on every task queued after `tail` (a task still in the queue), or on
+    /// every task if `tail` is `None`: what arrived since the caller noted the tail (debug
+    /// mode learns of wakes and spawns this way, without a hook on their paths). `f` must
+    /// not run user code.
+    pub(crate) fn for_each_after(&self, tail: Option<TaskPtr>, mut f: impl FnMut(&Header)) {
+        let mut next = match tail {
+            // SAFETY: the caller's `tail` is still in the queue, whose entry keeps it alive.
+            Some(tail) => unsafe { tail.header() }.ready_next.get(),
+            None => self.head.get(),
+        };
+        while let Some(task) = next {
+            // SAFETY: every task in the queue is kept alive by its entry.
+            let header = unsafe { task.header() };
+            next = header.ready_next.get();
+            f(header);
+        }
     }
 
     pub(crate) fn len(&self) -> usize {

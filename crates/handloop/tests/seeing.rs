@@ -88,8 +88,8 @@ fn every_waiting_future_of_handloop_says_what_it_waits_on() {
             dump.waiting_on_text(dump.task(sleeper_id).unwrap()),
             "sleep until +2.500s"
         );
-        // The future inside a timeout speaks first; the timeout's own timer is counted.
-        assert_eq!(said(timed.id()), "Queue.get, +1 more");
+        // A timeout's task waits on the future inside it; the deadline is only a limit.
+        assert_eq!(said(timed.id()), "Queue.get");
         assert_eq!(said(ticking.id()), "sleep until +3.000s");
         assert_eq!(said(awaiting.id()), format!("join #{sleeper_id} 'sleeper'"));
         let text = dump.to_string();

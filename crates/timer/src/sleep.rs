@@ -135,16 +135,17 @@ impl Sleep {
             drop(heap);
             drop(old); // outside the borrow: a waker's drop may run arbitrary code
         }
-        waiting_for(self.deadline);
         Poll::Pending
     }
 }
 
-impl Future for Sleep {
-    type Output = ();
-
+impl Sleep {
+    /// Polls without telling the task dump what the task waits on: a [`Timeout`]'s task
+    /// waits on the future inside it, and its deadline is only a limit.
+    ///
+    /// [`Timeout`]: crate::Timeout
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_unrecorded(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.state {
             State::Registered(key) => self.poll_registered(key, cx),
             State::Unregistered => {
@@ -156,7 +157,6 @@ impl Future for Sleep {
                     let action = Action::Wake(cx.waker().clone());
                     let key = self.timer.register(self.deadline, action);
                     self.state = State::Registered(key);
-                    waiting_for(self.deadline);
                 }
                 Poll::Pending
             }
@@ -165,6 +165,19 @@ impl Future for Sleep {
                 Poll::Ready(())
             }
         }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let polled = self.poll_unrecorded(cx);
+        if polled.is_pending() && matches!(self.state, State::Registered(_)) {
+            waiting_for(self.deadline);
+        }
+        polled
     }
 }
 

@@ -78,7 +78,7 @@ impl<F: Future> Future for Timeout<F> {
             this.sleep.stop(); // cancel the timer now, not when `Timeout` is dropped
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(this.sleep).poll(cx) {
+        match this.sleep.poll_unrecorded(cx) {
             Poll::Ready(()) => {
                 // Drop the inner future now, in place (it is pinned).
                 this.future.set(None);
