@@ -43,6 +43,11 @@ pub mod time {
 #[doc = include_str!("../../../docs/00-overview.md")]
 pub mod overview {}
 
+/// Between steps 1 and 2: the questions Rust asks and asyncio never did (`Pin`, `poll_fn`,
+/// `'static`, `Send` wakers, spurious wakes, blocking the loop's thread).
+#[doc = include_str!("../../../docs/01a-rust-questions.md")]
+pub mod rust_questions {}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::gather::tuple::gather_tuple;
