@@ -53,6 +53,10 @@ pub mod overview {}
 #[doc = include_str!("../../../docs/01a-rust-questions.md")]
 pub mod rust_questions {}
 
+/// The appendix: hints and answers to every chapter's exercises.
+#[doc = include_str!("../../../docs/answers.md")]
+pub mod answers {}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::gather::tuple::gather_tuple;
