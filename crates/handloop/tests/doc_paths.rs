@@ -65,12 +65,18 @@ fn looks_like_a_path(span: &str) -> bool {
     let path_chars = span
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "_./-".contains(c));
-    let file = [".rs", ".md", ".toml"].iter().any(|ext| span.ends_with(ext));
+    let file = [".rs", ".md", ".toml"]
+        .iter()
+        .any(|ext| span.ends_with(ext));
     path_chars && span.len() > 1 && (span.contains('/') || file) && !span.starts_with('.')
         || span == ".ci/run"
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads the repository's files, which Miri's isolation forbids"
+)]
 fn every_file_the_docs_name_exists() {
     let root = repository();
     let chapters = chapters_by_crate(&root);
@@ -106,6 +112,10 @@ fn every_file_the_docs_name_exists() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads the repository's files, which Miri's isolation forbids"
+)]
 fn every_chapter_is_some_crates_documentation() {
     let root = repository();
     let chapters = chapters_by_crate(&root);
