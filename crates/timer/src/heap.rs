@@ -217,6 +217,12 @@ impl<T> TimerHeap<T> {
         value
     }
 
+    /// Empties the heap and returns every registered timer's value, in no particular order
+    /// (for a loop that is going away: nothing will fire).
+    pub fn into_values(self) -> impl Iterator<Item = T> {
+        self.slots.into_iter().filter_map(|slot| slot.value)
+    }
+
     /// How many timers are registered.
     pub fn len(&self) -> usize {
         self.live

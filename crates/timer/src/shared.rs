@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::Instant;
 
+use crate::callback::TimerCallback;
 use crate::clock::Clock;
 use crate::heap::{TimerHeap, TimerKey};
 
@@ -14,15 +15,44 @@ use crate::heap::{TimerHeap, TimerKey};
 pub(crate) enum Action {
     /// A sleeping task: put it back on the ready queue (Beazley's step 9).
     Wake(Waker),
-    /// A `call_later` callback: hand it to `call_soon`.
-    Call(Box<dyn FnOnce()>),
+    /// A `call_later` or `call_at` callback: hand it to `call_soon`.
+    Call(Box<dyn TimerCallback>),
 }
 
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Wake(_) => f.write_str("Wake"),
-            Action::Call(_) => f.write_str("Call"),
+            Action::Call(callback) => write!(f, "Call({})", callback.scheduled_by()),
+        }
+    }
+}
+
+impl Action {
+    /// What this timer is, for a report.
+    pub(crate) fn what(&self) -> What {
+        match self {
+            Action::Wake(_) => What::Waker,
+            Action::Call(callback) => What::Callback(callback.scheduled_by()),
+        }
+    }
+}
+
+/// What a timer is, said in a report: "a call_later callback", "the waker of a sleeping
+/// task". Cheap to keep at hand (no allocation) in case a drop panics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum What {
+    /// A sleep's (or a timeout's or an interval's) waker.
+    Waker,
+    /// A callback, and the function that scheduled it.
+    Callback(&'static str),
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Waker => f.write_str("the waker of a sleeping task"),
+            What::Callback(scheduled_by) => write!(f, "a {scheduled_by} callback"),
         }
     }
 }
