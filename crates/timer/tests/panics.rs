@@ -69,7 +69,9 @@ fn a_panicking_callback_does_not_stop_the_loop() {
             let start = now();
             call_later(SEC, || panic!("boom at one second"));
             let o = order.clone();
-            call_later(SEC, move || o.borrow_mut().push("after the panic, same deadline"));
+            call_later(SEC, move || {
+                o.borrow_mut().push("after the panic, same deadline")
+            });
             let o = order.clone();
             call_at(start + 2 * SEC, move || o.borrow_mut().push("two seconds"));
             let o = order.clone();
@@ -159,4 +161,69 @@ fn panics_are_reported_once_on_stderr_naming_the_callback() {
         1,
         "only the call_soon callback is called one:\n{stderr}"
     );
+}
+
+#[test]
+fn a_panicking_wake_leaves_the_other_due_timers_for_the_next_turn() {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    /// A foreign waker whose `wake` panics.
+    struct PanicWaker;
+    impl Wake for PanicWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("wake failed");
+        }
+    }
+    /// A foreign waker that records its wake.
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let event_loop = virtual_loop();
+    // Two sleeps due at the same instant, polled with foreign wakers: the first one's wake
+    // will panic.
+    let sleeps = event_loop.block_on({
+        let flag = Waker::from(flag.clone());
+        async move {
+            let mut first = Box::pin(sleep(SEC));
+            let mut second = Box::pin(sleep(SEC));
+            let panics = Waker::from(Arc::new(PanicWaker));
+            assert!(
+                first
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&panics))
+                    .is_pending()
+            );
+            assert!(
+                second
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&flag))
+                    .is_pending()
+            );
+            (first, second)
+        }
+    });
+    // The loop jumps to 1 s and fires both: the first wake panics, out of `block_on`.
+    let unwound = catch_unwind(AssertUnwindSafe(|| {
+        event_loop.block_on(async { sleep(2 * SEC).await })
+    }));
+    assert!(unwound.is_err());
+    assert!(
+        !flag.0.load(Ordering::Relaxed),
+        "the panic came before the second wake"
+    );
+    // The second timer was not lost: the next turn of the loop fires it.
+    event_loop.block_on(handloop_executor::yield_now());
+    assert!(
+        flag.0.load(Ordering::Relaxed),
+        "the second wake came a turn later"
+    );
+    drop(sleeps);
 }
