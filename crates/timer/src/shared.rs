@@ -95,6 +95,34 @@ impl Timer {
         }
     }
 
+    /// Panics unless this timer belongs to the loop running on this thread now. A timer
+    /// future polled anywhere else (another live loop, or no loop) would wait in a heap
+    /// that nobody is checking, and hang forever. Called where a timer future starts
+    /// waiting or changes hands (a new waker), not on every poll.
+    #[inline]
+    pub(crate) fn check_on_its_loop(&self) {
+        let on_its_loop = CURRENT.with(|current| {
+            current
+                .borrow()
+                .as_deref()
+                .is_some_and(|running| std::ptr::eq(running, self))
+        });
+        if !on_its_loop {
+            self.not_on_its_loop();
+        }
+    }
+
+    #[cold]
+    fn not_on_its_loop(&self) -> ! {
+        if self.gone.get() {
+            loop_gone();
+        }
+        panic!(
+            "a handloop_timer timer was polled on another event loop than the one it was \
+             created on (or with no loop running), where it would never fire: {SAME_LOOP}"
+        )
+    }
+
     /// Cancels a timer (nothing happens if it already fired or was cancelled).
     #[inline]
     pub(crate) fn cancel(&self, key: TimerKey) {
@@ -133,12 +161,13 @@ pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&Timer) -> R) -> R {
     })
 }
 
+/// The end of the two messages above: what to do instead.
+const SAME_LOOP: &str = "sleeps, timeouts and intervals only work on the loop they were \
+                         created on (create them in a task of the loop that awaits them)";
+
 #[cold]
 fn loop_gone() -> ! {
-    panic!(
-        "a handloop_timer timer was used after its event loop was dropped: sleeps, timeouts \
-         and intervals only work on the loop they were created on"
-    )
+    panic!("a handloop_timer timer was used after its event loop was dropped: {SAME_LOOP}")
 }
 
 #[cold]

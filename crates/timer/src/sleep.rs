@@ -47,6 +47,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// It registers in the timer heap on its first poll (not when created), keeps one heap
 /// entry however often it is polled, and removes that entry when dropped early, so an
 /// abandoned sleep costs nothing afterwards. It never completes before its deadline.
+///
+/// A sleep belongs to the loop it was created on: it can move between that loop's tasks,
+/// but awaiting it on another loop (or after its loop was dropped) panics with a message
+/// that says so, rather than waiting forever in a heap that nobody checks.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     timer: Rc<Timer>,
@@ -94,6 +98,11 @@ impl Sleep {
         self.state = State::Unregistered;
     }
 
+    /// Panics unless this sleep's loop is the one running (see `Timer::check_on_its_loop`).
+    pub(crate) fn check_on_its_loop(&self) {
+        self.timer.check_on_its_loop();
+    }
+
     /// The loop's clock, as this sleep's timer sees it.
     pub(crate) fn timer_now(&self) -> Instant {
         self.timer.now()
@@ -131,6 +140,8 @@ impl Sleep {
         // Polled again before the deadline (by a spurious wake, or by another task after
         // being moved): keep one entry, only refresh the waker if it changed.
         if !waker.will_wake(cx.waker()) {
+            // Another task: it must run on this sleep's loop (or it would never be woken).
+            self.timer.check_on_its_loop();
             let old = std::mem::replace(waker, cx.waker().clone());
             drop(heap);
             drop(old); // outside the borrow: a waker's drop may run arbitrary code
@@ -147,6 +158,7 @@ impl Future for Sleep {
         match self.state {
             State::Registered(key) => self.poll_registered(key, cx),
             State::Unregistered => {
+                self.timer.check_on_its_loop();
                 if self.deadline <= self.timer.now() {
                     // Already due: no heap entry, just go to the back of the ready queue.
                     self.state = State::Yielded;
