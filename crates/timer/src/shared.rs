@@ -101,13 +101,7 @@ impl Timer {
     /// waiting or changes hands (a new waker), not on every poll.
     #[inline]
     pub(crate) fn check_on_its_loop(&self) {
-        let on_its_loop = CURRENT.with(|current| {
-            current
-                .borrow()
-                .as_deref()
-                .is_some_and(|running| std::ptr::eq(running, self))
-        });
-        if !on_its_loop {
+        if RUNNING.get() != std::ptr::from_ref(self) {
             self.not_on_its_loop();
         }
     }
@@ -136,10 +130,14 @@ impl Timer {
 thread_local! {
     /// The timer of the loop running on this thread, installed by `TimerDriver::enter`.
     static CURRENT: RefCell<Option<Rc<Timer>>> = const { RefCell::new(None) };
+    /// The same timer's address, only ever compared (never dereferenced): the check that
+    /// a timer future is on its own loop is then one load and one comparison.
+    static RUNNING: Cell<*const Timer> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Makes `timer` this thread's current timer and returns the previous one.
 pub(crate) fn set_current(timer: Option<Rc<Timer>>) -> Option<Rc<Timer>> {
+    RUNNING.set(timer.as_ref().map_or(std::ptr::null(), Rc::as_ptr));
     CURRENT.with(|current| current.replace(timer))
 }
 
