@@ -90,12 +90,25 @@ impl Sleep {
         self.state == State::Done || self.deadline <= self.timer.now()
     }
 
-    /// Makes this sleep end at `deadline` instead, as if it had just been created with
-    /// [`sleep_until`]: its old heap entry is cancelled and a new one is made on next poll.
+    /// Makes this sleep end at `deadline` instead, earlier or later, even after it ended.
+    ///
+    /// A sleep that is waiting moves its heap entry, waker and all: the task waiting on it
+    /// is woken at the new deadline even if nothing polls the sleep in between (a deadline
+    /// already past wakes it on the loop's next turn). Otherwise the sleep registers on its
+    /// next poll, as a new [`sleep_until`] would.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deregister();
         self.deadline = deadline;
-        self.state = State::Unregistered;
+        self.state = match self.state {
+            State::Registered(key) => {
+                let moved = self.timer.heap.borrow_mut().remove(key);
+                match moved {
+                    Some(action) => State::Registered(self.timer.register(deadline, action)),
+                    // The entry fired (its task is woken) or the loop is gone: start over.
+                    None => State::Unregistered,
+                }
+            }
+            _ => State::Unregistered,
+        };
     }
 
     /// Panics unless this sleep's loop is the one running (see `Timer::check_on_its_loop`).
@@ -106,6 +119,18 @@ impl Sleep {
     /// The loop's clock, as this sleep's timer sees it.
     pub(crate) fn timer_now(&self) -> Instant {
         self.timer.now()
+    }
+
+    /// `poll` for a deadline rather than a pause (a `Timeout`'s): a deadline that has
+    /// passed is over at once, on this poll, where a sleep would first yield once.
+    #[inline]
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.deadline <= self.timer.now() {
+            self.timer.check_on_its_loop();
+            self.stop();
+            return Poll::Ready(());
+        }
+        Pin::new(self).poll(cx)
     }
 
     /// Cancels the heap entry, if any, and marks the sleep finished.
