@@ -76,6 +76,7 @@ impl<F> Timeout<F> {
     /// ```
     /// use std::future::{Future, pending, poll_fn};
     /// use std::pin::pin;
+    /// use std::task::Poll;
     /// use std::time::Duration;
     /// use handloop_executor::{EventLoop, ThreadPark};
     /// use handloop_timer::{TimerDriver, now, timeout};
@@ -86,14 +87,17 @@ impl<F> Timeout<F> {
     ///     let start = now();
     ///     let mut request = pin!(timeout(secs(10), pending::<()>()));
     ///     // Poll it once: it is waiting, due at 10 s.
-    ///     poll_fn(|cx| Poll::Ready(assert!(request.as_mut().poll(cx).is_pending()))).await;
+    ///     poll_fn(|cx| {
+    ///         assert!(request.as_mut().poll(cx).is_pending());
+    ///         Poll::Ready(())
+    ///     })
+    ///     .await;
     ///     // More time is granted.
     ///     request.as_mut().reset(start + secs(30));
     ///     assert_eq!(request.deadline(), start + secs(30));
     ///     assert!(request.await.is_err());
     ///     assert_eq!(now() - start, secs(30));
     /// });
-    /// # use std::task::Poll;
     /// ```
     pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
         self.project().sleep.reset(deadline);
