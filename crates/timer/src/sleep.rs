@@ -93,21 +93,24 @@ impl Sleep {
     /// Makes this sleep end at `deadline` instead, earlier or later, even after it ended.
     ///
     /// A sleep that is waiting moves its heap entry, waker and all: the task waiting on it
-    /// is woken at the new deadline even if nothing polls the sleep in between (a deadline
-    /// already past wakes it on the loop's next turn). Otherwise the sleep registers on its
-    /// next poll, as a new [`sleep_until`] would.
+    /// is woken at the new deadline even if nothing polls the sleep in between. Moved to a
+    /// deadline already past, it wakes that task at once and ends on its next poll.
+    /// Otherwise the sleep registers on its next poll, as a new [`sleep_until`] would.
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        self.state = match self.state {
-            State::Registered(key) => {
-                let moved = self.timer.heap.borrow_mut().remove(key);
-                match moved {
-                    Some(action) => State::Registered(self.timer.register(deadline, action)),
-                    // The entry fired (its task is woken) or the loop is gone: start over.
-                    None => State::Unregistered,
-                }
+        let State::Registered(key) = self.state else {
+            self.state = State::Unregistered;
+            return;
+        };
+        let moved = self.timer.heap.borrow_mut().remove(key);
+        self.state = match moved {
+            // Fired already (its task is woken), or the loop is gone: start over.
+            None => State::Unregistered,
+            Some(Action::Wake(waker)) if deadline <= self.timer.now() => {
+                waker.wake(); // outside the heap's borrow: a wake may run arbitrary code
+                State::Yielded
             }
-            _ => State::Unregistered,
+            Some(action) => State::Registered(self.timer.register(deadline, action)),
         };
     }
 
@@ -125,12 +128,36 @@ impl Sleep {
     /// passed is over at once, on this poll, where a sleep would first yield once.
     #[inline]
     pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.deadline <= self.timer.now() {
-            self.timer.check_on_its_loop();
-            self.stop();
-            return Poll::Ready(());
+        self.poll_until(cx, false)
+    }
+
+    /// `poll`, and `poll_expired` if not `yield_if_due`.
+    #[inline(always)]
+    fn poll_until(&mut self, cx: &mut Context<'_>, yield_if_due: bool) -> Poll<()> {
+        match self.state {
+            State::Registered(key) => self.poll_registered(key, cx),
+            State::Unregistered => {
+                self.timer.check_on_its_loop();
+                if self.deadline > self.timer.now() {
+                    let action = Action::Wake(cx.waker().clone());
+                    let key = self.timer.register(self.deadline, action);
+                    self.state = State::Registered(key);
+                    Poll::Pending
+                } else if yield_if_due {
+                    // Already due: no heap entry, just go to the back of the ready queue.
+                    self.state = State::Yielded;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    self.state = State::Done;
+                    Poll::Ready(())
+                }
+            }
+            State::Yielded | State::Done => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
         }
-        Pin::new(self).poll(cx)
     }
 
     /// Cancels the heap entry, if any, and marks the sleep finished.
@@ -180,26 +207,7 @@ impl Future for Sleep {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.state {
-            State::Registered(key) => self.poll_registered(key, cx),
-            State::Unregistered => {
-                self.timer.check_on_its_loop();
-                if self.deadline <= self.timer.now() {
-                    // Already due: no heap entry, just go to the back of the ready queue.
-                    self.state = State::Yielded;
-                    cx.waker().wake_by_ref();
-                } else {
-                    let action = Action::Wake(cx.waker().clone());
-                    let key = self.timer.register(self.deadline, action);
-                    self.state = State::Registered(key);
-                }
-                Poll::Pending
-            }
-            State::Yielded | State::Done => {
-                self.state = State::Done;
-                Poll::Ready(())
-            }
-        }
+        self.poll_until(cx, true)
     }
 }
 
