@@ -16,6 +16,10 @@
 //! same cycles if the timer is the cause: the probe runs each part three times and keeps,
 //! for each cycle, its fastest time. A preemption is gone from that minimum (it would have
 //! to hit the same cycle in all three runs); a stall the bookkeeping causes stays.
+//!
+//! A cycle in which one of the heap's buffers grew past its old capacity (the `Vec`
+//! reallocates and copies: a one-time cost of growing to a new peak, not of churn) is
+//! reported on its own line.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -23,7 +27,7 @@ use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use handloop_executor::{EventLoop, ThreadPark, spawn, yield_now};
-use handloop_timer::heap::TimerHeap;
+use handloop_timer::heap::{Footprint, TimerHeap};
 use handloop_timer::{TimerDriver, heap_footprint, sleep, timeout};
 
 /// Cancels per live timer: enough for a few compactions.
@@ -32,41 +36,72 @@ const CYCLES_PER_LIVE: usize = 4;
 /// Runs of each part; each cycle's fastest run counts.
 const RUNS: usize = 3;
 
-/// A buffer for one run's per-cycle times, its pages touched now rather than during the
-/// run (a first touch is a page fault: microseconds, in the middle of the measurement).
-fn times_buffer(cycles: usize) -> Vec<u64> {
-    vec![u64::MAX; cycles]
+/// One run: each cycle's time in nanoseconds, and whether a buffer grew during it.
+struct Run {
+    times: Vec<u64>,
+    grew: Vec<bool>,
+}
+
+impl Run {
+    /// Buffers for `cycles` cycles, their pages touched now rather than during the run (a
+    /// first touch is a page fault: microseconds, in the middle of the measurement).
+    fn new(cycles: usize) -> Run {
+        Run {
+            times: vec![u64::MAX; cycles],
+            grew: vec![true; cycles],
+        }
+    }
+
+    fn record(&mut self, cycle: usize, start: Instant, before: Footprint, after: Footprint) {
+        self.times[cycle] = start.elapsed().as_nanos() as u64;
+        self.grew[cycle] = after.heap_capacity > before.heap_capacity
+            || after.slots_capacity > before.slots_capacity;
+    }
 }
 
 /// Runs `run` `RUNS` times and keeps each cycle's fastest time.
-fn fastest_of_runs(run: impl Fn() -> Vec<u64>) -> Vec<u64> {
+fn fastest_of_runs(run: impl Fn() -> Run) -> Run {
     let mut best = run();
     for _ in 1..RUNS {
-        for (best, time) in best.iter_mut().zip(run()) {
+        for (best, time) in best.times.iter_mut().zip(run().times) {
             *best = (*best).min(time);
         }
     }
     best
 }
 
-/// The worst cycle and the shape of the tail, from per-cycle times in nanoseconds.
-fn report(what: &str, live: usize, mut times: Vec<u64>) {
-    let worst_at = (0..times.len()).max_by_key(|&i| times[i]).unwrap();
-    times.sort_unstable();
-    let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
-    let over = times.iter().filter(|&&t| t > 100_000).count();
+/// The worst cycle and the shape of the tail.
+fn report(what: &str, live: usize, run: Run) {
+    // (time, cycle) pairs.
+    let mut churn: Vec<(u64, usize)> = Vec::new();
+    let mut growth: Vec<(u64, usize)> = Vec::new();
+    for (cycle, (&time, &grew)) in run.times.iter().zip(&run.grew).enumerate() {
+        if grew { &mut growth } else { &mut churn }.push((time, cycle));
+    }
+    let mean = churn.iter().map(|&(t, _)| t).sum::<u64>() as f64 / churn.len() as f64;
+    churn.sort_unstable();
+    let pct = |p: f64| churn[((churn.len() - 1) as f64 * p) as usize].0;
+    let (max, worst_at) = churn.last().copied().unwrap();
+    let over = churn.iter().filter(|&&(t, _)| t > 100_000).count();
     println!(
-        "{what:5} live {live:>9}  cycles {:>9}  median {:>6} ns  p99.9 {:>7} ns  \
-         p99.99 {:>8} ns  max {:>9} ns (cycle {worst_at})  over 100 µs: {over}",
-        times.len(),
+        "{what:4} live {live:>9}  cycles {:>9}  mean {mean:>5.1} ns  median {:>4} ns  p99.9 {:>5} ns  \
+         p99.99 {:>5} ns  max {:>8} ns (cycle {worst_at:>7})  over 100 µs: {over}",
+        churn.len(),
         pct(0.5),
         pct(0.999),
         pct(0.9999),
-        times.last().unwrap(),
+        max,
     );
+    if let Some(&(time, cycle)) = growth.iter().max() {
+        println!(
+            "{what:4} live {live:>9}  cycles in which a buffer grew: {}, the worst {time} ns \
+             (cycle {cycle})",
+            growth.len()
+        );
+    }
 }
 
-fn probe_heap(live: usize) -> Vec<u64> {
+fn probe_heap(live: usize) -> Run {
     let t0 = Instant::now();
     let hour = Duration::from_secs(3600);
     let mut heap = TimerHeap::new();
@@ -75,18 +110,22 @@ fn probe_heap(live: usize) -> Vec<u64> {
         heap.insert(t0 + hour.mul_f64(i as f64 / live as f64), i);
     }
     let cycles = CYCLES_PER_LIVE * live;
-    let mut times = times_buffer(cycles);
-    for (i, time) in times.iter_mut().enumerate() {
+    let mut run = Run::new(cycles);
+    for cycle in 0..cycles {
+        let before = heap.footprint();
         let start = Instant::now();
-        let key = heap.insert(t0 + 2 * hour + Duration::from_micros(i as u64 % 1000), i);
+        let key = heap.insert(
+            t0 + 2 * hour + Duration::from_micros(cycle as u64 % 1000),
+            cycle,
+        );
         black_box(heap.remove(key));
-        *time = start.elapsed().as_nanos() as u64;
+        run.record(cycle, start, before, heap.footprint());
     }
     assert_eq!(heap.len(), live);
-    times
+    run
 }
 
-fn probe_loop(live: usize) -> Vec<u64> {
+fn probe_loop(live: usize) -> Run {
     let event_loop = EventLoop::with_driver(TimerDriver::new_virtual(ThreadPark::new()));
     event_loop.block_on(async move {
         let hour = Duration::from_secs(3600);
@@ -100,22 +139,23 @@ fn probe_loop(live: usize) -> Vec<u64> {
             assert!(s.as_mut().poll(&mut cx).is_pending());
         }
         let cycles = CYCLES_PER_LIVE * live;
-        let times = spawn(async move {
-            let mut times = times_buffer(cycles);
-            for time in &mut times {
+        let run = spawn(async move {
+            let mut run = Run::new(cycles);
+            for cycle in 0..cycles {
+                let before = heap_footprint();
                 let start = Instant::now();
                 // Registered on the first poll, cancelled on the second (one turn later).
                 let result = timeout(2 * hour, yield_now()).await;
-                *time = start.elapsed().as_nanos() as u64;
+                run.record(cycle, start, before, heap_footprint());
                 assert!(black_box(result).is_ok());
             }
-            times
+            run
         })
         .await
         .unwrap();
         assert_eq!(heap_footprint().live, live);
         drop(sleeps);
-        times
+        run
     })
 }
 

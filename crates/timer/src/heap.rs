@@ -15,17 +15,46 @@
 //!
 //! - cancelling the timer at the top of the heap pops it at once (the common case: a
 //!   `timeout` whose future finished first is usually the nearest deadline);
-//! - when stale entries outnumber live ones, the heap is compacted in one O(n) pass, paid
-//!   for by the n/2 cancellations since the last one (amortised O(1) each).
+//! - when stale entries pile up, the heap is **compacted**: rebuilt from its live entries.
 //!
-//! So the heap never holds more than about twice the live timers, slots are reused, and a
-//! million register-then-cancel cycles allocate nothing after the first.
+//! A small heap (up to [`ONE_PASS_LIMIT`] entries, a few microseconds of work) is compacted
+//! in one pass once stale entries outnumber live ones, paid for by the n/2 cancellations
+//! since the last one (amortised O(1) each). One pass over a big heap would stall the loop
+//! (about 10 ms for a million timers), so a big heap is compacted **in steps**, starting
+//! when stale entries pass three quarters of the live ones:
+//!
+//! - the heap to compact becomes the *draining* heap, and an empty one takes its place;
+//!   new timers go into the new heap;
+//! - each later cancel or fire moves [`STEP`] entries from the draining heap's tail into
+//!   the new heap, dropping the stale ones. Taking leaves off a binary heap leaves it a
+//!   valid heap, so both stay heaps all along, and the nearest timer is the earlier of
+//!   their two tops;
+//! - when the draining heap is empty, the compaction is over; its buffer is kept for the
+//!   next one.
+//!
+//! A compaction that starts with n entries ends within n / [`STEP`] cancels or fires, and
+//! those can add at most that many stale entries: starting at three quarters of the live
+//! count leaves room for them. So stale entries never outnumber live ones by more than 31
+//! (37 when small heaps are compacted in steps too; `tests/heap_churn.rs` has the proof):
+//! the heap holds at most twice the live timers plus that. Slots are reused, no single
+//! operation does more than one step of [`STEP`] entries, and once the buffers have grown
+//! to the peak, register/cancel churn allocates nothing. The price of the steps is memory
+//! (the draining heap's buffer is kept for the next compaction, room for about twice the
+//! live timers again) and time: each cancel pays for moving about two and a third entries,
+//! each a slot lookup and a push, where one pass moved two, in a cheaper sweep.
 
 use std::fmt;
 use std::time::Instant;
 
 /// Compaction waits until at least this many stale entries exist (tiny heaps never bother).
-const MIN_STALE_TO_COMPACT: usize = 32;
+pub const MIN_STALE_TO_COMPACT: usize = 32;
+
+/// Heaps up to this many entries are compacted in one pass (a few microseconds); bigger
+/// ones in steps.
+pub const ONE_PASS_LIMIT: usize = 4096;
+
+/// Entries an incremental compaction moves per cancel or fire.
+pub const STEP: usize = 16;
 
 /// Names one registered timer: its slot in the slab and its sequence number.
 ///
@@ -95,13 +124,19 @@ pub struct TimerHeap<T> {
     /// written out rather than `BinaryHeap<Reverse<Entry>>` so that the hot cases stay a
     /// few instructions: pushing onto and popping the last entry of a one-entry heap.
     heap: Vec<Entry>,
+    /// The heap being compacted in steps (see the module docs), emptied from its tail; empty
+    /// between compactions, its buffer kept for the next one.
+    draining: Vec<Entry>,
     slots: Vec<Slot<T>>,
     /// The first empty slot (`NO_SLOT` if none): empty slots are reused last-in first-out,
     /// each one's `seq` naming the next.
     free: u32,
     next_seq: u64,
     live: usize,
+    /// Heap entries (in either heap) whose timer was cancelled.
     stale: usize,
+    /// Heaps up to this many entries are compacted in one pass.
+    one_pass_limit: usize,
 }
 
 /// How much memory a [`TimerHeap`] holds right now (for tests that check it stays flat).
@@ -109,9 +144,9 @@ pub struct TimerHeap<T> {
 pub struct Footprint {
     /// Registered timers (not fired, not cancelled).
     pub live: usize,
-    /// Heap entries, stale ones included.
+    /// Heap entries, stale ones included (in both heaps during a compaction in steps).
     pub heap_len: usize,
-    /// Capacity of the heap's buffer.
+    /// Capacity of the heaps' buffers (both: the second one is kept between compactions).
     pub heap_capacity: usize,
     /// Slots in the slab, free ones included.
     pub slots: usize,
@@ -122,13 +157,22 @@ pub struct Footprint {
 impl<T> TimerHeap<T> {
     /// An empty heap.
     pub fn new() -> Self {
+        Self::with_one_pass_limit(ONE_PASS_LIMIT)
+    }
+
+    /// An empty heap that compacts in one pass only up to `entries` entries, and in steps
+    /// above ([`new`](TimerHeap::new) uses [`ONE_PASS_LIMIT`]). With `0`, every compaction
+    /// goes in steps: tests use it to drive the steps with small heaps.
+    pub fn with_one_pass_limit(entries: usize) -> Self {
         TimerHeap {
             heap: Vec::new(),
+            draining: Vec::new(),
             slots: Vec::new(),
             free: NO_SLOT,
             next_seq: 0,
             live: 0,
             stale: 0,
+            one_pass_limit: entries,
         }
     }
 
@@ -149,11 +193,14 @@ impl<T> TimerHeap<T> {
         } else {
             self.new_slot(seq, value)
         };
-        self.push_entry(Entry {
-            deadline,
-            seq,
-            slot,
-        });
+        push(
+            &mut self.heap,
+            Entry {
+                deadline,
+                seq,
+                slot,
+            },
+        );
         self.live += 1;
         TimerKey { slot, seq }
     }
@@ -166,13 +213,11 @@ impl<T> TimerHeap<T> {
         // The nearest timer is cancelled most often (a finished `timeout`): drop its entry
         // now. Any other entry goes stale and waits for the top or for a compaction.
         if self.heap.first().is_some_and(|top| top.seq == key.seq) {
-            self.pop_top();
+            pop_top(&mut self.heap);
         } else {
-            self.stale += 1;
-            if self.stale >= MIN_STALE_TO_COMPACT && self.stale > self.live {
-                self.compact();
-            }
+            self.went_stale(key);
         }
+        self.tidy();
         Some(value)
     }
 
@@ -196,24 +241,32 @@ impl<T> TimerHeap<T> {
     #[inline]
     pub fn next_deadline(&mut self) -> Option<Instant> {
         self.skip_stale();
-        self.heap.first().map(|top| top.deadline)
+        if self.draining.is_empty() {
+            return self.heap.first().map(|top| top.deadline);
+        }
+        self.top().map(|(_, top)| top.deadline)
     }
 
     /// Removes and returns the earliest timer if its deadline is at or before `now`. Call it
     /// until it returns `None` to fire everything due, in `(deadline, sequence)` order.
     pub fn pop_due(&mut self, now: Instant) -> Option<T> {
         self.skip_stale();
-        let top = *self.heap.first()?;
+        let (in_draining, top) = self.top()?;
         if top.deadline > now {
             return None;
         }
-        self.pop_top();
+        pop_top(if in_draining {
+            &mut self.draining
+        } else {
+            &mut self.heap
+        });
         let key = TimerKey {
             slot: top.slot,
             seq: top.seq,
         };
         let value = self.take_slot(key);
         debug_assert!(value.is_some(), "skip_stale left a stale entry on top");
+        self.tidy();
         value
     }
 
@@ -233,12 +286,17 @@ impl<T> TimerHeap<T> {
         self.live == 0
     }
 
+    /// Whether a compaction in steps is under way (for tests of the steps).
+    pub fn is_compacting(&self) -> bool {
+        !self.draining.is_empty()
+    }
+
     /// The memory held right now.
     pub fn footprint(&self) -> Footprint {
         Footprint {
             live: self.live,
-            heap_len: self.heap.len(),
-            heap_capacity: self.heap.capacity(),
+            heap_len: self.heap.len() + self.draining.len(),
+            heap_capacity: self.heap.capacity() + self.draining.capacity(),
             slots: self.slots.len(),
             slots_capacity: self.slots.capacity(),
         }
@@ -259,65 +317,6 @@ impl<T> TimerHeap<T> {
         slot
     }
 
-    /// Adds an entry to the heap: at the end, then up past every later parent.
-    #[inline]
-    fn push_entry(&mut self, entry: Entry) {
-        let pos = self.heap.len();
-        self.heap.push(entry);
-        if pos > 0 {
-            self.sift_up(pos);
-        }
-    }
-
-    /// Removes the top entry: the last one takes its place and sinks to where it belongs.
-    #[inline]
-    fn pop_top(&mut self) {
-        let Some(last) = self.heap.pop() else {
-            return;
-        };
-        if !self.heap.is_empty() {
-            self.heap[0] = last;
-            self.sift_down(0);
-        }
-    }
-
-    /// Moves the entry at `pos` up while it fires before its parent.
-    fn sift_up(&mut self, mut pos: usize) {
-        let heap = &mut self.heap[..];
-        let entry = heap[pos];
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if !entry.before(&heap[parent]) {
-                break;
-            }
-            heap[pos] = heap[parent];
-            pos = parent;
-        }
-        heap[pos] = entry;
-    }
-
-    /// Moves the entry at `pos` down while a child fires before it.
-    fn sift_down(&mut self, mut pos: usize) {
-        let heap = &mut self.heap[..];
-        let entry = heap[pos];
-        let len = heap.len();
-        loop {
-            let mut child = 2 * pos + 1;
-            if child >= len {
-                break;
-            }
-            if child + 1 < len && heap[child + 1].before(&heap[child]) {
-                child += 1;
-            }
-            if !heap[child].before(&entry) {
-                break;
-            }
-            heap[pos] = heap[child];
-            pos = child;
-        }
-        heap[pos] = entry;
-    }
-
     /// Empties `key`'s slot onto the free list and returns its value.
     #[inline]
     fn take_slot(&mut self, key: TimerKey) -> Option<T> {
@@ -333,36 +332,183 @@ impl<T> TimerHeap<T> {
         Some(value)
     }
 
+    /// `key`'s timer was cancelled and its entry is not the new heap's top: pop it if it is
+    /// the draining heap's top, else count it stale.
+    fn went_stale(&mut self, key: TimerKey) {
+        if self.draining.first().is_some_and(|top| top.seq == key.seq) {
+            pop_top(&mut self.draining);
+        } else {
+            self.stale += 1;
+        }
+    }
+
+    /// The earliest entry of the two heaps, and whether it is the draining heap's.
+    #[inline]
+    fn top(&self) -> Option<(bool, Entry)> {
+        match self.draining.first() {
+            None => self.heap.first().map(|new| (false, *new)),
+            Some(old) => Some(self.top_while_compacting(*old)),
+        }
+    }
+
+    /// `top` during a compaction in steps, `old` being the draining heap's top.
+    #[cold]
+    fn top_while_compacting(&self, old: Entry) -> (bool, Entry) {
+        match self.heap.first() {
+            Some(new) if new.before(&old) => (false, *new),
+            _ => (true, old),
+        }
+    }
+
     /// Whether a heap entry still names a registered timer.
     fn is_live(slots: &[Slot<T>], entry: &Entry) -> bool {
         let slot = &slots[entry.slot as usize];
         slot.seq == entry.seq && slot.value.is_some()
     }
 
-    /// Pops stale entries off the top.
+    /// Pops stale entries off the top of both heaps.
     #[inline]
     fn skip_stale(&mut self) {
-        while self.stale > 0 {
-            match self.heap.first() {
-                Some(top) if !Self::is_live(&self.slots, top) => {
-                    self.pop_top();
-                    self.stale -= 1;
-                }
-                _ => break,
-            }
+        if self.stale > 0 {
+            self.stale -= Self::pop_stale_tops(&mut self.heap, &self.slots);
+            self.stale -= Self::pop_stale_tops(&mut self.draining, &self.slots);
+        }
+    }
+
+    /// Pops the stale entries off the top of `heap`; returns how many.
+    fn pop_stale_tops(heap: &mut Vec<Entry>, slots: &[Slot<T>]) -> usize {
+        let mut popped = 0;
+        while heap.first().is_some_and(|top| !Self::is_live(slots, top)) {
+            pop_top(heap);
+            popped += 1;
+        }
+        popped
+    }
+
+    /// After a live timer went away (cancelled or fired): one step of the compaction under
+    /// way, or the start of one if it is due. Usually two comparisons; the work is out of
+    /// line.
+    #[inline]
+    fn tidy(&mut self) {
+        if !self.draining.is_empty() {
+            self.compaction_step();
+        } else if self.stale >= MIN_STALE_TO_COMPACT && 4 * self.stale > 3 * self.live {
+            self.start_compacting();
+        }
+    }
+
+    /// Compacts a small heap whose stale entries outnumber its live ones, or starts a
+    /// compaction in steps of a big heap whose stale entries passed three quarters of its
+    /// live ones.
+    #[inline(never)]
+    fn start_compacting(&mut self) {
+        if self.heap.len() > self.one_pass_limit {
+            self.start_compaction_in_steps();
+        } else if self.stale > self.live {
+            self.compact_in_one_pass();
         }
     }
 
     /// Drops every stale entry in one pass (rebuilding the heap is O(n)).
-    fn compact(&mut self) {
+    fn compact_in_one_pass(&mut self) {
         let slots = &self.slots;
         self.heap.retain(|entry| Self::is_live(slots, entry));
         self.stale = 0;
         // Floyd's heap construction: sift down every parent, the deepest first.
         for pos in (0..self.heap.len() / 2).rev() {
-            self.sift_down(pos);
+            sift_down(&mut self.heap, pos);
         }
     }
+
+    /// Starts a compaction in steps: the heap drains into a new, empty one.
+    fn start_compaction_in_steps(&mut self) {
+        debug_assert!(self.draining.is_empty());
+        std::mem::swap(&mut self.heap, &mut self.draining);
+        // Room for every live entry and the stale ones until the next compaction (up to
+        // 1.75 × live), allocated now (an empty buffer: no copy) rather than by doubling
+        // later, which would copy them all at once.
+        self.heap.reserve(2 * self.live);
+        self.compaction_step();
+    }
+
+    /// Moves up to `STEP` entries from the draining heap's tail into the heap, dropping
+    /// the stale ones. A tail entry is a leaf: the draining heap stays a heap.
+    #[inline(never)]
+    fn compaction_step(&mut self) {
+        let from = self.draining.len().saturating_sub(STEP);
+        let tail = &self.draining[from..];
+        // Look every slot up first, then move: the lookups (cache misses, on a big heap)
+        // do not wait on each other or on the moves.
+        let mut live = [false; STEP];
+        for (live, entry) in live.iter_mut().zip(tail) {
+            *live = Self::is_live(&self.slots, entry);
+        }
+        for (&live, &entry) in live.iter().zip(tail).rev() {
+            if live {
+                push(&mut self.heap, entry);
+            } else {
+                self.stale -= 1;
+            }
+        }
+        self.draining.truncate(from);
+    }
+}
+
+/// Adds an entry to a heap: at the end, then up past every later parent.
+#[inline]
+fn push(heap: &mut Vec<Entry>, entry: Entry) {
+    let pos = heap.len();
+    heap.push(entry);
+    if pos > 0 {
+        sift_up(heap, pos);
+    }
+}
+
+/// Removes a heap's top entry: the last one takes its place and sinks to where it belongs.
+#[inline]
+fn pop_top(heap: &mut Vec<Entry>) {
+    let Some(last) = heap.pop() else {
+        return;
+    };
+    if !heap.is_empty() {
+        heap[0] = last;
+        sift_down(heap, 0);
+    }
+}
+
+/// Moves the entry at `pos` up while it fires before its parent.
+fn sift_up(heap: &mut [Entry], mut pos: usize) {
+    let entry = heap[pos];
+    while pos > 0 {
+        let parent = (pos - 1) / 2;
+        if !entry.before(&heap[parent]) {
+            break;
+        }
+        heap[pos] = heap[parent];
+        pos = parent;
+    }
+    heap[pos] = entry;
+}
+
+/// Moves the entry at `pos` down while a child fires before it.
+fn sift_down(heap: &mut [Entry], mut pos: usize) {
+    let entry = heap[pos];
+    let len = heap.len();
+    loop {
+        let mut child = 2 * pos + 1;
+        if child >= len {
+            break;
+        }
+        if child + 1 < len && heap[child + 1].before(&heap[child]) {
+            child += 1;
+        }
+        if !heap[child].before(&entry) {
+            break;
+        }
+        heap[pos] = heap[child];
+        pos = child;
+    }
+    heap[pos] = entry;
 }
 
 impl<T> Default for TimerHeap<T> {
@@ -376,6 +522,7 @@ impl<T> fmt::Debug for TimerHeap<T> {
         f.debug_struct("TimerHeap")
             .field("live", &self.live)
             .field("stale", &self.stale)
+            .field("compacting", &self.is_compacting())
             .field("next_seq", &self.next_seq)
             .finish_non_exhaustive()
     }
@@ -472,5 +619,42 @@ mod tests {
             fired.push(v);
         }
         assert_eq!(fired, (0..1000).step_by(3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_compaction_in_steps_ends_within_its_entries_over_step_cancels() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let n = 4 * ONE_PASS_LIMIT as u64;
+        let keys: Vec<_> = (0..n).map(|i| heap.insert(t0 + ms(i), i)).collect();
+        // Cancel the latest timers, one by one (never the top), until a compaction in steps
+        // starts: when stale entries pass half the live ones.
+        let mut to_cancel = (0..n).rev();
+        let mut cancel = |heap: &mut TimerHeap<u64>| {
+            let i = to_cancel.next().unwrap();
+            assert_eq!(heap.remove(keys[i as usize]), Some(i));
+        };
+        while !heap.is_compacting() {
+            cancel(&mut heap);
+            assert!(heap.stale <= heap.live, "not compacted yet: {heap:?}");
+        }
+        let entries = heap.footprint().heap_len;
+        // Each later cancel moves STEP entries: it is over within entries / STEP of them.
+        let mut cancels = 0;
+        while heap.is_compacting() {
+            cancel(&mut heap);
+            cancels += 1;
+        }
+        assert!(
+            cancels <= entries.div_ceil(STEP),
+            "{cancels} cancels for {entries}"
+        );
+        // The live timers are all there, and fire in order.
+        let live = heap.len() as u64;
+        let mut fired = Vec::new();
+        while let Some(v) = heap.pop_due(t0 + ms(n)) {
+            fired.push(v);
+        }
+        assert_eq!(fired, (0..live).collect::<Vec<_>>());
     }
 }

@@ -81,7 +81,7 @@ impl Timer {
         self.clock.now()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn register(&self, deadline: Instant, action: Action) -> TimerKey {
         self.check_alive();
         self.heap.borrow_mut().insert(deadline, action)
