@@ -15,36 +15,30 @@
 //!
 //! - cancelling the timer at the top of the heap pops it at once (the common case: a
 //!   `timeout` whose future finished first is usually the nearest deadline);
-//! - when stale entries pile up, the heap is **compacted**: rebuilt from its live entries.
+//! - when stale entries pile up, the heap is **compacted**: its stale entries are removed.
 //!
-//! A small heap (up to [`ONE_PASS_LIMIT`] entries, a few microseconds of work) is compacted
-//! in one pass once stale entries outnumber live ones, paid for by the n/2 cancellations
-//! since the last one (amortised O(1) each). One pass over a big heap would stall the loop
-//! (about 10 ms for a million timers), so a big heap is compacted **in steps**, starting
-//! when stale entries pass three quarters of the live ones:
+//! A small heap (up to [`ONE_PASS_LIMIT`] entries, microseconds of work) is compacted in one
+//! pass once stale entries outnumber live ones: the live entries are kept and the heap is
+//! rebuilt, paid for by the n/2 cancellations since the last one (amortised O(1) each). One
+//! pass over a big heap would stall the loop (about 10 ms for a million timers), so a big
+//! heap is compacted **in steps**, starting when stale entries pass three quarters of the
+//! live ones: a scan walks the heap from its last entry to its first, [`STEP`] entries per
+//! later registration, cancel or fire, and removes each stale entry it meets where it
+//! stands (the last entry takes its place and moves up or down, as in any removal from a
+//! binary heap; most entries are near the bottom, where that is cheap).
 //!
-//! - the heap to compact becomes the *draining* heap, and an empty one takes its place;
-//!   new timers go into the new heap;
-//! - each later cancel or fire moves [`STEP`] entries from the draining heap's tail into
-//!   the new heap, dropping the stale ones. Taking leaves off a binary heap leaves it a
-//!   valid heap, so both stay heaps all along, and the nearest timer is the earlier of
-//!   their two tops;
-//! - when the draining heap is empty, the compaction is over; its buffer is kept for the
-//!   next one.
-//!
-//! A compaction that starts with n entries ends within n / [`STEP`] cancels or fires, and
-//! those can add at most that many stale entries: starting at three quarters of the live
-//! count leaves room for them. So stale entries never outnumber live ones by more than 31
-//! (37 when small heaps are compacted in steps too; `tests/heap_churn.rs` has the proof):
-//! the heap holds at most twice the live timers plus that. Slots are reused, no single
-//! operation compacts more than [`ONE_PASS_LIMIT`] entries (in one pass) or [`STEP`] (in
-//! steps), and once the buffers have grown to the peak, register/cancel churn allocates
-//! nothing. The price of the steps is memory
-//! (the draining heap's buffer is kept for the next compaction, room for about twice the
-//! live timers again) and time: a compaction in steps moves about 1.75 entries per live
-//! timer, each a slot lookup and a push, for about 0.65 stale entries per live timer
-//! cleared, so each cancel pays for moving between two and three entries, where one pass
-//! swept two per cancel, and swept them faster.
+//! The heap keeps changing during the scan, and an entry can move past it. Entries that
+//! move toward the front (a fire's sift-down) are simply looked at again. Only a
+//! registration's sift-up can carry one entry per registration from the part not yet
+//! scanned to the part already scanned; if that entry is stale, it waits for the next
+//! compaction. The scan ends within (live + 2 × stale) / ([`STEP`] - 1) operations, and
+//! each of them leaves at most one stale entry behind (a cancel, or such a move): starting
+//! at three quarters of the live count leaves room for them. So stale entries never
+//! outnumber live ones by more than 31 (38 when small heaps are compacted in steps too;
+//! `tests/heap_churn.rs` has the proof): the heap holds at most twice the live timers plus
+//! that. Slots are reused, no single operation compacts more than [`ONE_PASS_LIMIT`]
+//! entries (in one pass) or [`STEP`] (in steps), and once the buffers have grown to the
+//! peak, register/cancel churn allocates nothing.
 
 use std::fmt;
 use std::time::Instant;
@@ -52,12 +46,12 @@ use std::time::Instant;
 /// Compaction waits until at least this many stale entries exist (tiny heaps never bother).
 pub const MIN_STALE_TO_COMPACT: usize = 32;
 
-/// Heaps up to this many entries are compacted in one pass (a few microseconds); bigger
-/// ones in steps.
+/// Heaps up to this many entries are compacted in one pass (microseconds); bigger ones in
+/// steps.
 pub const ONE_PASS_LIMIT: usize = 4096;
 
-/// Entries an incremental compaction moves per cancel or fire.
-pub const STEP: usize = 16;
+/// Entries a compaction in steps looks at per registration, cancel or fire.
+pub const STEP: usize = 32;
 
 /// Names one registered timer: its slot in the slab and its sequence number.
 ///
@@ -127,17 +121,17 @@ pub struct TimerHeap<T> {
     /// written out rather than `BinaryHeap<Reverse<Entry>>` so that the hot cases stay a
     /// few instructions: pushing onto and popping the last entry of a one-entry heap.
     heap: Vec<Entry>,
-    /// The heap being compacted in steps (see the module docs), emptied from its tail; empty
-    /// between compactions, its buffer kept for the next one.
-    draining: Vec<Entry>,
     slots: Vec<Slot<T>>,
     /// The first empty slot (`NO_SLOT` if none): empty slots are reused last-in first-out,
     /// each one's `seq` naming the next.
     free: u32,
     next_seq: u64,
     live: usize,
-    /// Heap entries (in either heap) whose timer was cancelled.
+    /// Heap entries whose timer was cancelled.
     stale: usize,
+    /// During a compaction in steps, the heap positions `0..unscanned` it has not looked
+    /// at yet; 0 otherwise.
+    unscanned: usize,
     /// Heaps up to this many entries are compacted in one pass.
     one_pass_limit: usize,
 }
@@ -147,9 +141,9 @@ pub struct TimerHeap<T> {
 pub struct Footprint {
     /// Registered timers (not fired, not cancelled).
     pub live: usize,
-    /// Heap entries, stale ones included (in both heaps during a compaction in steps).
+    /// Heap entries, stale ones included.
     pub heap_len: usize,
-    /// Capacity of the heaps' buffers (both: the second one is kept between compactions).
+    /// Capacity of the heap's buffer.
     pub heap_capacity: usize,
     /// Slots in the slab, free ones included.
     pub slots: usize,
@@ -169,19 +163,19 @@ impl<T> TimerHeap<T> {
     pub fn with_one_pass_limit(entries: usize) -> Self {
         TimerHeap {
             heap: Vec::new(),
-            draining: Vec::new(),
             slots: Vec::new(),
             free: NO_SLOT,
             next_seq: 0,
             live: 0,
             stale: 0,
+            unscanned: 0,
             one_pass_limit: entries,
         }
     }
 
     /// Registers a timer due at `deadline`. O(log n); no allocation once the buffers have
     /// grown to the peak number of timers.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq = seq + 1;
@@ -205,6 +199,10 @@ impl<T> TimerHeap<T> {
             },
         );
         self.live += 1;
+        if self.unscanned > 0 {
+            // Its sift-up may have carried an entry past the scan: keep the scan moving.
+            self.compaction_step();
+        }
         TimerKey { slot, seq }
     }
 
@@ -218,7 +216,7 @@ impl<T> TimerHeap<T> {
         if self.heap.first().is_some_and(|top| top.seq == key.seq) {
             pop_top(&mut self.heap);
         } else {
-            self.went_stale(key);
+            self.stale += 1;
         }
         self.tidy();
         Some(value)
@@ -244,25 +242,18 @@ impl<T> TimerHeap<T> {
     #[inline]
     pub fn next_deadline(&mut self) -> Option<Instant> {
         self.skip_stale();
-        if self.draining.is_empty() {
-            return self.heap.first().map(|top| top.deadline);
-        }
-        self.top().map(|(_, top)| top.deadline)
+        self.heap.first().map(|top| top.deadline)
     }
 
     /// Removes and returns the earliest timer if its deadline is at or before `now`. Call it
     /// until it returns `None` to fire everything due, in `(deadline, sequence)` order.
     pub fn pop_due(&mut self, now: Instant) -> Option<T> {
         self.skip_stale();
-        let (in_draining, top) = self.top()?;
+        let top = *self.heap.first()?;
         if top.deadline > now {
             return None;
         }
-        pop_top(if in_draining {
-            &mut self.draining
-        } else {
-            &mut self.heap
-        });
+        pop_top(&mut self.heap);
         let key = TimerKey {
             slot: top.slot,
             seq: top.seq,
@@ -291,15 +282,15 @@ impl<T> TimerHeap<T> {
 
     /// Whether a compaction in steps is under way (for tests of the steps).
     pub fn is_compacting(&self) -> bool {
-        !self.draining.is_empty()
+        self.unscanned > 0
     }
 
     /// The memory held right now.
     pub fn footprint(&self) -> Footprint {
         Footprint {
             live: self.live,
-            heap_len: self.heap.len() + self.draining.len(),
-            heap_capacity: self.heap.capacity() + self.draining.capacity(),
+            heap_len: self.heap.len(),
+            heap_capacity: self.heap.capacity(),
             slots: self.slots.len(),
             slots_capacity: self.slots.capacity(),
         }
@@ -335,57 +326,24 @@ impl<T> TimerHeap<T> {
         Some(value)
     }
 
-    /// `key`'s timer was cancelled and its entry is not the new heap's top: pop it if it is
-    /// the draining heap's top, else count it stale.
-    fn went_stale(&mut self, key: TimerKey) {
-        if self.draining.first().is_some_and(|top| top.seq == key.seq) {
-            pop_top(&mut self.draining);
-        } else {
-            self.stale += 1;
-        }
-    }
-
-    /// The earliest entry of the two heaps, and whether it is the draining heap's.
-    #[inline]
-    fn top(&self) -> Option<(bool, Entry)> {
-        match self.draining.first() {
-            None => self.heap.first().map(|new| (false, *new)),
-            Some(old) => Some(self.top_while_compacting(*old)),
-        }
-    }
-
-    /// `top` during a compaction in steps, `old` being the draining heap's top.
-    #[cold]
-    fn top_while_compacting(&self, old: Entry) -> (bool, Entry) {
-        match self.heap.first() {
-            Some(new) if new.before(&old) => (false, *new),
-            _ => (true, old),
-        }
-    }
-
     /// Whether a heap entry still names a registered timer.
     fn is_live(slots: &[Slot<T>], entry: &Entry) -> bool {
         let slot = &slots[entry.slot as usize];
         slot.seq == entry.seq && slot.value.is_some()
     }
 
-    /// Pops stale entries off the top of both heaps.
+    /// Pops stale entries off the top.
     #[inline]
     fn skip_stale(&mut self) {
-        if self.stale > 0 {
-            self.stale -= Self::pop_stale_tops(&mut self.heap, &self.slots);
-            self.stale -= Self::pop_stale_tops(&mut self.draining, &self.slots);
+        while self.stale > 0 {
+            match self.heap.first() {
+                Some(top) if !Self::is_live(&self.slots, top) => {
+                    pop_top(&mut self.heap);
+                    self.stale -= 1;
+                }
+                _ => break,
+            }
         }
-    }
-
-    /// Pops the stale entries off the top of `heap`; returns how many.
-    fn pop_stale_tops(heap: &mut Vec<Entry>, slots: &[Slot<T>]) -> usize {
-        let mut popped = 0;
-        while heap.first().is_some_and(|top| !Self::is_live(slots, top)) {
-            pop_top(heap);
-            popped += 1;
-        }
-        popped
     }
 
     /// After a live timer went away (cancelled or fired): one step of the compaction under
@@ -393,7 +351,7 @@ impl<T> TimerHeap<T> {
     /// line.
     #[inline]
     fn tidy(&mut self) {
-        if !self.draining.is_empty() {
+        if self.unscanned > 0 {
             self.compaction_step();
         } else if self.stale >= MIN_STALE_TO_COMPACT && 4 * self.stale > 3 * self.live {
             self.start_compacting();
@@ -406,7 +364,8 @@ impl<T> TimerHeap<T> {
     #[inline(never)]
     fn start_compacting(&mut self) {
         if self.heap.len() > self.one_pass_limit {
-            self.start_compaction_in_steps();
+            self.unscanned = self.heap.len();
+            self.compaction_step();
         } else if self.stale > self.live {
             self.compact_in_one_pass();
         }
@@ -423,37 +382,25 @@ impl<T> TimerHeap<T> {
         }
     }
 
-    /// Starts a compaction in steps: the heap drains into a new, empty one.
-    fn start_compaction_in_steps(&mut self) {
-        debug_assert!(self.draining.is_empty());
-        std::mem::swap(&mut self.heap, &mut self.draining);
-        // Room for every live entry and the stale ones until the next compaction (up to
-        // 1.75 × live), allocated now (an empty buffer: no copy) rather than by doubling
-        // later, which would copy them all at once.
-        self.heap.reserve(2 * self.live);
-        self.compaction_step();
-    }
-
-    /// Moves up to `STEP` entries from the draining heap's tail into the heap, dropping
-    /// the stale ones. A tail entry is a leaf: the draining heap stays a heap.
+    /// Looks at up to `STEP` more entries, from the back of the heap to the front, and
+    /// removes the stale ones where they stand.
     #[inline(never)]
     fn compaction_step(&mut self) {
-        let from = self.draining.len().saturating_sub(STEP);
-        let tail = &self.draining[from..];
-        // Look every slot up first, then move: the lookups (cache misses, on a big heap)
-        // do not wait on each other or on the moves.
-        let mut live = [false; STEP];
-        for (live, entry) in live.iter_mut().zip(tail) {
-            *live = Self::is_live(&self.slots, entry);
-        }
-        for (&live, &entry) in live.iter().zip(tail).rev() {
-            if live {
-                push(&mut self.heap, entry);
+        for _ in 0..STEP {
+            // Fires take entries off the heap's end: it may have shrunk into the scan.
+            let Some(pos) = self.unscanned.min(self.heap.len()).checked_sub(1) else {
+                self.unscanned = 0; // the scan is over
+                return;
+            };
+            if Self::is_live(&self.slots, &self.heap[pos]) {
+                self.unscanned = pos;
             } else {
+                remove_at(&mut self.heap, pos);
                 self.stale -= 1;
+                // Look at `pos` again: another entry took its place.
+                self.unscanned = pos + 1;
             }
         }
-        self.draining.truncate(from);
     }
 }
 
@@ -476,6 +423,20 @@ fn pop_top(heap: &mut Vec<Entry>) {
     if !heap.is_empty() {
         heap[0] = last;
         sift_down(heap, 0);
+    }
+}
+
+/// Removes the entry at `pos`: the last one takes its place and moves up or down to where
+/// it belongs.
+fn remove_at(heap: &mut Vec<Entry>, pos: usize) {
+    let last = heap.pop().expect("a position inside the heap");
+    if pos < heap.len() {
+        heap[pos] = last;
+        if pos > 0 && last.before(&heap[(pos - 1) / 2]) {
+            sift_up(heap, pos);
+        } else {
+            sift_down(heap, pos);
+        }
     }
 }
 
@@ -625,39 +586,44 @@ mod tests {
     }
 
     #[test]
-    fn a_compaction_in_steps_ends_within_its_entries_over_step_cancels() {
+    fn a_compaction_in_steps_ends_within_its_bound_and_keeps_every_live_timer() {
         let t0 = Instant::now();
         let mut heap = TimerHeap::new();
         let n = 4 * ONE_PASS_LIMIT as u64;
         let keys: Vec<_> = (0..n).map(|i| heap.insert(t0 + ms(i), i)).collect();
-        // Cancel the latest timers, one by one (never the top), until a compaction in steps
-        // starts: when stale entries pass half the live ones.
-        let mut to_cancel = (0..n).rev();
+        // Cancel every other timer from the latest down (never the top), until a
+        // compaction in steps starts: when stale entries pass three quarters of the live.
+        let mut to_cancel = (0..n).rev().step_by(2);
+        let mut cancelled = vec![false; n as usize];
         let mut cancel = |heap: &mut TimerHeap<u64>| {
             let i = to_cancel.next().unwrap();
             assert_eq!(heap.remove(keys[i as usize]), Some(i));
+            cancelled[i as usize] = true;
         };
         while !heap.is_compacting() {
             cancel(&mut heap);
-            assert!(heap.stale <= heap.live, "not compacted yet: {heap:?}");
+            assert!(
+                4 * heap.stale <= 3 * heap.live + 4,
+                "not started yet: {heap:?}"
+            );
         }
-        let entries = heap.footprint().heap_len;
-        // Each later cancel moves STEP entries: it is over within entries / STEP of them.
+        let (entries, stale) = (heap.heap.len(), heap.stale);
+        // Each later operation looks at STEP entries; each stale one costs a second look.
         let mut cancels = 0;
         while heap.is_compacting() {
             cancel(&mut heap);
             cancels += 1;
         }
-        assert!(
-            cancels <= entries.div_ceil(STEP),
-            "{cancels} cancels for {entries}"
-        );
+        let bound = (entries + stale + STEP) / (STEP - 1);
+        assert!(cancels <= bound, "{cancels} cancels, bound {bound}");
+        // Left: only entries cancelled during the scan, where it had already passed.
+        assert!(heap.stale <= cancels, "{heap:?}");
         // The live timers are all there, and fire in order.
-        let live = heap.len() as u64;
         let mut fired = Vec::new();
         while let Some(v) = heap.pop_due(t0 + ms(n)) {
             fired.push(v);
         }
-        assert_eq!(fired, (0..live).collect::<Vec<_>>());
+        let expected: Vec<u64> = (0..n).filter(|&i| !cancelled[i as usize]).collect();
+        assert_eq!(fired, expected);
     }
 }

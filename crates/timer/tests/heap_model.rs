@@ -96,6 +96,6 @@ proptest! {
     ) {
         // Every compaction in steps, however small the heap: two heaps to pick the next
         // timer from, cancels finding their entry in either, steps interleaved with fires.
-        check(ops, TimerHeap::with_one_pass_limit(0), 37)?;
+        check(ops, TimerHeap::with_one_pass_limit(0), 38)?;
     }
 }
