@@ -21,10 +21,10 @@
 //!   removes a stale entry (at most `s0` plus one per operation since the start). So after
 //!   `r` operations the scan is over if `K r >= n0 + s0 + r`: it ends within
 //!   `r < (n0 + s0 + K) / (K - 1)` operations, during which `s - l <= s0 - l0 + 2r`.
-//!   - With `s0 <= (3 l0 + 7) / 4` this is below `4.05 - l0 / 11`: at most 4.
+//!   - With `s0 <= (3 l0 + 7) / 4` this is below `4.05 - l0 / 12`: at most 4.
 //!   - With `s0 = M` (only when `l0 <= 42`, so `n0 < 75`: a small heap compacted in steps,
-//!     which `ONE_PASS_LIMIT` = 4096 rules out) `r <= 3`, and it is at most `32 - l0 + 6`:
-//!     38.
+//!     which `ONE_PASS_LIMIT` = 4096 rules out) `r < (l0 + 96) / 31`, and it is at most
+//!     38 (at `l0` = 0, with `r` = 3).
 //!
 //!   When it ends, the stale entries left are those the scan had passed when they were
 //!   cancelled, and those a registration's sift-up carried past the scan (one per
