@@ -94,8 +94,8 @@ proptest! {
     fn fires_like_a_sorted_map_with_compaction_in_steps(
         ops in proptest::collection::vec(op(), 0..400),
     ) {
-        // Every compaction in steps, however small the heap: two heaps to pick the next
-        // timer from, cancels finding their entry in either, steps interleaved with fires.
+        // Every compaction in steps, however small the heap: entries removed in the middle
+        // of the heap, scans interleaved with registrations, cancels and fires.
         check(ops, TimerHeap::with_one_pass_limit(0), 38)?;
     }
 }
