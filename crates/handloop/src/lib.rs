@@ -21,7 +21,8 @@ pub use handloop_executor::{JoinError, JoinHandle, call_soon, spawn, yield_now};
 
 // Time (step 3).
 pub use handloop_timer::{
-    Elapsed, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout, timeout_at,
+    Elapsed, Timeout, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout,
+    timeout_at,
 };
 
 // Channels (step 4).
