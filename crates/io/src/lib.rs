@@ -1,0 +1,24 @@
+#![doc = include_str!("../../../docs/06-io.md")]
+#![forbid(unsafe_code)]
+
+mod async_fd;
+mod driver;
+pub mod net;
+mod reactor;
+pub mod signal;
+mod sync;
+mod unpark;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use async_fd::Async;
+pub use driver::{DEFAULT_EVENT_INTERVAL, IoDriver};
+
+/// Runs a doctest's body on a loop with I/O and a timer (the chapter's snippets use it).
+#[doc(hidden)]
+pub fn doc_loop<F: std::future::Future<Output = std::io::Result<()>>>(future: F) {
+    let driver = IoDriver::new().expect("a poller");
+    let event_loop = handloop_executor::EventLoop::with_driver(driver);
+    event_loop.block_on(future).expect("the snippet failed");
+}
