@@ -22,3 +22,14 @@ pub fn doc_loop<F: std::future::Future<Output = std::io::Result<()>>>(future: F)
     let event_loop = handloop_executor::EventLoop::with_driver(driver);
     event_loop.block_on(future).expect("the snippet failed");
 }
+
+/// How many events the running loop's poller reported for sources that were gone by the
+/// time they were dispatched (freed, their slot perhaps reused): ignored, and counted here
+/// for the test that makes it happen.
+///
+/// # Panics
+/// Outside an event loop with I/O.
+#[doc(hidden)]
+pub fn stale_events_ignored() -> u64 {
+    reactor::current("stale_events_ignored").stale_events()
+}

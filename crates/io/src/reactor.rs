@@ -270,6 +270,8 @@ pub(crate) struct Reactor {
     /// Loop turns so far (wrapping): renews the budget.
     turn: Cell<u32>,
     coop: Cell<Coop>,
+    /// Events ignored because their source was gone (a test checks the case happens).
+    stale_events: Cell<u64>,
 }
 
 thread_local! {
@@ -308,6 +310,7 @@ impl Reactor {
                 task: std::ptr::null(),
                 left: 0,
             }),
+            stale_events: Cell::new(0),
         }
     }
 
@@ -354,6 +357,7 @@ impl Reactor {
         {
             let mut sources = self.sources.borrow_mut();
             let Some(slot) = sources.get(index, generation) else {
+                self.stale_events.set(self.stale_events.get() + 1);
                 return;
             };
             if readable {
@@ -367,6 +371,13 @@ impl Reactor {
         for waker in wakers.drain(..) {
             waker.wake();
         }
+    }
+}
+
+impl Reactor {
+    /// Events ignored so far because their source was gone.
+    pub(crate) fn stale_events(&self) -> u64 {
+        self.stale_events.get()
     }
 }
 
