@@ -97,34 +97,29 @@ impl IoDriver {
         self
     }
 
-    /// Asks the poller for events, waiting at most `timeout`, and wakes their tasks.
-    fn poll(&mut self, timeout: Option<Duration>) {
-        self.busy_turns = 0;
-        let polled = self
-            .reactor
-            .poll
-            .borrow_mut()
-            .poll(&mut self.events, timeout);
-        match polled {
-            Ok(()) => {}
-            // A signal arrived (Ctrl-C's listener is registered as a source and will be
-            // reported on the next poll): return early, as `park` may.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
-            Err(e) => panic!("handloop-io: the OS poller failed: {e}"),
+}
+
+/// Asks the poller for events, waiting at most `timeout`, and wakes their tasks.
+fn poll(reactor: &Reactor, events: &mut Events, wakers: &mut Vec<Waker>, timeout: Option<Duration>) {
+    let polled = reactor.poll.borrow_mut().poll(events, timeout);
+    match polled {
+        Ok(()) => {}
+        // A signal arrived (Ctrl-C's listener is registered as a source and will be
+        // reported on the next poll): return early, as `park` may.
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+        Err(e) => panic!("handloop-io: the OS poller failed: {e}"),
+    }
+    for event in events.iter() {
+        let token = event.token();
+        if token == WAKE_TOKEN {
+            continue; // only here to end the wait; the loop drains its queues next
         }
-        for event in self.events.iter() {
-            let token = event.token();
-            if token == WAKE_TOKEN {
-                continue; // only here to end the wait; the loop drains its queues next
-            }
-            // An error or a hang-up ends both directions: wake readers and writers, whose
-            // next syscall reports it.
-            let failed = event.is_error();
-            let readable = failed || event.is_readable() || event.is_read_closed();
-            let writable = failed || event.is_writable() || event.is_write_closed();
-            self.reactor
-                .dispatch(token, readable, writable, &mut self.wakers);
-        }
+        // An error or a hang-up ends both directions: wake readers and writers, whose
+        // next syscall reports it.
+        let failed = event.is_error();
+        let readable = failed || event.is_readable() || event.is_read_closed();
+        let writable = failed || event.is_writable() || event.is_write_closed();
+        reactor.dispatch(token, readable, writable, wakers);
     }
 }
 
@@ -137,18 +132,30 @@ impl Driver for IoDriver {
             // poller has not been asked for `event_interval` turns.
             self.busy_turns += 1;
             if self.busy_turns >= self.event_interval && self.reactor.waiting() > 0 {
-                self.poll(Some(Duration::ZERO));
+                self.busy_turns = 0;
+                poll(
+                    &self.reactor,
+                    &mut self.events,
+                    &mut self.wakers,
+                    Some(Duration::ZERO),
+                );
             }
             return;
         }
-        // The loop would sleep: first tell wakers from other threads to write the eventfd.
-        if self.unpark.park.begin_park() {
-            self.poll(timeout);
-            self.unpark.park.end_park();
-        } else {
-            // A wake already came: don't sleep, but collect what is ready.
-            self.poll(Some(Duration::ZERO));
-        }
+        // The loop would sleep: wakers from other threads must write the eventfd from now
+        // on. If a wake already came, don't sleep, but collect what is ready.
+        self.busy_turns = 0;
+        let IoDriver {
+            reactor,
+            events,
+            unpark,
+            wakers,
+            ..
+        } = self;
+        unpark.park.park_with(|may_sleep| {
+            let timeout = if may_sleep { timeout } else { Some(Duration::ZERO) };
+            poll(reactor, events, wakers, timeout);
+        });
     }
 
     fn unparker(&self) -> Unparker {

@@ -50,7 +50,7 @@ impl ParkState {
 
     /// The loop is about to sleep in the poller. Returns `false` if a wake is already
     /// waiting (then the loop must not sleep; the token is consumed).
-    pub(crate) fn begin_park(&self) -> bool {
+    fn begin_park(&self) -> bool {
         match self
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::SeqCst, Ordering::SeqCst)
@@ -67,9 +67,20 @@ impl ParkState {
     }
 
     /// The loop is back from the poller.
-    pub(crate) fn end_park(&self) {
+    fn end_park(&self) {
         let previous = self.state.swap(RUNNING, Ordering::SeqCst);
         debug_assert_ne!(previous, RUNNING);
+    }
+
+    /// The loop's idle park: `poll(true)` may sleep in the poller (a wake from now on
+    /// writes the eventfd); if a wake already came, `poll(false)` must not block.
+    pub(crate) fn park_with(&self, poll: impl FnOnce(bool)) {
+        if self.begin_park() {
+            poll(true);
+            self.end_park();
+        } else {
+            poll(false);
+        }
     }
 
     /// Leaves a wake token; returns `true` if the loop is parked, so the caller must wake
