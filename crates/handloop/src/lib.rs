@@ -52,7 +52,7 @@ pub mod io {
 
 /// Signals: Ctrl-C as an event on the loop (step 5).
 pub mod signal {
-    pub use handloop_io::signal::ctrl_c;
+    pub use handloop_io::signal::{CtrlC, ctrl_c};
 }
 
 /// The book's first chapter: why an event loop, what `await` hands back, and the plan.

@@ -97,13 +97,18 @@ impl<T: AsFd> Async<T> {
 
     /// The I/O object.
     pub fn get_ref(&self) -> &T {
-        self.io.as_ref().expect("Async holds its I/O object until dropped")
+        self.io
+            .as_ref()
+            .expect("Async holds its I/O object until dropped")
     }
 
     /// Deregisters the I/O object from the poller and gives it back (still in non-blocking
     /// mode).
     pub fn into_inner(mut self) -> io::Result<T> {
-        let io = self.io.take().expect("Async holds its I/O object until dropped");
+        let io = self
+            .io
+            .take()
+            .expect("Async holds its I/O object until dropped");
         self.registration
             .deregister(&mut SourceFd(&io.as_fd().as_raw_fd()))?;
         Ok(io)

@@ -96,11 +96,15 @@ impl IoDriver {
         self.event_interval = turns.max(1);
         self
     }
-
 }
 
 /// Asks the poller for events, waiting at most `timeout`, and wakes their tasks.
-fn poll(reactor: &Reactor, events: &mut Events, wakers: &mut Vec<Waker>, timeout: Option<Duration>) {
+fn poll(
+    reactor: &Reactor,
+    events: &mut Events,
+    wakers: &mut Vec<Waker>,
+    timeout: Option<Duration>,
+) {
     let polled = reactor.poll.borrow_mut().poll(events, timeout);
     match polled {
         Ok(()) => {}
@@ -153,7 +157,11 @@ impl Driver for IoDriver {
             ..
         } = self;
         unpark.park.park_with(|may_sleep| {
-            let timeout = if may_sleep { timeout } else { Some(Duration::ZERO) };
+            let timeout = if may_sleep {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
             poll(reactor, events, wakers, timeout);
         });
     }

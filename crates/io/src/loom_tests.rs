@@ -57,7 +57,9 @@ fn loop_until(shared: &Shared, expected: usize) {
         if drained == expected {
             return;
         }
-        shared.park.park_with(|may_sleep| shared.poller.poll(may_sleep));
+        shared
+            .park
+            .park_with(|may_sleep| shared.poller.poll(may_sleep));
     }
 }
 

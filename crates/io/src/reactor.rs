@@ -289,13 +289,15 @@ pub(crate) fn set_current(reactor: Option<Rc<Reactor>>) -> Option<Rc<Reactor>> {
 /// # Panics
 /// Outside a loop whose driver has I/O, with a message naming `what`.
 pub(crate) fn current(what: &str) -> Rc<Reactor> {
-    CURRENT.with(|current| current.borrow().clone()).unwrap_or_else(|| {
-        panic!(
-            "{what} needs an event loop with I/O running on this thread: call it inside \
+    CURRENT
+        .with(|current| current.borrow().clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "{what} needs an event loop with I/O running on this thread: call it inside \
              handloop::run(...) or Runtime::block_on(...) (an EventLoop built on \
              handloop_io::IoDriver)"
-        )
-    })
+            )
+        })
 }
 
 impl Reactor {
@@ -415,11 +417,12 @@ impl Registration {
     ) -> io::Result<Registration> {
         let reactor = current(what);
         let (index, generation) = reactor.sources.borrow_mut().insert();
-        let registered = reactor.poll.borrow().registry().register(
-            source,
-            token(index, generation),
-            interest,
-        );
+        let registered =
+            reactor
+                .poll
+                .borrow()
+                .registry()
+                .register(source, token(index, generation), interest);
         let registration = Registration {
             reactor,
             index,
@@ -498,7 +501,14 @@ impl Registration {
         what: &str,
     ) -> Poll<io::Result<()>> {
         self.check_loop(what);
-        if self.reactor.sources.borrow_mut().live(self.index).direction(dir).ready {
+        if self
+            .reactor
+            .sources
+            .borrow_mut()
+            .live(self.index)
+            .direction(dir)
+            .ready
+        {
             return Poll::Ready(Ok(()));
         }
         self.wait(dir, slot, cx, false);

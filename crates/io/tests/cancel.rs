@@ -46,7 +46,10 @@ fn timeouts_around_accept_lose_no_connection() {
         let _clients = clients.join().unwrap();
         seen.sort();
         assert_eq!(seen, (0..CLIENTS).collect::<Vec<_>>());
-        assert!(timeouts > 0, "no accept was ever cancelled: the test proved nothing");
+        assert!(
+            timeouts > 0,
+            "no accept was ever cancelled: the test proved nothing"
+        );
     });
 }
 
@@ -80,7 +83,10 @@ fn timeouts_around_read_lose_no_byte() {
         }
         writer.join().unwrap();
         assert!(received == common::pattern(LEN), "bytes lost or changed");
-        assert!(timeouts > 0, "no read was ever cancelled: the test proved nothing");
+        assert!(
+            timeouts > 0,
+            "no read was ever cancelled: the test proved nothing"
+        );
     });
 }
 
@@ -115,6 +121,9 @@ fn timeouts_around_recv_from_lose_no_datagram() {
         sender.join().unwrap();
         // Loopback UDP does not drop datagrams while the receive buffer has room.
         assert_eq!(seen, (0..DATAGRAMS).collect::<Vec<_>>());
-        assert!(timeouts > 0, "no recv_from was ever cancelled: the test proved nothing");
+        assert!(
+            timeouts > 0,
+            "no recv_from was ever cancelled: the test proved nothing"
+        );
     });
 }

@@ -26,7 +26,8 @@ fn raise_fd_limit(needed: u64) {
         rlim_max: 0,
     };
     // SAFETY: getrlimit only writes the struct we pass, which outlives the call.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0);
     if limit.rlim_cur >= needed {
         return;
     }
@@ -37,7 +38,8 @@ fn raise_fd_limit(needed: u64) {
     );
     limit.rlim_cur = needed;
     // SAFETY: setrlimit only reads the struct we pass, which outlives the call.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(set, 0);
 }
 
 #[test]
@@ -82,7 +84,10 @@ fn ten_thousand_concurrent_connections_on_one_loop() {
     });
     assert!(child.wait().unwrap().success(), "the client process failed");
     assert_eq!(echoed, CONNECTIONS);
-    assert_eq!(max_open, CONNECTIONS, "not all connections were open at once");
+    assert_eq!(
+        max_open, CONNECTIONS,
+        "not all connections were open at once"
+    );
 }
 
 /// The client side, run only by the test above (in a child process).

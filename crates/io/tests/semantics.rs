@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use common::{event_loop, panic_message, run};
@@ -31,7 +31,8 @@ struct Scene {
     /// The replacement source made by the first hook, and its peer.
     reused: Option<(Rc<Async<UnixStream>>, UnixStream, i32)>,
     fired: Vec<usize>,
-    keep_peers: Vec<UnixStream>,
+    /// Kept open: a closed peer would make the sources readable (EOF) again.
+    _peers: Vec<UnixStream>,
 }
 
 thread_local! {
@@ -83,7 +84,12 @@ fn a_stale_event_for_a_reused_fd_in_the_same_batch_is_ignored() {
             let source = source.clone();
             let mut future: Readable = Box::pin(async move { source.readable().await });
             let waker = Waker::from(Arc::new(Hook(i)));
-            assert!(future.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+            assert!(
+                future
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
             futures[i] = Some(future);
         }
         // Both become readable before the loop next polls: one batch holds both events.
@@ -97,7 +103,7 @@ fn a_stale_event_for_a_reused_fd_in_the_same_batch_is_ignored() {
                 futures,
                 reused: None,
                 fired: Vec::new(),
-                keep_peers: peers,
+                _peers: peers,
             })
         });
         drop(sources);
@@ -184,7 +190,10 @@ fn a_task_that_always_yields_does_not_starve_sockets() {
             yield_now().await;
         }
         assert_eq!(reader.await.unwrap(), 4);
-        assert!(turns <= handloop_io::DEFAULT_EVENT_INTERVAL as u64 + 2, "{turns}");
+        assert!(
+            turns <= handloop_io::DEFAULT_EVENT_INTERVAL as u64 + 2,
+            "{turns}"
+        );
     });
 }
 
@@ -210,7 +219,8 @@ fn dropping_the_loop_closes_its_sockets() {
     });
     let (mut peer, _) = peer_listener.accept().unwrap();
     drop(event_loop);
-    peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut buf = [0; 8];
     assert_eq!(peer.read(&mut buf).unwrap(), 0, "the connection was closed");
     let refused = std::net::TcpStream::connect(listen_addr).unwrap_err();
@@ -227,7 +237,10 @@ fn a_socket_used_on_another_loop_panics_with_a_clear_message() {
             let _ = listener.accept().await;
         });
     });
-    assert!(message.contains("belongs to another event loop"), "{message}");
+    assert!(
+        message.contains("belongs to another event loop"),
+        "{message}"
+    );
 
     let (a, _b) = UnixStream::pair().unwrap();
     let a = first.block_on(async { Async::new(a).unwrap() });
@@ -246,7 +259,10 @@ fn a_socket_used_on_another_loop_panics_with_a_clear_message() {
 fn making_a_socket_outside_a_loop_panics_with_a_clear_message() {
     let (a, _b) = UnixStream::pair().unwrap();
     let message = panic_message(|| drop(Async::new(a)));
-    assert!(message.contains("needs an event loop with I/O"), "{message}");
+    assert!(
+        message.contains("needs an event loop with I/O"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -266,7 +282,7 @@ fn async_sets_non_blocking_and_into_inner_gives_the_fd_back() {
         let a = Async::new(a).unwrap();
         // Non-blocking now: with nothing to read, the raw read says WouldBlock.
         let mut buf = [0; 4];
-        let error = (&*a.get_ref()).read(&mut buf).unwrap_err();
+        let error = a.get_ref().read(&mut buf).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
         b.write_all(b"hey").unwrap();
         a.readable().await.unwrap();
@@ -291,7 +307,10 @@ fn a_wait_abandoned_by_a_timeout_leaves_other_waiters_on_that_direction_woken() 
             let a = a.clone();
             async move { a.readable().await }
         });
-        let abandoned = timeout(Duration::from_millis(1), a.read_with(|mut s| s.read(&mut buf)));
+        let abandoned = timeout(
+            Duration::from_millis(1),
+            a.read_with(|mut s| s.read(&mut buf)),
+        );
         assert!(abandoned.await.is_err());
         b.write_all(b"x").unwrap();
         waiting.await.unwrap().unwrap();

@@ -11,10 +11,15 @@ fn ctrl_c_completes_on_sigint_and_the_process_lives() {
     run(async {
         for _ in 0..2 {
             let waiter = spawn(handloop_io::signal::ctrl_c());
-            yield_now().await; // the listener is registered now
+            yield_now().await;
             assert!(!waiter.is_finished());
             signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
             waiter.await.unwrap().unwrap();
         }
+        // The listener is in place when ctrl_c() returns, before any await: a SIGINT
+        // right after the call is not missed.
+        let stop = handloop_io::signal::ctrl_c();
+        signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
+        stop.await.unwrap();
     });
 }

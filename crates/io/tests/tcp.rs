@@ -148,7 +148,11 @@ fn half_close_the_client_still_receives_every_echoed_byte_then_eof() {
 fn a_peer_reset_wakes_the_blocked_reader_and_writer_with_the_error_and_never_spins() {
     run(async {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let stream = Rc::new(TcpStream::connect(listener.local_addr().unwrap()).await.unwrap());
+        let stream = Rc::new(
+            TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+        );
         let (mut peer, _) = listener.accept().unwrap();
         // The peer will close with our bytes unread: the kernel then sends a reset.
         stream.write_all(b"unread").await.unwrap();

@@ -49,7 +49,10 @@ fn udp_from_std() {
             .unwrap();
         let mut buf = [0; 8];
         let (n, from) = socket.recv_from(&mut buf).await.unwrap();
-        assert_eq!((&buf[..n], from), (&b"hello"[..], sender.local_addr().unwrap()));
+        assert_eq!(
+            (&buf[..n], from),
+            (&b"hello"[..], sender.local_addr().unwrap())
+        );
     });
 }
 
@@ -66,10 +69,7 @@ fn buffered_lines_and_copy_from_the_futures_crate_work_on_tcp_streams() {
         }));
         let stream = Rc::new(TcpStream::connect(addr).await.unwrap());
         let mut writer = &*stream;
-        writer
-            .write_all(b"one\ntwo\nthree\n")
-            .await
-            .unwrap();
+        writer.write_all(b"one\ntwo\nthree\n").await.unwrap();
         writer.close().await.unwrap(); // shutdown(Write): the server's copy ends
         let lines: Vec<String> = BufReader::new(&*stream)
             .lines()
@@ -91,10 +91,15 @@ fn owned_streams_implement_the_traits_too() {
             .await
             .unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
-        client.write_all(b"owned").await.unwrap();
+        // Called through the traits (the inherent `&self` methods would win otherwise).
+        AsyncWriteExt::write_all(&mut client, b"owned")
+            .await
+            .unwrap();
         client.flush().await.unwrap();
         let mut buf = [0; 5];
-        server.read_exact(&mut buf).await.unwrap();
+        AsyncReadExt::read_exact(&mut server, &mut buf)
+            .await
+            .unwrap();
         assert_eq!(&buf, b"owned");
     });
 }
