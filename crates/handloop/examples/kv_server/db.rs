@@ -22,6 +22,15 @@ struct Entry {
     expiry: Option<(Instant, u64)>,
 }
 
+impl Entry {
+    /// Whether the expiry passed (by the loop's clock); the timer removes such keys at
+    /// their deadline, this catches the ones asked for in between.
+    fn is_expired(&self) -> bool {
+        self.expiry
+            .is_some_and(|(at, _)| at <= handloop::time::now())
+    }
+}
+
 /// Every key on this loop. One loop, one thread: a `RefCell`, no lock.
 #[derive(Default)]
 pub struct Db {
@@ -116,33 +125,22 @@ impl Db {
         Flow::Continue
     }
 
-    /// The value of `key`, unless it is missing or expired (an expired key is removed
-    /// here if its timer has not run yet).
+    /// The value of `key`, unless it is missing or expired: one hash lookup. An expired
+    /// key whose timer has not run yet (same loop turn) is removed here.
     fn live(&self, key: &[u8]) -> Option<std::cell::Ref<'_, [u8]>> {
-        if self.expired(key) {
-            self.map.borrow_mut().remove(key);
+        let entry = std::cell::Ref::filter_map(self.map.borrow(), |map| map.get(key)).ok()?;
+        if entry.is_expired() {
+            drop(entry);
+            let removed = self.map.borrow_mut().remove(key);
+            drop(removed);
             return None;
         }
-        std::cell::Ref::filter_map(self.map.borrow(), |map| {
-            map.get(key).map(|e| e.value.as_slice())
-        })
-        .ok()
-    }
-
-    fn expired(&self, key: &[u8]) -> bool {
-        match self.map.borrow().get(key) {
-            Some(Entry {
-                expiry: Some((at, _)),
-                ..
-            }) => *at <= handloop::time::now(),
-            _ => false,
-        }
+        Some(std::cell::Ref::map(entry, |entry| entry.value.as_slice()))
     }
 
     fn remove_live(&self, key: &[u8]) -> bool {
-        let expired = self.expired(key);
         let removed = self.map.borrow_mut().remove(key);
-        removed.is_some() && !expired
+        removed.is_some_and(|entry| !entry.is_expired())
     }
 
     /// `SET key value [EX seconds | PX milliseconds]`.
@@ -213,8 +211,10 @@ impl Db {
 
     /// `INCR key`: the value must be a decimal 64-bit integer; a missing key counts as 0.
     fn incr(&self, key: &[u8], out: &mut Vec<u8>) {
-        if self.expired(key) {
-            self.map.borrow_mut().remove(key);
+        let expired = self.map.borrow().get(key).is_some_and(Entry::is_expired);
+        if expired {
+            let removed = self.map.borrow_mut().remove(key);
+            drop(removed);
         }
         let mut map = self.map.borrow_mut();
         let current = match map.get(key) {
