@@ -1,6 +1,9 @@
 //! The server examples, run as the programs they are: each test starts the example's
 //! binary on port 0, reads `listening on <addr>` from its stdout, talks to it over
 //! loopback, then sends SIGINT and checks that it exits 0 within a second.
+//!
+//! `cargo test -p handloop` builds the examples first; run alone (`--test servers`), this
+//! file needs `cargo build -p handloop --examples` beforehand.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,7 +17,14 @@ fn example(name: &str) -> Command {
     if path.ends_with("deps") {
         path.pop();
     }
-    let mut command = Command::new(path.join("examples").join(name));
+    let binary = path.join("examples").join(name);
+    assert!(
+        binary.exists(),
+        "{} is not built: run `cargo test -p handloop` (which builds the examples) or \
+         `cargo build -p handloop --examples` first",
+        binary.display()
+    );
+    let mut command = Command::new(binary);
     command.stdout(Stdio::piped());
     command
 }
