@@ -6,6 +6,7 @@ mod driver;
 pub mod net;
 mod reactor;
 pub mod signal;
+mod sources;
 mod sync;
 mod unpark;
 
