@@ -105,6 +105,7 @@ fn poll(
     wakers: &mut Vec<Waker>,
     timeout: Option<Duration>,
 ) {
+    reactor.count_poll();
     let polled = reactor.poll.borrow_mut().poll(events, timeout);
     match polled {
         Ok(()) => {}

@@ -34,3 +34,13 @@ pub fn doc_loop<F: std::future::Future<Output = std::io::Result<()>>>(future: F)
 pub fn stale_events_ignored() -> u64 {
     reactor::current("stale_events_ignored").stale_events()
 }
+
+/// How many times the running loop has asked the OS poller for events (`epoll_wait`), for
+/// the test that checks busy turns make no syscall while no task waits on I/O.
+///
+/// # Panics
+/// Outside an event loop with I/O.
+#[doc(hidden)]
+pub fn polls() -> u64 {
+    reactor::current("polls").polls()
+}

@@ -48,6 +48,8 @@ pub(crate) struct Reactor {
     coop: Cell<Coop>,
     /// Events ignored because their source was gone (a test checks the case happens).
     stale_events: Cell<u64>,
+    /// Calls to the OS poller so far (a test checks busy turns make none).
+    polls: Cell<u64>,
 }
 
 thread_local! {
@@ -89,6 +91,7 @@ impl Reactor {
                 left: 0,
             }),
             stale_events: Cell::new(0),
+            polls: Cell::new(0),
         }
     }
 
@@ -156,6 +159,16 @@ impl Reactor {
     /// Events ignored so far because their source was gone.
     pub(crate) fn stale_events(&self) -> u64 {
         self.stale_events.get()
+    }
+
+    /// Counts a call to the OS poller.
+    pub(crate) fn count_poll(&self) {
+        self.polls.set(self.polls.get() + 1);
+    }
+
+    /// Calls to the OS poller so far.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.get()
     }
 }
 

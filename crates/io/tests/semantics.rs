@@ -198,6 +198,33 @@ fn a_task_that_always_yields_does_not_starve_sockets() {
 }
 
 #[test]
+fn busy_turns_ask_the_poller_only_every_61_turns_and_only_while_a_task_waits_on_io() {
+    run(async {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let a = Rc::new(Async::new(a).unwrap());
+        // A socket is registered, but no task waits on it: busy turns make no syscall.
+        let before = handloop_io::polls();
+        for _ in 0..1000 {
+            yield_now().await;
+        }
+        assert_eq!(handloop_io::polls(), before);
+        // Now a task waits: one zero-timeout poll every 61 busy turns.
+        let reader = spawn({
+            let a = a.clone();
+            async move { a.readable().await }
+        });
+        yield_now().await;
+        let before = handloop_io::polls();
+        for _ in 0..61 * 10 {
+            yield_now().await;
+        }
+        let polls = handloop_io::polls() - before;
+        assert!((9..=11).contains(&polls), "{polls} polls in 610 busy turns");
+        reader.abort();
+    });
+}
+
+#[test]
 fn dropping_the_loop_closes_its_sockets() {
     let peer_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let peer_addr = peer_listener.local_addr().unwrap();
