@@ -1,14 +1,19 @@
 #![doc = include_str!("../../../docs/05-handloop.md")]
 #![forbid(unsafe_code)]
 
+mod as_completed;
 mod children;
+mod executor_shim;
 mod gather;
 mod runtime;
 mod task_group;
+mod wait;
 
+pub use as_completed::{AsCompleted, as_completed};
 pub use gather::{Gather, Select, TryGather, gather, select, try_gather};
 pub use runtime::{Builder, Runtime, run};
-pub use task_group::{TaskGroup, TaskGroupError};
+pub use task_group::{ChildPanic, TaskGroup, TaskGroupError};
+pub use wait::{ReturnWhen, Wait, wait};
 
 // Tasks (step 2).
 pub use handloop_executor::task::{all_tasks, current_task};
