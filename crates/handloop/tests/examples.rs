@@ -182,6 +182,7 @@ fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
 fn echo_server_sends_back_what_the_client_wrote() {
     assert_eq!(echo_server::demo(), "hello, event loop");
 }
