@@ -29,7 +29,8 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds to `addr` (each address it resolves to is tried in turn) and listens, with
-    /// `SO_REUSEADDR` set, as servers do. A port in use fails with the OS's error,
+    /// `SO_REUSEADDR` set, as servers do. Host names are resolved by std's resolver,
+    /// which blocks the loop while it asks DNS: give an IP address where that matters. A port in use fails with the OS's error,
     /// [`AddrInUse`](io::ErrorKind::AddrInUse).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
@@ -86,7 +87,8 @@ pub struct TcpStream {
 }
 
 impl TcpStream {
-    /// Connects to `addr` (each address it resolves to is tried in turn). The connect is
+    /// Connects to `addr` (each address it resolves to is tried in turn; host names are
+    /// resolved by std's blocking resolver, as for [`TcpListener::bind`]). The connect is
     /// non-blocking: the task waits until the poller reports the socket writable, then
     /// reads the outcome. A refused connection fails with the OS's error,
     /// [`ConnectionRefused`](io::ErrorKind::ConnectionRefused).
