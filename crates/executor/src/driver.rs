@@ -65,8 +65,10 @@ pub trait Driver: 'static {
 pub struct Watching {
     /// Timers waiting in a heap (each will wake a task or run a callback).
     pub timers: usize,
-    /// I/O sources registered.
+    /// I/O sources registered (what the trace counts).
     pub io_sources: usize,
+    /// Tasks waiting for an I/O source to become ready (each will be woken by an event).
+    pub io_waiting: usize,
     /// Something else that may wake the loop, or a driver that cannot tell.
     pub other: bool,
     /// The loop's clock, if the driver keeps one (the timer does).
@@ -79,7 +81,7 @@ pub struct Watching {
 impl Watching {
     /// Whether anything watched may wake the loop later.
     pub fn may_wake(&self) -> bool {
-        self.timers > 0 || self.io_sources > 0 || self.other
+        self.timers > 0 || self.io_waiting > 0 || self.other
     }
 }
 
