@@ -323,3 +323,52 @@ fn a_zero_slow_poll_threshold_is_refused() {
         .slow_poll_threshold(Duration::ZERO)
         .build();
 }
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
+fn a_task_waiting_on_a_socket_shows_its_fd_and_the_trace_shows_the_event() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    let dir = std::env::temp_dir().join(format!("handloop-io-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("trace.json");
+    let runtime = Runtime::builder().trace(&path).build().unwrap();
+    let fd = runtime.block_on(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let fd = server.as_raw_fd();
+        let server = handloop::net::TcpStream::from_std(server).unwrap();
+        let reader = Builder::new().name("reader").spawn(async move {
+            let mut buf = [0; 5];
+            server.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        handloop::yield_now().await; // the reader finds nothing to read and waits
+        let dump = handloop::dump();
+        let row = dump.task(reader.id().as_u64()).unwrap();
+        assert_eq!(dump.waiting_on_text(row), format!("readable fd {fd}"));
+        // Nothing else can wake the loop, but the socket can: not a deadlock.
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            (&client).write_all(b"hello").unwrap();
+            client
+        });
+        assert_eq!(&reader.await.unwrap(), b"hello");
+        drop(writer.join().unwrap());
+        fd
+    });
+    drop(runtime);
+    let json = std::fs::read_to_string(&path).unwrap();
+    let summary = check_trace(&json).unwrap();
+    summary.expect_names(["main", "reader"]).unwrap();
+    // The bytes' arrival is an instant on the loop's track (epoll reports the socket
+    // writable too, edge-triggered: "readable and writable fd 7").
+    let instant = json
+        .lines()
+        .find(|line| line.contains("\"ph\":\"i\"") && line.contains("readable"))
+        .unwrap_or_else(|| panic!("no readable instant in {json}"));
+    assert!(instant.contains(&format!(" fd {fd}\"")), "{instant}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
