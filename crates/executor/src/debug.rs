@@ -1,7 +1,7 @@
 //! Seeing the loop: what the loop does for `handloop-debug`'s tools (the stall watchdog,
 //! the trace, the task dump, the deadlock check), and the options that turn them on.
 //!
-//! When debug mode and tracing are off, the loop has no [`LoopDebug`] and runs its turns
+//! When debug mode and tracing are off, the loop has no debug state and runs its turns
 //! through a copy of the turn compiled without any of it (`block_on` chooses once, per
 //! call): a poll costs exactly what it did. What is always on is cheap by construction:
 //! waiting futures record what they wait on in their task's header (a few plain stores on

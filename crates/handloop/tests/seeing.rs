@@ -69,9 +69,7 @@ fn every_waiting_future_of_handloop_says_what_it_waits_on() {
             interval.tick().await;
         });
         let sleeper_id = sleeper.id().as_u64();
-        let awaiting = Builder::new()
-            .name("awaiting")
-            .spawn(async move { sleeper.await });
+        let awaiting = Builder::new().name("awaiting").spawn(sleeper);
         handloop::yield_now().await; // each runs once and waits
 
         let dump = handloop::dump();

@@ -86,13 +86,14 @@
 //! thread, so by then everything that is not `Send` (the future and its output) has already
 //! been dropped on the loop's thread.
 //!
-//! # Room for a debug mode
+//! # What debug mode reads
 //!
 //! The loop keeps every live task on an intrusive list (`live.rs`), which is what
-//! [`all_tasks`](crate::task::all_tasks) walks, and counts polls in `polls`. `wakers` and
-//! `cross.refs` say, for a pending task, how many wakers exist and how many of them were
-//! made or moved off the loop. Timing each poll would be one more field and a branch on a
-//! loop-wide flag around the call to `poll`.
+//! [`all_tasks`](crate::task::all_tasks) and the task dump walk, and counts polls in
+//! `polls`. `waiting` is the one word the dump needs that nothing else keeps: what the
+//! last poll waited on, written by handloop's waiting futures and stamped with `polls`.
+//! `wakers` and `cross.refs` say, for a pending task, how many wakers exist; with the
+//! join slots (`join_waker`), that is what the deadlock check counts (`debug.rs`).
 
 use std::cell::{Cell, OnceCell};
 use std::ptr::NonNull;
