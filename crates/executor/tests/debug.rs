@@ -100,6 +100,10 @@ fn a_join_cycle_under_main_is_proven_at_once() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn a_waker_on_another_thread_that_wakes_later_is_not_a_deadlock() {
     let start = Instant::now();
     EventLoop::new().block_on(woken_from_a_thread_after(Duration::from_millis(200)));
@@ -107,6 +111,10 @@ fn a_waker_on_another_thread_that_wakes_later_is_not_a_deadlock() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn a_task_woken_from_another_thread_while_main_awaits_it_is_not_a_deadlock() {
     EventLoop::new().block_on(async {
         let task = spawn(woken_from_a_thread_after(Duration::from_millis(200)));
@@ -142,12 +150,20 @@ fn virtual_loop(grace: Duration) -> EventLoop {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn on_a_virtual_clock_a_wake_within_the_grace_period_is_not_a_deadlock() {
     virtual_loop(Duration::from_secs(1))
         .block_on(woken_from_a_thread_after(Duration::from_millis(200)));
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn on_a_virtual_clock_nothing_for_the_grace_period_is_a_deadlock() {
     let start = Instant::now();
     let message = panic_message(|| {
@@ -168,6 +184,10 @@ fn on_a_virtual_clock_nothing_for_the_grace_period_is_a_deadlock() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn a_grace_period_shorter_than_the_wake_is_the_documented_false_alarm() {
     // The rare case the grace period is for: another thread wakes the loop, but later
     // than the grace period allows. A longer grace fixes it (the test above).
@@ -287,6 +307,10 @@ fn text(buffer: &Mutex<String>) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn debug_mode_names_a_task_that_blocks_the_thread_while_it_blocks() {
     let buffer = Arc::new(Mutex::new(String::new()));
     let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
@@ -318,6 +342,10 @@ fn debug_mode_names_a_task_that_blocks_the_thread_while_it_blocks() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn debug_mode_prints_the_dump_when_nothing_happens_for_a_while() {
     let buffer = Arc::new(Mutex::new(String::new()));
     let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
@@ -338,6 +366,10 @@ fn debug_mode_prints_the_dump_when_nothing_happens_for_a_while() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "real time and threads: slow under Miri, and no unsafe of its own"
+)]
 fn debug_mode_shows_ages_in_the_dump() {
     let buffer = Arc::new(Mutex::new(String::new()));
     let event_loop = EventLoop::with_options(ThreadPark::new(), buffer_options(&buffer)).unwrap();
@@ -352,6 +384,7 @@ fn debug_mode_shows_ages_in_the_dump() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "writes a file")]
 fn a_trace_of_a_small_program_passes_the_checker() {
     let dir = std::env::temp_dir().join(format!("handloop-exec-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -392,4 +425,40 @@ fn a_trace_of_a_small_program_passes_the_checker() {
     assert!(summary.flows >= 7, "{summary}");
     assert!(summary.counters >= 1, "{summary}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn debug_mode_reads_the_ready_queue_soundly_through_spawns_wakes_aborts_and_panics() {
+    // Debug state on (debug mode, its watchdog idle), and every way a task enters the
+    // ready queue: spawned, woken by another task, by itself, by a join, aborted, and a
+    // task that panics. The loop walks the queue after each poll: Miri checks the walk.
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let options = DebugOptions {
+        debug: true,
+        slow_poll_threshold: Duration::from_secs(60),
+        output: Output::buffer(buffer.clone()),
+        ..DebugOptions::default()
+    };
+    let event_loop = EventLoop::with_options(ThreadPark::new(), options).unwrap();
+    event_loop.block_on(async {
+        let gate = Gate::new();
+        let waiting = gate.clone();
+        let opener = spawn(async move {
+            yield_now().await;
+            gate.open();
+        });
+        let waiter = spawn(async move { waiting.wait().await });
+        let doomed = spawn(pending::<()>());
+        let failing = spawn(async { panic!("boom") });
+        yield_now().await;
+        doomed.abort();
+        opener.await.unwrap();
+        waiter.await.unwrap();
+        assert!(doomed.await.unwrap_err().is_cancelled());
+        assert!(failing.await.unwrap_err().is_panic());
+        // Left pending: cancelled when the loop is dropped, with its debug state.
+        drop(spawn(pending::<()>()));
+    });
+    drop(event_loop);
+    assert_eq!(*buffer.lock().unwrap(), "", "nothing was slow");
 }
