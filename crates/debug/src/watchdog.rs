@@ -32,8 +32,6 @@ use crate::waiting::seconds;
 
 /// `task` when no poll is running: the loop is between turns or parked.
 const IDLE: u64 = u64::MAX;
-/// Set in `task` for a `call_soon` callback (named `callback-<id>`, not `task-<id>`).
-const CALLBACK: u64 = 1 << 63;
 
 /// What the loop writes and the watchdog reads: the poll count and the task being polled.
 ///
@@ -44,7 +42,7 @@ const CALLBACK: u64 = 1 << 63;
 pub struct Heartbeat {
     /// Polls started so far. Only the loop writes it.
     polls: AtomicU64,
-    /// The task being polled (with [`CALLBACK`] for a callback), or [`IDLE`].
+    /// The task being polled, or [`IDLE`].
     task: AtomicU64,
     /// The number of a poll the watchdog reported as slow and whose end nobody has printed
     /// yet; 0 when there is none.
@@ -73,14 +71,14 @@ impl Heartbeat {
         }
     }
 
-    /// The loop starts polling task `id` (a `call_soon` callback if `callback`): two plain
-    /// stores. Returns the poll's number, for [`poll_ended`](Heartbeat::poll_ended).
+    /// The loop starts polling task `id`: two plain stores. Returns the poll's number, for
+    /// [`poll_ended`](Heartbeat::poll_ended).
     #[inline]
-    pub fn poll_started(&self, id: u64, callback: bool) -> u64 {
+    pub fn poll_started(&self, id: u64) -> u64 {
         // Only the loop's thread writes `polls`: a load and a store, no read-modify-write.
-        let poll = self.polls.load(Ordering::Relaxed).wrapping_add(1).max(1);
-        self.task
-            .store(id | if callback { CALLBACK } else { 0 }, Ordering::Relaxed);
+        // (It starts at 0 and would need centuries to wrap back to it.)
+        let poll = self.polls.load(Ordering::Relaxed) + 1;
+        self.task.store(id, Ordering::Relaxed);
         // Release: a watchdog that reads this count also reads the task stored above.
         self.polls.store(poll, Ordering::Release);
         poll
@@ -126,9 +124,10 @@ impl Heartbeat {
     }
 }
 
-/// The loop's half of the name channel: named tasks are announced when spawned and when
-/// gone, so the watchdog can name a stalled task without touching the loop's memory.
-/// (Unnamed tasks need nothing: their names, `task-<id>`, follow from the id.)
+/// The loop's half of the name channel: named tasks (and `call_soon` callbacks) are
+/// announced when spawned and when gone, so the watchdog can name a stalled task without
+/// touching the loop's memory. (Unnamed tasks need nothing: their names, `task-<id>`,
+/// follow from the id.)
 ///
 /// Sending never takes a lock: std's unbounded channel pushes onto a lock-free list, and
 /// only locks to wake a receiver blocked in `recv`, which the watchdog never calls (it only
@@ -177,12 +176,10 @@ impl NameBook {
         }
     }
 
-    /// The name of the task `key` encodes (as the executor would name it).
-    fn name(&self, key: u64) -> (u64, String) {
-        let id = key & !CALLBACK;
+    /// The id and name of task `id` (as the executor would name it).
+    fn name(&self, id: u64) -> (u64, String) {
         let name = match self.names.get(&id) {
             Some(name) => name.to_string(),
-            None if key & CALLBACK != 0 => format!("callback-{id}"),
             None => format!("task-{id}"),
         };
         (id, name)
@@ -569,26 +566,25 @@ mod tests {
         book.read_notes();
         assert_eq!(book.name(4), (4, "blocker".to_owned()));
         assert_eq!(book.name(5), (5, "task-5".to_owned()));
-        assert_eq!(book.name(9 | CALLBACK), (9, "callback-9".to_owned()));
     }
 
     #[test]
     fn the_heartbeat_numbers_polls_and_reads_consistently() {
         let heartbeat = Heartbeat::new();
         assert_eq!(heartbeat.sample(), (0, None));
-        assert_eq!(heartbeat.poll_started(4, false), 1);
+        assert_eq!(heartbeat.poll_started(4), 1);
         assert_eq!(heartbeat.sample(), (1, Some(4)));
         assert_eq!(heartbeat.poll_ended(1), None, "not reported");
         heartbeat.idle();
         assert_eq!(heartbeat.sample(), (1, None));
-        assert_eq!(heartbeat.poll_started(9, true), 2);
-        assert_eq!(heartbeat.sample(), (2, Some(9 | CALLBACK)));
+        assert_eq!(heartbeat.poll_started(9), 2);
+        assert_eq!(heartbeat.sample(), (2, Some(9)));
     }
 
     #[test]
     fn a_report_is_claimed_once() {
         let heartbeat = Heartbeat::new();
-        let poll = heartbeat.poll_started(4, false);
+        let poll = heartbeat.poll_started(4);
         heartbeat.reported.store(poll, Ordering::Release);
         assert!(heartbeat.poll_ended(poll).is_some());
         assert_eq!(heartbeat.poll_ended(poll), None, "claimed already");
@@ -607,10 +603,10 @@ mod tests {
         TaskNames(sender).named(4, "late");
         let mut book = book;
         book.read_notes();
-        let poll = heartbeat.poll_started(4, false);
+        let poll = heartbeat.poll_started(4);
         // The loop ends the poll and looks before the watchdog stores its report.
         assert_eq!(heartbeat.poll_ended(poll), None);
-        heartbeat.poll_started(5, false);
+        heartbeat.poll_started(5);
         heartbeat.reported.store(poll, Ordering::Release);
         // While the reported poll is the current one, nothing happens.
         finish_unclaimed(&heartbeat, poll, &book, 4, ms(100), &output);

@@ -47,11 +47,11 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
     names.named(4, "blocker");
     // A few quick polls first.
     for id in 1..=3 {
-        let poll = heartbeat.poll_started(id, false);
+        let poll = heartbeat.poll_started(id);
         assert_eq!(heartbeat.poll_ended(poll), None);
     }
     let started = Instant::now();
-    let poll = heartbeat.poll_started(4, false);
+    let poll = heartbeat.poll_started(4);
     // Inside the poll: the task does not yield. The watchdog speaks during the stall...
     wait_for(
         &buffer,
@@ -97,16 +97,9 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
 }
 
 #[test]
-fn unnamed_tasks_and_callbacks_get_the_executors_names() {
+fn unnamed_tasks_get_the_executors_names() {
     let (heartbeat, buffer, watchdog, _names) = watched();
-    let poll = heartbeat.poll_started(7, true);
-    wait_for(
-        &buffer,
-        "handloop: task 'callback-7' (id 7) has been running",
-    );
-    assert!(heartbeat.poll_ended(poll).is_some());
-    heartbeat.idle();
-    let poll = heartbeat.poll_started(8, false);
+    let poll = heartbeat.poll_started(8);
     wait_for(&buffer, "handloop: task 'task-8' (id 8) has been running");
     assert!(heartbeat.poll_ended(poll).is_some());
     drop(watchdog);
@@ -119,7 +112,7 @@ fn a_loop_that_yields_or_sleeps_is_never_reported() {
     while start.elapsed() < THRESHOLD * 6 {
         // Busy: many polls that each return at once.
         for id in 1..100 {
-            let poll = heartbeat.poll_started(id, false);
+            let poll = heartbeat.poll_started(id);
             assert_eq!(heartbeat.poll_ended(poll), None);
         }
         // Parked between turns: no poll runs, however long.

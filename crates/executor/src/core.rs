@@ -204,16 +204,18 @@ impl Core {
     }
 
     /// A task just popped from the ready queue: poll it, and complete it if it is done.
-    /// `DEBUG` is whether this loop has debug state: the loop compiles its turn twice, and
-    /// the copy without it has none of debug mode's work on its path.
+    /// `DEBUG` is whether this loop has debug state, `TRACE` whether it records a trace:
+    /// the loop compiles its turn in three copies, and the one without debug state has
+    /// none of its work on its path (see `debug.rs`).
     #[inline]
-    pub(crate) fn run_task<const DEBUG: bool>(&self, task: Notified) {
+    pub(crate) fn run_task<const DEBUG: bool, const TRACE: bool>(&self, task: Notified) {
         let ptr = task.ptr();
         // SAFETY: `task` keeps the task alive; it belongs to this loop, is not complete (the
         // loop never queues a complete task), and `poll_with` sets RUNNING.
-        let polled = self.poll_with::<DEBUG>(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
-        if let Some((task, polled)) = polled {
-            self.complete::<DEBUG>(task, polled);
+        let polled =
+            self.poll_with::<DEBUG, TRACE>(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
+        if let Some((task, polled, number)) = polled {
+            self.complete::<DEBUG, TRACE>(task, polled, number);
         }
     }
 
@@ -221,31 +223,34 @@ impl Core {
     /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
     /// poll goes to the back of the queue (its reference moves into the new entry), others
     /// give their reference back. A finished task's reference comes back to the caller,
-    /// whose debug mark (if `DEBUG`) is ended once it is completed.
+    /// with debug mode's number for the poll, to end once the task is completed.
     #[inline(always)]
-    pub(crate) fn poll_with<const DEBUG: bool>(
+    pub(crate) fn poll_with<const DEBUG: bool, const TRACE: bool>(
         &self,
         task: Notified,
         poll: impl FnOnce() -> Polled,
-    ) -> Option<(Notified, Polled)> {
+    ) -> Option<(Notified, Polled, u64)> {
         let header = task.header();
         header
             .state
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
         header.polls.set(header.polls.get().wrapping_add(1));
         self.current.set(Some(task.ptr()));
-        if DEBUG && let Some(debug) = self.debug() {
-            debug.poll_started(header, self.ready.back());
-        }
+        // Debug mode's number for this poll (0, and nothing done, without debug state).
+        let debug = if DEBUG { self.debug() } else { None };
+        let number = match debug {
+            Some(debug) => debug.poll_started::<TRACE>(self, header),
+            None => 0,
+        };
         let polled = poll();
         self.current.set(None);
         if polled != Polled::Pending {
-            return Some((task, polled));
+            return Some((task, polled, number));
         }
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
-        if DEBUG && let Some(debug) = self.debug() {
-            debug.poll_ended(self, header, false);
+        if let Some(debug) = debug {
+            debug.poll_ended::<TRACE>(self, header, number, false);
         }
         if state & NOTIFIED != 0 {
             self.ready.push_back(task);
@@ -258,7 +263,12 @@ impl Core {
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task
     /// alive until the end.
-    fn complete<const DEBUG: bool>(&self, running: Notified, polled: Polled) {
+    fn complete<const DEBUG: bool, const TRACE: bool>(
+        &self,
+        running: Notified,
+        polled: Polled,
+        number: u64,
+    ) {
         let header = running.header();
         let state = header.state.get();
         header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
@@ -277,7 +287,7 @@ impl Core {
             unsafe { (header.cross.vtable.drop_output)(running.ptr()) };
         }
         if DEBUG && let Some(debug) = self.debug() {
-            debug.poll_ended(self, header, true);
+            debug.poll_ended::<TRACE>(self, header, number, true);
         }
         drop(listed);
         drop(running);
@@ -390,6 +400,17 @@ impl Core {
         }
     }
 
+    /// The newest task id handed out (ids count up in spawn order).
+    pub(crate) fn last_id(&self) -> u64 {
+        self.last_id.get()
+    }
+
+    /// Calls `f` on live tasks from the newest back, while it returns `true`. `f` must not
+    /// run user code.
+    pub(crate) fn for_each_newest_task(&self, f: impl FnMut(&Header) -> bool) {
+        self.live.for_each_newest(f);
+    }
+
     /// Calls `f` on `block_on`'s main task (while it runs), then on every live task,
     /// oldest first. `f` must not run user code (it may look).
     pub(crate) fn for_each_task(&self, mut f: impl FnMut(&Header)) {
@@ -442,10 +463,11 @@ impl Core {
             let header = task.header();
             header.state.set(header.state.get() | CANCELLED);
             // The same path as a poll: CANCELLED makes `poll` drop the future.
-            if self.debug.is_some() {
-                self.run_task::<true>(Notified::from_local(task));
-            } else {
-                self.run_task::<false>(Notified::from_local(task));
+            let task = Notified::from_local(task);
+            match self.debug() {
+                None => self.run_task::<false, false>(task),
+                Some(debug) if debug.tracing() => self.run_task::<true, true>(task),
+                Some(_) => self.run_task::<true, false>(task),
             }
         }
         for entry in self.shared().remote.close() {

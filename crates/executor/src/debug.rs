@@ -141,39 +141,41 @@ fn next_loop_number() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The stall watchdog's parts the loop holds.
+/// The stall watchdog's parts the loop holds (debug mode).
 struct Stall {
-    heartbeat: Arc<Heartbeat>,
     names: TaskNames,
     threshold: Duration,
     _watchdog: Watchdog,
 }
 
 /// A loop's debug state, present only with debug mode or a trace.
+///
+/// The loop's turn is compiled in three copies (`block_on` picks one): without debug state,
+/// with it, and with it and a trace (`DEBUG` and `TRACE` below). Per poll, debug mode
+/// costs the heartbeat's two stores and one load to see whether the watchdog reported the
+/// poll; it learns of new tasks once per turn, from the task ids (`check_spawns`). A trace
+/// costs more, as it must: clock reads, and a look at what each poll queued.
 pub(crate) struct LoopDebug {
     options: DebugOptions,
     /// `loop 3 on thread 'main'`.
     label: String,
+    /// Written on every poll; watched only in debug mode.
+    heartbeat: Arc<Heartbeat>,
+    /// Debug mode: the watchdog, and the names it is told.
     stall: Option<Stall>,
     recorder: RefCell<Option<Recorder>>,
     /// Debug mode: when each live task was spawned, and whether it has a name of its own
     /// (announced to the watchdog).
     spawned: RefCell<HashMap<u64, (Instant, bool)>>,
-    /// The turn's park is being recorded.
+    /// The newest task id seen by `check_spawns`.
+    seen_id: Cell<u64>,
+    /// Tracing, the poll running now (polls do not nest: loops do not): the ready queue's
+    /// tail when it began, and its trace mark.
+    polling_tail: Cell<Option<TaskPtr>>,
+    polling_trace: Cell<Option<trace::PollMark>>,
+    /// Tracing: the turn's park, and the ready queue's tail before it.
     parking: Cell<Option<trace::LoopMark>>,
-    /// The ready queue's last task before the park.
     parking_tail: Cell<Option<TaskPtr>>,
-    /// The poll running now (polls do not nest: loops do not).
-    polling: Cell<Option<PollMark>>,
-}
-
-/// What the loop keeps about the poll that runs (debug mode, tracing).
-struct PollMark {
-    poll: u64,
-    trace: Option<trace::PollMark>,
-    /// The ready queue's last task when the poll began: what is queued after it by the
-    /// end was woken or spawned by this poll.
-    tail: Option<TaskPtr>,
 }
 
 impl LoopDebug {
@@ -188,8 +190,8 @@ impl LoopDebug {
             next_loop_number(),
             thread.name().unwrap_or("unnamed")
         );
+        let heartbeat = Arc::new(Heartbeat::new());
         let stall = if options.debug {
-            let heartbeat = Arc::new(Heartbeat::new());
             let (watchdog, names) = Watchdog::start(
                 heartbeat.clone(),
                 options.slow_poll_threshold,
@@ -197,7 +199,6 @@ impl LoopDebug {
             )?;
             names.named(0, "main");
             Some(Stall {
-                heartbeat,
                 names,
                 threshold: options.slow_poll_threshold,
                 _watchdog: watchdog,
@@ -212,12 +213,15 @@ impl LoopDebug {
         Ok(Some(Box::new(LoopDebug {
             options,
             label,
+            heartbeat,
             stall,
             recorder: RefCell::new(recorder),
             spawned: RefCell::new(HashMap::new()),
+            seen_id: Cell::new(0),
+            polling_tail: Cell::new(None),
+            polling_trace: Cell::new(None),
             parking: Cell::new(None),
             parking_tail: Cell::new(None),
-            polling: Cell::new(None),
         })))
     }
 
@@ -229,6 +233,11 @@ impl LoopDebug {
         &self.label
     }
 
+    /// Whether a trace is being recorded.
+    pub(crate) fn tracing(&self) -> bool {
+        self.options.trace.is_some()
+    }
+
     /// Runs `f` on the recorder, if tracing. Never runs user code inside.
     #[inline]
     pub(crate) fn trace(&self, f: impl FnOnce(&mut Recorder)) {
@@ -237,36 +246,57 @@ impl LoopDebug {
         }
     }
 
-    /// Learns what was queued since `tail` was the ready queue's last task: a task never
-    /// polled was spawned, any other was woken. This is how debug mode sees spawns and
-    /// wakes without a hook on their paths (which every loop shares): after each poll,
-    /// park and drain of remote wakes, it looks at what arrived in the ready queue.
+    /// Debug mode: learns of the tasks spawned since the last look, newest first along the
+    /// live list until a task already seen (ids count up in spawn order): each one's name
+    /// for the watchdog, its birth for the dump's ages. Called once per turn, after the
+    /// park and after remote wakes are taken in, so every task is known before its first
+    /// poll; it costs two loads when nothing was spawned.
+    #[inline]
+    pub(crate) fn check_spawns(&self, core: &Core) {
+        if self.stall.is_some() && core.last_id() != self.seen_id.get() {
+            self.register_spawns(core);
+        }
+    }
+
+    #[inline(never)]
+    fn register_spawns(&self, core: &Core) {
+        let Some(stall) = &self.stall else {
+            return;
+        };
+        let seen = self.seen_id.replace(core.last_id());
+        let now = Instant::now();
+        let mut spawned = self.spawned.borrow_mut();
+        core.for_each_newest_task(|header| {
+            let id = header.id.as_u64();
+            if id <= seen {
+                return false;
+            }
+            // A name given at spawn is set already; the default one is made on first use.
+            let named = header.name.get().is_some();
+            if named {
+                stall.names.named(id, header.name());
+            } else if header.kind == Kind::Callback {
+                stall.names.named(id, &format!("callback-{id}"));
+            }
+            spawned.insert(id, (now, named || header.kind == Kind::Callback));
+            true
+        });
+    }
+
+    /// Tracing: what was queued since `tail` was the ready queue's last task. A task never
+    /// polled was spawned, any other was woken: the trace learns of spawns and wakes
+    /// without a hook on their paths (which every loop shares), after each poll, park and
+    /// drain of remote wakes.
+    #[inline(never)]
     fn arrived(&self, core: &Core, tail: Option<TaskPtr>) {
         core.ready.for_each_after(tail, |header| {
             let id = header.id.as_u64();
             if header.polls.get() == 0 {
-                self.spawned(header);
                 self.trace(|recorder| recorder.spawn(id));
             } else {
                 self.trace(|recorder| recorder.wake(id));
             }
         });
-    }
-
-    /// A task was spawned: its name for the watchdog, its birth for the dump's ages.
-    fn spawned(&self, header: &Header) {
-        let Some(stall) = &self.stall else {
-            return;
-        };
-        let id = header.id.as_u64();
-        // A name given at spawn is set already; the default one is made on first use.
-        let named = header.kind == Kind::Task && header.name.get().is_some();
-        if named {
-            stall.names.named(id, header.name());
-        }
-        self.spawned
-            .borrow_mut()
-            .insert(id, (Instant::now(), named));
     }
 
     /// How long ago task `id` was spawned (debug mode).
@@ -277,91 +307,144 @@ impl LoopDebug {
             .map(|(at, _)| now.saturating_duration_since(*at))
     }
 
-    /// A poll begins: the watchdog's two stores, and the trace's start.
-    #[inline]
-    pub(crate) fn poll_started(&self, header: &Header, tail: Option<TaskPtr>) {
+    /// A poll begins: the heartbeat's two stores; when tracing, a note of the ready
+    /// queue's tail and the trace's start.
+    /// Returns the poll's number, for [`poll_ended`](LoopDebug::poll_ended).
+    #[inline(always)]
+    pub(crate) fn poll_started<const TRACE: bool>(&self, core: &Core, header: &Header) -> u64 {
+        let number = self.heartbeat.poll_started(header.id.as_u64());
+        if TRACE {
+            self.polling_tail.set(core.ready.back());
+            self.trace_poll_started(header);
+        }
+        number
+    }
+
+    #[inline(never)]
+    fn trace_poll_started(&self, header: &Header) {
         let id = header.id.as_u64();
-        let poll = match &self.stall {
-            Some(stall) => stall
-                .heartbeat
-                .poll_started(id, header.kind == Kind::Callback),
-            None => 0,
-        };
-        let trace = self
+        let mark = self
             .recorder
             .borrow_mut()
             .as_mut()
             .map(|recorder| recorder.begin_poll(id));
-        self.polling.set(Some(PollMark { poll, trace, tail }));
+        self.polling_trace.set(mark);
     }
 
     /// A poll ended (for a finished task, `done`, after its completion's bookkeeping): the
-    /// loop's report of a slow poll the watchdog named, and the trace's slice.
-    pub(crate) fn poll_ended(&self, core: &Core, header: &Header, done: bool) {
-        let Some(mark) = self.polling.take() else {
+    /// loop's report of a slow poll the watchdog named; when tracing, what the poll queued
+    /// and the trace's slice.
+    #[inline(always)]
+    pub(crate) fn poll_ended<const TRACE: bool>(
+        &self,
+        core: &Core,
+        header: &Header,
+        number: u64,
+        done: bool,
+    ) {
+        if TRACE {
+            let tail = self.polling_tail.get();
+            if core.ready.back() != tail {
+                self.arrived(core, tail);
+            }
+        }
+        if let Some(took) = self.heartbeat.poll_ended(number) {
+            self.report_slow(header, took);
+        }
+        if done {
+            self.task_done(header);
+        }
+        if TRACE {
+            self.trace_poll_ended(header, done);
+        }
+    }
+
+    #[cold]
+    fn report_slow(&self, header: &Header, took: Duration) {
+        let Some(stall) = &self.stall else {
             return;
         };
-        self.arrived(core, mark.tail);
+        let slow = SlowPoll {
+            id: header.id.as_u64(),
+            name: header.name().to_owned(),
+            took,
+            threshold: stall.threshold,
+        };
+        self.options.output.print(&slow.to_string());
+    }
+
+    /// A task completed: forget its birth, and its name if the watchdog was told it.
+    #[inline(never)]
+    fn task_done(&self, header: &Header) {
+        if let Some(stall) = &self.stall
+            && let Some((_, named)) = self.spawned.borrow_mut().remove(&header.id.as_u64())
+            && named
+        {
+            stall.names.gone(header.id.as_u64());
+        }
+    }
+
+    #[inline(never)]
+    fn trace_poll_ended(&self, header: &Header, done: bool) {
         if !done && header.state.get() & NOTIFIED != 0 {
             // Woken during its own poll (a yield): it goes back in the queue after this.
             self.trace(|recorder| recorder.wake(header.id.as_u64()));
         }
-        if let Some(stall) = &self.stall {
-            if let Some(took) = stall.heartbeat.poll_ended(mark.poll) {
-                let slow = SlowPoll {
-                    id: header.id.as_u64(),
-                    name: header.name().to_owned(),
-                    took,
-                    threshold: stall.threshold,
-                };
-                self.options.output.print(&slow.to_string());
-            }
-            if done
-                && let Some((_, named)) = self.spawned.borrow_mut().remove(&header.id.as_u64())
-                && named
-            {
-                stall.names.gone(header.id.as_u64());
-            }
-        }
-        if let Some(start) = mark.trace {
-            let outcome = if !done {
-                PollOutcome::Pending
-            } else if header.state.get() & CANCELLED != 0 {
-                PollOutcome::Cancelled
-            } else {
-                PollOutcome::Finished
-            };
-            self.trace(|recorder| recorder.end_poll(start, header.name(), outcome));
-        }
+        let Some(start) = self.polling_trace.take() else {
+            return;
+        };
+        let outcome = if !done {
+            PollOutcome::Pending
+        } else if header.state.get() & CANCELLED != 0 {
+            PollOutcome::Cancelled
+        } else {
+            PollOutcome::Finished
+        };
+        self.trace(|recorder| recorder.end_poll(start, header.name(), outcome));
     }
 
     /// The turn's polls are done; the loop is about to look for events (and maybe wait).
     /// `watching` feeds the trace's counters.
-    pub(crate) fn turn_ended(&self, core: &Core, watching: impl FnOnce() -> crate::Watching) {
-        self.parking_tail.set(core.ready.back());
-        let ready = || core.ready.len();
-        if let Some(stall) = &self.stall {
-            stall.heartbeat.idle();
+    pub(crate) fn turn_ended<const TRACE: bool>(
+        &self,
+        core: &Core,
+        watching: impl FnOnce() -> crate::Watching,
+    ) {
+        self.heartbeat.idle();
+        self.check_spawns(core);
+        if TRACE {
+            self.parking_tail.set(core.ready.back());
+            self.trace(|recorder| {
+                let watching = watching();
+                recorder.counter(Counter::Ready, core.ready.len() as u64);
+                recorder.counter(Counter::Timers, watching.timers as u64);
+                recorder.counter(Counter::IoSources, watching.io_sources as u64);
+                self.parking.set(Some(recorder.begin_loop()));
+            });
         }
-        self.trace(|recorder| {
-            let watching = watching();
-            recorder.counter(Counter::Ready, ready() as u64);
-            recorder.counter(Counter::Timers, watching.timers as u64);
-            recorder.counter(Counter::IoSources, watching.io_sources as u64);
-            self.parking.set(Some(recorder.begin_loop()));
-        });
     }
 
     /// The driver's park returned.
-    pub(crate) fn parked(&self, core: &Core) {
-        self.arrived(core, self.parking_tail.take());
-        if let Some(mark) = self.parking.take() {
-            self.trace(|recorder| recorder.end_loop(mark, "waiting for events"));
+    pub(crate) fn parked<const TRACE: bool>(&self, core: &Core) {
+        self.check_spawns(core);
+        if TRACE {
+            let tail = self.parking_tail.take();
+            if core.ready.back() != tail {
+                self.arrived(core, tail);
+            }
+            if let Some(mark) = self.parking.take() {
+                self.trace(|recorder| recorder.end_loop(mark, "waiting for events"));
+            }
         }
     }
 
     /// Wakes from other threads are being taken in.
     pub(crate) fn remote_wakes(&self, core: &Core, take_in: impl FnOnce()) {
+        if !self.tracing() {
+            take_in();
+            self.check_spawns(core);
+            return;
+        }
         let mark = self
             .recorder
             .borrow_mut()
@@ -369,6 +452,7 @@ impl LoopDebug {
             .map(|recorder| recorder.begin_loop());
         let tail = core.ready.back();
         take_in();
+        self.check_spawns(core);
         self.arrived(core, tail);
         if let Some(mark) = mark {
             self.trace(|recorder| recorder.end_loop(mark, "remote wakes"));

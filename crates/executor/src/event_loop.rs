@@ -92,15 +92,16 @@ impl EventLoop {
             );
         }
         // Chosen once: without debug state, the turn is compiled without any of its work.
-        if self.core.debug().is_some() {
-            self.run::<F, true>(future)
-        } else {
-            self.run::<F, false>(future)
+        match self.core.debug() {
+            None => self.run::<F, false, false>(future),
+            Some(debug) if debug.tracing() => self.run::<F, true, true>(future),
+            Some(_) => self.run::<F, true, false>(future),
         }
     }
 
-    /// `block_on`'s loop; `DEBUG` says whether the core has debug state.
-    fn run<F: Future, const DEBUG: bool>(&self, future: F) -> F::Output {
+    /// `block_on`'s loop; `DEBUG` says whether the core has debug state, `TRACE` whether it
+    /// records a trace.
+    fn run<F: Future, const DEBUG: bool, const TRACE: bool>(&self, future: F) -> F::Output {
         let core = &*self.core;
         // SAFETY: the core lives in a `Box` owned by `self`, which outlives this call.
         let _enter = unsafe { Enter::new(core) };
@@ -120,33 +121,34 @@ impl EventLoop {
                 let end_of_turn = Some(task.ptr()) == last;
                 if task.ptr() == main.task.ptr() {
                     let mut output = None;
-                    let finished =
-                        core.poll_with::<DEBUG>(task, || match future.as_mut().poll(&mut cx) {
+                    let finished = core.poll_with::<DEBUG, TRACE>(task, || {
+                        match future.as_mut().poll(&mut cx) {
                             Poll::Ready(value) => {
                                 output = Some(value);
                                 Polled::Dropped
                             }
                             Poll::Pending => Polled::Pending,
-                        });
+                        }
+                    });
                     if let Some(output) = output {
                         if DEBUG
-                            && let Some((task, _)) = finished
+                            && let Some((task, _, number)) = finished
                             && let Some(debug) = core.debug()
                         {
-                            debug.poll_ended(core, task.header(), true);
+                            debug.poll_ended::<TRACE>(core, task.header(), number, true);
                         }
                         // `finished`'s reference (the queue's) is gone; `main` completes it.
                         return output;
                     }
                 } else {
-                    core.run_task::<DEBUG>(task);
+                    core.run_task::<DEBUG, TRACE>(task);
                 }
                 if end_of_turn {
                     break;
                 }
             }
             if let (true, Some(debug)) = (DEBUG, core.debug()) {
-                debug.turn_ended(core, || self.driver.borrow().watching());
+                debug.turn_ended::<TRACE>(core, || self.driver.borrow().watching());
             }
             if core.has_ready() {
                 self.driver.borrow_mut().park(Some(Duration::ZERO));
@@ -154,7 +156,7 @@ impl EventLoop {
                 self.wait_idle(core);
             }
             if let (true, Some(debug)) = (DEBUG, core.debug()) {
-                debug.parked(core);
+                debug.parked::<TRACE>(core);
             }
         }
     }

@@ -73,6 +73,21 @@ impl LiveTasks {
         }
     }
 
+    /// Calls `f` on tasks from the newest back, while it returns `true`. `f` must not run
+    /// user code.
+    pub(crate) fn for_each_newest(&self, mut f: impl FnMut(&Header) -> bool) {
+        let mut next = self.tail.get();
+        while let Some(task) = next {
+            // SAFETY: on the list, which keeps it alive (and `f` runs no code that could
+            // change the list).
+            let header = unsafe { task.header() };
+            next = header.live_prev.get();
+            if !f(header) {
+                return;
+            }
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.head.get().is_none()
     }
