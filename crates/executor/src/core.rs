@@ -234,7 +234,8 @@ impl Core {
         None
     }
 
-    /// A task's future is gone (its outcome is in its stage). The order matters: first the
+    /// A task's future is gone (its outcome is in its stage, or already dropped if nobody
+    /// wanted it and dropping it ran no user code). The order matters: first the
     /// state and the lists reach their final form, then user code runs (the join waker's
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task

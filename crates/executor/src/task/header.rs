@@ -67,10 +67,12 @@
 //!   (held while `local > 0`), plus each *shared* waker (one cloned off the loop, or after
 //!   completion) and each remote-queue entry that carries a reference.
 //!
-//! A spawn, its polls, its wakes on the loop's thread and its completion thus touch no
-//! atomic read-modify-write: when `local` drops to zero, the loop releases its one atomic
-//! reference by *loading* the count first; a count of 1 proves nobody else holds one, so the
-//! task is freed without a `fetch_sub`.
+//! A spawn, its polls, its wakes on the loop's thread and its completion thus run no atomic
+//! read-modify-write while no waker leaves the thread (the loop's batch of tickets aside,
+//! bought with one `fetch_add` per 256 spawns: `shared.rs`). When `local` drops to zero,
+//! the one atomic reference is given back by *loading* the count first: a count of 1 proves
+//! nobody else holds one, so the task is freed without a `fetch_sub`. Completion adds one
+//! plain atomic store (`wakers_in_refs`, below).
 //!
 //! A local waker may still leave the thread (wakers are `Send`). Off the loop it cannot
 //! touch `local`: a clone there makes a shared waker (atomic increment), and dropping it
@@ -88,10 +90,11 @@
 //! # Room for a debug mode
 //!
 //! The loop keeps every live task on an intrusive list (`live.rs`), which is what
-//! [`all_tasks`](crate::task::all_tasks) walks, and counts polls in `polls`. `wakers` and
-//! `cross.refs` say, for a pending task, how many wakers exist and how many of them were
-//! made or moved off the loop. Timing each poll would be one more field and a branch on a
-//! loop-wide flag around the call to `poll`.
+//! [`all_tasks`](crate::task::all_tasks) walks, and counts polls in `polls`. For a pending
+//! task, `wakers` counts its local wakers (wherever they are now) and `cross.refs - 1` its
+//! shared wakers plus its remote-queue entries, so the loop can tell whether any waker of
+//! it exists at all. Timing each poll would be one more field and a branch on a loop-wide
+//! flag around the call to `poll`.
 
 use std::cell::{Cell, OnceCell};
 use std::ptr::NonNull;

@@ -19,6 +19,7 @@ use crate::task::header::{
 };
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
+
 /// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
 #[repr(C)]
 pub(crate) struct Task<F: Future> {
