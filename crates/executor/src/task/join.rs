@@ -90,10 +90,7 @@ impl<T> Future for JoinHandle<T> {
             // type, we are on the loop's thread (the handle is `!Send`), and the handle's
             // reference keeps the task alive.
             unsafe {
-                (header.cross.vtable.take_output)(
-                    self.task.ptr(),
-                    &mut output as *mut _ as *mut (),
-                );
+                (header.vtable.take_output)(self.task.ptr(), &mut output as *mut _ as *mut ());
             }
             return output;
         }
@@ -137,7 +134,7 @@ impl<T> Drop for JoinHandle<T> {
         if state & COMPLETE != 0 {
             // SAFETY: complete, on the loop's thread, kept alive by our reference; the
             // output will never be read.
-            unsafe { (header.cross.vtable.drop_output)(self.task.ptr()) };
+            unsafe { (header.vtable.drop_output)(self.task.ptr()) };
         }
         drop(waker);
         // The handle's reference is given back as `self.task` is dropped.

@@ -257,7 +257,7 @@ unsafe fn dealloc<F: Future + 'static>(task: TaskPtr) {
     // Read before dropping the header, which holds the loop's identity and its ticket. No
     // reference into the task is kept across the drop and the free.
     // SAFETY: nobody else uses the task; its cross-thread part is still intact.
-    let shared = unsafe { task.cross() }.shared;
+    let shared = unsafe { task.cross() }.shared_ptr();
     let ptr = task.as_ptr() as *mut Task<F>;
     // SAFETY: `ptr` came from a non-null block.
     let block = unsafe { NonNull::new_unchecked(ptr as *mut u8) };
