@@ -21,6 +21,18 @@ use crate::task::{JoinError, TaskId, TaskState};
 /// A handle stays on its loop's thread (it is neither `Send` nor `Sync`), like the task's
 /// future itself, and is awaited on that loop. Once the task is complete its output can be
 /// taken anywhere on that thread, with any executor, even after the loop was dropped.
+/// Sending it to another thread does not compile:
+///
+/// ```compile_fail
+/// # use handloop_executor::{EventLoop, spawn};
+/// EventLoop::new().block_on(async {
+///     let handle = spawn(async { 1 });
+///     std::thread::spawn(move || drop(handle)); // `JoinHandle` is not `Send`
+/// });
+/// ```
+///
+/// When the task completes, the loop wakes whoever awaits the handle. If that waker's
+/// `wake` panics, the loop reports it on stderr and goes on, as for a task's own panic.
 ///
 /// # Panics
 /// Awaiting it inside another running loop (a second `EventLoop` on the same thread) while
