@@ -1,9 +1,11 @@
 //! Polling many futures in place, each with its own waker, so that a wake costs only the
-//! futures that were woken: the engine under `gather`, `try_gather` and `select`.
+//! futures that were woken: the engine under `gather`, `try_gather`, `select`,
+//! `as_completed` and `wait`.
 //!
 //! Every child gets a waker that records its index in a shared "woken" list and wakes the
 //! parent. When the parent is polled it polls only the children on that list, so gathering
-//! 10,000 futures costs O(woken) per wake, not O(10,000).
+//! 10,000 futures costs O(woken) per wake, not O(10,000). `as_completed` and `wait` sit on
+//! it too.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -99,6 +101,23 @@ impl<F: Future> Children<F> {
         self.futures.clear();
         self.batch.clear();
         self.remaining = 0;
+    }
+
+    /// Takes out the futures that have not completed, with their indices, in index order.
+    /// Their wakers may still be held somewhere (a `JoinHandle` keeps the last one it was
+    /// polled with): from now on they wake nobody.
+    pub(crate) fn take_remaining(&mut self) -> Vec<(usize, F)>
+    where
+        F: Unpin,
+    {
+        lock(&self.shared.parent).take();
+        self.batch.clear();
+        self.remaining = 0;
+        self.futures
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(index, future)| Some((index, *Pin::into_inner(future.take()?))))
+            .collect()
     }
 
     /// Polls the woken children until one completes; `Ready(None)` once all have.

@@ -159,6 +159,8 @@ impl<F: Future, T> fmt::Debug for TryGather<F, T> {
 
 /// Races the futures: the index and output of the first to complete; the others are
 /// dropped (asyncio's `wait(aws, return_when=FIRST_COMPLETED)`, keeping only the winner).
+/// To wait on spawned tasks and keep every handle, finished or not, use
+/// [`wait`](crate::wait()).
 ///
 /// Futures are polled in argument order on the first poll, so among futures ready at once
 /// the first one wins.

@@ -462,3 +462,17 @@ fn a_panic_in_main_propagates_out_of_run() {
     }));
     assert_eq!(panic_text(result.unwrap_err()), "main failed");
 }
+
+#[test]
+fn now_stands_still_within_a_step_and_a_sleep_counts_from_it() {
+    // The README's asyncio table says so: unlike asyncio's `loop.time()`, `now()` is read
+    // once per loop turn (real clock).
+    handloop::run(async {
+        let turn = time::now();
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(5) {}
+        assert_eq!(time::now(), turn, "CPU work in one step does not move it");
+        let nap = sleep(Duration::from_secs(1));
+        assert_eq!(nap.deadline(), turn + Duration::from_secs(1));
+    });
+}
