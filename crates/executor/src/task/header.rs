@@ -41,6 +41,7 @@
 //! | `CANCELLED` | `abort()` was called; the next poll drops the future instead of polling it |
 //! | `JOIN_INTEREST` | a `JoinHandle` still exists and wants the output |
 //! | `PANIC_OBSERVED` | the current poll's panic was seen by a wrapper ([`mark_panic_observed`](crate::task::mark_panic_observed)) |
+//! | `PANICKED` | the task is complete and its outcome is a panic |
 //!
 //! The scheduling guarantees follow from three rules:
 //!
@@ -118,6 +119,8 @@ pub(crate) const CANCELLED: u8 = 1 << 3;
 pub(crate) const JOIN_INTEREST: u8 = 1 << 4;
 /// A panic of the current poll was observed by a wrapper: do not report it as unobserved.
 pub(crate) const PANIC_OBSERVED: u8 = 1 << 5;
+/// The future is gone and its outcome is a panic (set with `COMPLETE`).
+pub(crate) const PANICKED: u8 = 1 << 6;
 
 /// What a header heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context::with_core;
-use crate::task::header::{CANCELLED, COMPLETE, Header, JOIN_INTEREST};
+use crate::task::header::{CANCELLED, COMPLETE, Header, JOIN_INTEREST, PANICKED};
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
 use crate::task::{JoinError, TaskId, TaskState};
@@ -72,6 +72,14 @@ impl<T> JoinHandle<T> {
     /// Whether the task has finished, panicked or been cancelled.
     pub fn is_finished(&self) -> bool {
         self.task.header().state.get() & COMPLETE != 0
+    }
+
+    /// Whether the task finished by panicking: awaiting the handle will give a
+    /// [`JoinError`] with [`is_panic`](JoinError::is_panic). `false` while the task runs,
+    /// and after it returned a value or was cancelled. It leaves the output where it is
+    /// (asyncio: `task.done() and task.exception() is not None`, without retrieving it).
+    pub fn is_panicked(&self) -> bool {
+        self.task.header().state.get() & PANICKED != 0
     }
 
     /// The task's id, unique within its loop.

@@ -15,7 +15,7 @@ use crate::shared::Shared;
 use crate::task::JoinError;
 use crate::task::blocks::{BlockCache, release};
 use crate::task::header::{
-    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, Polled, TaskPtr, Vtable,
+    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, PANICKED, Polled, TaskPtr, Vtable,
 };
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
@@ -171,7 +171,8 @@ unsafe fn poll<F: Future + 'static>(task: TaskPtr) -> Polled {
     if !cancelled {
         // It finished (or panicked, even while being dropped) before the abort could take
         // effect: its state says what its handle will report.
-        header.state.set(state & !CANCELLED);
+        let panicked = if outcome.is_err() { PANICKED } else { 0 };
+        header.state.set((state & !CANCELLED) | panicked);
     }
     if state & JOIN_INTEREST == 0 && (cancelled || (outcome.is_ok() && !needs_drop::<F::Output>()))
     {
