@@ -109,13 +109,13 @@ impl Core {
     /// Whether `header` belongs to this loop.
     #[inline]
     pub(crate) fn owns(&self, header: &Header) -> bool {
-        self.owns_cross(&header.cross)
+        self.is(header.shared)
     }
 
     /// Whether the task with this cross-thread part belongs to this loop.
     #[inline]
-    pub(crate) fn owns_cross(&self, cross: &CrossThread) -> bool {
-        self.is(cross.shared)
+    pub(crate) fn owns_cross(&self, cross: CrossThread<'_>) -> bool {
+        self.is(cross.shared_ptr())
     }
 
     /// Whether `shared` is this loop's thread-safe half.
@@ -258,7 +258,8 @@ impl Core {
         None
     }
 
-    /// A task's future is gone (its outcome is in its stage). The order matters: first the
+    /// A task's future is gone (its outcome is in its stage, or already dropped if nobody
+    /// wanted it and dropping it ran no user code). The order matters: first the
     /// state and the lists reach their final form, then user code runs (the join waker's
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task
@@ -284,7 +285,7 @@ impl Core {
             }
         } else if polled == Polled::Stored {
             // SAFETY: complete, on the loop's thread, alive (we hold references).
-            unsafe { (header.cross.vtable.drop_output)(running.ptr()) };
+            unsafe { (header.vtable.drop_output)(running.ptr()) };
         }
         if DEBUG && let Some(debug) = self.debug() {
             debug.poll_ended::<TRACE>(self, header, number, true);
@@ -328,7 +329,7 @@ impl Core {
                 // An acquire: this wake's writes happen-before the poll it leads to, even
                 // when later remote wakes found the flag set and counted on this entry.
                 cross
-                    .remote_notified
+                    .remote_notified()
                     .swap(false, crate::sync::Ordering::AcqRel);
                 // SAFETY: the entry holds a reference; the task belongs to this loop.
                 unsafe { self.schedule(task.ptr()) };
@@ -339,7 +340,7 @@ impl Core {
                     let cross = unsafe { release.ptr().cross() };
                     assert!(self.owns_cross(cross), "a remote wake reaches its own loop");
                     cross
-                        .remote_notified
+                        .remote_notified()
                         .swap(false, crate::sync::Ordering::AcqRel);
                     // SAFETY: as above.
                     unsafe { self.schedule(release.ptr()) };
@@ -492,7 +493,7 @@ impl Drop for Core {
 #[inline]
 unsafe fn ptr_vtable(task: TaskPtr) -> &'static crate::task::header::Vtable {
     // SAFETY: the caller's promise.
-    unsafe { task.cross() }.vtable
+    unsafe { task.cross() }.vtable()
 }
 
 /// Wakes whoever awaits a completed task's `JoinHandle`. The waker is user code: it may drop

@@ -563,7 +563,7 @@ pub(crate) fn evidence(core: &Core) -> Evidence {
         // The atomic count holds one reference for all the local ones (a task that is not
         // complete always has some: the live list's, or `MainTask`'s), plus one per shared
         // waker and per remote-queue entry; `wakers` counts the local wakers.
-        let atomic = header.cross.refs.load(SyncOrdering::Acquire) as u64;
+        let atomic = header.refs.load(SyncOrdering::Acquire) as u64;
         evidence.wakers += u64::from(header.wakers.get()) + atomic.saturating_sub(1);
         if join_slot_owner(core, header).is_some() {
             evidence.wakers_in_join_slots += 1;

@@ -35,6 +35,30 @@ fn a_panic_is_caught_and_the_loop_goes_on() {
 }
 
 #[test]
+fn a_handle_tells_a_panic_from_a_value_and_a_cancellation_without_taking_the_output() {
+    EventLoop::new().block_on(async {
+        let bad = spawn(async {
+            yield_now().await;
+            panic!("boom")
+        });
+        let good = spawn(async { 1 });
+        let doomed = spawn(std::future::pending::<()>());
+        assert!(!bad.is_panicked(), "still running");
+        doomed.abort();
+        yield_now().await;
+        yield_now().await;
+        assert!(bad.is_finished() && good.is_finished() && doomed.is_finished());
+        assert!(bad.is_panicked());
+        assert!(!good.is_panicked(), "a value");
+        assert!(!doomed.is_panicked(), "a cancellation");
+        // The outcomes are still there.
+        assert!(bad.await.unwrap_err().is_panic());
+        assert_eq!(good.await.unwrap(), 1);
+        assert!(doomed.await.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
 fn formatted_panic_messages_are_kept() {
     EventLoop::new().block_on(async {
         let err = spawn(async { panic!("fleet {} lost", 7) })

@@ -5,18 +5,19 @@
 //!
 //! A task is reached from two kinds of places. Its loop's thread holds the loop, the
 //! `JoinHandle` and `AbortHandle`s (both `!Send`) and usually the wakers. Other threads
-//! hold only wakers, and a waker reaches the header through a raw pointer. So the header is
-//! split in two: [`CrossThread`], the only part another thread may touch (atomics and
-//! fields that never change), and everything else, which lives in plain `Cell`s that only
-//! the loop's thread reads or writes. Off the loop's thread the code never makes a
-//! `&Header` at all, only a `&CrossThread` ([`TaskPtr::cross`]).
+//! hold only wakers, and a waker reaches the header through a raw pointer. So the header's
+//! fields fall in two groups: the cross-thread ones (atomics, and fields that never change),
+//! the only ones another thread may touch, and everything else, which lives in plain
+//! `Cell`s that only the loop's thread reads or writes. Off the loop's thread the code never
+//! makes a `&Header` at all: it reaches the cross-thread fields through a [`CrossThread`]
+//! view ([`TaskPtr::cross`]).
 //!
 //! | field | what it holds | who may touch it | from which thread |
 //! |---|---|---|---|
-//! | `cross.refs` | the atomic reference count (below) | any holder of a counted reference | any |
-//! | `cross.remote_notified` | "in the remote queue already" | remote wakes (swap to true), the loop's drain (swap to false) | any |
-//! | `cross.wakers_in_refs` | the task's local waker references were moved into `refs` | the loop sets it once, at completion; wakers read it | any |
-//! | `cross.vtable`, `cross.shared` | the type's functions; the loop's thread-safe half | read only, written before the task is shared | any |
+//! | `refs` | the atomic reference count (below) | any holder of a counted reference | any |
+//! | `remote_notified` | "in the remote queue already" | remote wakes (swap to true), the loop's drain (swap to false) | any |
+//! | `wakers_in_refs` | the task's local waker references were moved into `refs` | the loop sets it once, at completion; wakers read it | any |
+//! | `vtable`, `shared` | the type's functions; the loop's thread-safe half | read only, written before the task is shared | any |
 //! | `state` | the bits below | the loop, handles, wakers on the loop's thread | loop |
 //! | `local`, `wakers` | the loop-thread reference counts (below) | owned references on the loop's thread | loop |
 //! | `kind`, `id` | what the header heads; its id | read only | loop |
@@ -41,6 +42,7 @@
 //! | `CANCELLED` | `abort()` was called; the next poll drops the future instead of polling it |
 //! | `JOIN_INTEREST` | a `JoinHandle` still exists and wants the output |
 //! | `PANIC_OBSERVED` | the current poll's panic was seen by a wrapper ([`mark_panic_observed`](crate::task::mark_panic_observed)) |
+//! | `PANICKED` | the task is complete and its outcome is a panic |
 //!
 //! The scheduling guarantees follow from three rules:
 //!
@@ -64,20 +66,22 @@
 //! - `local` counts the references that live on the loop's thread: the structural ones
 //!   above and the *local* wakers (made on the loop's thread while the loop ran there).
 //!   `wakers` counts how many of those are wakers. Both are plain `Cell`s.
-//! - `cross.refs` is atomic. It counts one reference for all the local ones together
+//! - `refs` is atomic. It counts one reference for all the local ones together
 //!   (held while `local > 0`), plus each *shared* waker (one cloned off the loop, or after
 //!   completion) and each remote-queue entry that carries a reference.
 //!
-//! A spawn, its polls, its wakes on the loop's thread and its completion thus touch no
-//! atomic read-modify-write: when `local` drops to zero, the loop releases its one atomic
-//! reference by *loading* the count first; a count of 1 proves nobody else holds one, so the
-//! task is freed without a `fetch_sub`.
+//! A spawn, its polls, its wakes on the loop's thread and its completion thus run no atomic
+//! read-modify-write while no waker leaves the thread (the loop's batch of tickets aside,
+//! bought with one `fetch_add` per 256 spawns: `shared.rs`). When `local` drops to zero,
+//! the one atomic reference is given back by *loading* the count first: a count of 1 proves
+//! nobody else holds one, so the task is freed without a `fetch_sub`. Completion adds one
+//! plain atomic store (`wakers_in_refs`, below).
 //!
 //! A local waker may still leave the thread (wakers are `Send`). Off the loop it cannot
 //! touch `local`: a clone there makes a shared waker (atomic increment), and dropping it
 //! sends a release entry through the remote queue for the loop to apply. When the task
 //! completes, the loop moves its local waker count into `refs` and sets
-//! `cross.wakers_in_refs`; from then on every waker of the task counts atomically, so wakers
+//! `wakers_in_refs`; from then on every waker of the task counts atomically, so wakers
 //! that outlive the loop need no loop. The loop's shutdown completes every task before it
 //! closes the remote queue, so a release refused by a closed queue always finds its task
 //! converted.
@@ -90,12 +94,15 @@
 //!
 //! The loop keeps every live task on an intrusive list (`live.rs`), which is what
 //! [`all_tasks`](crate::task::all_tasks) and the task dump walk, and counts polls in
-//! `polls`. `waiting` is the one word the dump needs that nothing else keeps: what the
-//! last poll waited on, written by handloop's waiting futures and stamped with `polls`.
-//! `wakers` and `cross.refs` say, for a pending task, how many wakers exist; with the
-//! join slots (`join_waker`), that is what the deadlock check counts (`debug.rs`).
+//! `polls`. For a pending task, `wakers` counts its local wakers (wherever they are now)
+//! and `cross.refs - 1` its shared wakers plus its remote-queue entries, so the loop can
+//! tell how many wakers of it exist; with the join slots (`join_waker`), that is what the
+//! deadlock check counts (`debug.rs`). `waiting` is the one word the dump needs that
+//! nothing else keeps: what the last poll waited on, written by handloop's waiting futures
+//! and stamped with `polls`.
 
 use std::cell::{Cell, OnceCell};
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::task::Waker;
 
@@ -117,6 +124,8 @@ pub(crate) const CANCELLED: u8 = 1 << 3;
 pub(crate) const JOIN_INTEREST: u8 = 1 << 4;
 /// A panic of the current poll was observed by a wrapper: do not report it as unobserved.
 pub(crate) const PANIC_OBSERVED: u8 = 1 << 5;
+/// The future is gone and its outcome is a panic (set with `COMPLETE`).
+pub(crate) const PANICKED: u8 = 1 << 6;
 
 /// What a header heads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,41 +175,67 @@ pub(crate) struct Vtable {
     pub(crate) dealloc: unsafe fn(TaskPtr),
 }
 
-/// The part of a header that other threads may touch: atomics, and fields that never
-/// change once the task is shared.
-pub(crate) struct CrossThread {
-    /// The atomic reference count: one for all local references together (while there
-    /// are any), plus each shared waker's and each remote-queue entry's.
-    pub(crate) refs: AtomicUsize,
-    /// Set while the task sits in its loop's remote queue (a burst of remote wakes enqueues
-    /// it once).
-    pub(crate) remote_notified: AtomicBool,
-    /// Set once, at completion: the task's local wakers now count in `refs`.
-    pub(crate) wakers_in_refs: AtomicBool,
-    /// Type-specific operations.
-    pub(crate) vtable: &'static Vtable,
-    /// The loop's thread-safe half, kept alive by a ticket this header holds (given back
-    /// when the task is freed: see `shared.rs`).
-    pub(crate) shared: NonNull<Shared>,
+/// The part of a header that other threads may touch: its atomics, and fields that never
+/// change once the task is shared. A view built from the raw pointer, field by field, so
+/// that code off the loop's thread never makes a `&Header` (which would cover the
+/// loop-thread cells too).
+#[derive(Clone, Copy)]
+pub(crate) struct CrossThread<'a> {
+    header: NonNull<Header>,
+    _task: PhantomData<&'a Header>,
 }
 
-// SAFETY: `CrossThread` holds atomics, a `&'static` vtable of plain functions, and a
-// pointer that never changes to a `Shared`, which is `Sync` and kept alive by the ticket
-// the header holds; nothing in it is tied to a thread.
-unsafe impl Sync for CrossThread {}
+impl<'a> CrossThread<'a> {
+    /// The atomic reference count: one for all local references together (while there are
+    /// any), plus each shared waker's and each remote-queue entry's.
+    #[inline]
+    pub(crate) fn refs(self) -> &'a AtomicUsize {
+        // SAFETY: the task is alive for `'a` (`TaskPtr::cross`'s contract); an atomic may
+        // be borrowed from any thread.
+        unsafe { &*std::ptr::addr_of!((*self.header.as_ptr()).refs) }
+    }
 
-impl CrossThread {
+    /// Set while the task sits in its loop's remote queue.
+    #[inline]
+    pub(crate) fn remote_notified(self) -> &'a AtomicBool {
+        // SAFETY: as in `refs`.
+        unsafe { &*std::ptr::addr_of!((*self.header.as_ptr()).remote_notified) }
+    }
+
+    /// Set once, at completion: the task's local wakers now count in `refs`.
+    #[inline]
+    pub(crate) fn wakers_in_refs(self) -> &'a AtomicBool {
+        // SAFETY: as in `refs`.
+        unsafe { &*std::ptr::addr_of!((*self.header.as_ptr()).wakers_in_refs) }
+    }
+
+    /// The type-specific operations (never changes).
+    #[inline]
+    pub(crate) fn vtable(self) -> &'static Vtable {
+        // SAFETY: as in `refs`; the field is written before the task is shared.
+        unsafe { std::ptr::addr_of!((*self.header.as_ptr()).vtable).read() }
+    }
+
+    /// The loop's thread-safe half, as a pointer: its identity (never changes).
+    #[inline]
+    pub(crate) fn shared_ptr(self) -> NonNull<Shared> {
+        // SAFETY: as in `vtable`.
+        unsafe { std::ptr::addr_of!((*self.header.as_ptr()).shared).read() }
+    }
+
     /// The loop's thread-safe half.
-    pub(crate) fn shared(&self) -> &Shared {
-        // SAFETY: the header holds a ticket of `Shared` until it is freed, and the caller's
-        // borrow of the header keeps it from being freed meanwhile.
-        unsafe { self.shared.as_ref() }
+    #[inline]
+    pub(crate) fn shared(self) -> &'a Shared {
+        // SAFETY: the header holds a ticket of `Shared` until it is freed, and it is alive
+        // for `'a`.
+        unsafe { self.shared_ptr().as_ref() }
     }
 
     /// Takes one more atomic reference. The caller holds a reference already, so the task
     /// is alive and the count is at least 1.
-    pub(crate) fn ref_inc(&self) {
-        let old = self.refs.fetch_add(1, Ordering::Relaxed);
+    #[inline]
+    pub(crate) fn ref_inc(self) {
+        let old = self.refs().fetch_add(1, Ordering::Relaxed);
         if old > isize::MAX as usize {
             // Like `Arc`: a count this high means wakers are being leaked in a loop.
             std::process::abort();
@@ -210,17 +245,30 @@ impl CrossThread {
 
 /// The shared head of every task allocation (`#[repr(C)]`: it sits at offset 0, so a
 /// pointer to the task is a pointer to its header).
+///
+/// The first five fields are the cross-thread part ([`CrossThread`]); the rest is for the
+/// loop's thread only. (Flat, in this order, so that no padding grows the header.)
 #[repr(C)]
 pub(crate) struct Header {
-    /// What other threads may touch.
-    pub(crate) cross: CrossThread,
+    /// The atomic reference count (see the module documentation).
+    pub(crate) refs: AtomicUsize,
+    /// Type-specific operations.
+    pub(crate) vtable: &'static Vtable,
+    /// The loop's thread-safe half, kept alive by a ticket this header holds (given back
+    /// when the task is freed: see `shared.rs`).
+    pub(crate) shared: NonNull<Shared>,
+    /// Set while the task sits in its loop's remote queue (a burst of remote wakes enqueues
+    /// it once).
+    pub(crate) remote_notified: AtomicBool,
+    /// Set once, at completion: the task's local wakers now count in `refs`.
+    pub(crate) wakers_in_refs: AtomicBool,
     /// The state bits above.
     pub(crate) state: Cell<u8>,
     /// Task, callback or `block_on`'s main future.
     pub(crate) kind: Kind,
     /// References on the loop's thread: structural ones and local wakers.
     pub(crate) local: Cell<u32>,
-    /// How many of `local` are wakers (until completion moves them into `cross.refs`).
+    /// How many of `local` are wakers (until completion moves them into `refs`).
     pub(crate) wakers: Cell<u32>,
     /// How many times the task was polled (for `all_tasks` and a debug mode).
     pub(crate) polls: Cell<u32>,
@@ -232,7 +280,9 @@ pub(crate) struct Header {
     /// The task's id, unique within its loop.
     pub(crate) id: TaskId,
     /// The name given at spawn, or `task-<id>` written on first use.
-    pub(crate) name: OnceCell<Box<str>>,
+    /// (Boxed twice, a thin pointer: one word in every header, a second allocation only
+    /// for tasks whose name is set or asked for.)
+    pub(crate) name: OnceCell<Box<Box<str>>>,
     /// Who to wake when the task completes (the awaiting `JoinHandle`'s waker).
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// What the task's last poll waited on, recorded by handloop's own waiting futures
@@ -255,16 +305,14 @@ impl Header {
     ) -> Header {
         let cell = OnceCell::new();
         if let Some(name) = name {
-            let _ = cell.set(Box::from(name));
+            let _ = cell.set(Box::new(Box::from(name)));
         }
         Header {
-            cross: CrossThread {
-                refs: AtomicUsize::new(1),
-                remote_notified: AtomicBool::new(false),
-                wakers_in_refs: AtomicBool::new(false),
-                vtable,
-                shared,
-            },
+            refs: AtomicUsize::new(1),
+            vtable,
+            shared,
+            remote_notified: AtomicBool::new(false),
+            wakers_in_refs: AtomicBool::new(false),
             state: Cell::new(state),
             kind,
             local: Cell::new(local),
@@ -288,7 +336,7 @@ impl Header {
             } else {
                 "task"
             };
-            format!("{prefix}-{}", self.id).into_boxed_str()
+            Box::new(format!("{prefix}-{}", self.id).into_boxed_str())
         })
     }
 
@@ -320,14 +368,12 @@ impl Header {
     pub(crate) unsafe fn move_wakers_to_refs(&self) {
         let wakers = self.wakers.replace(0);
         if wakers > 0 {
-            self.cross
-                .refs
-                .fetch_add(wakers as usize, Ordering::Relaxed);
+            self.refs.fetch_add(wakers as usize, Ordering::Relaxed);
             // The loop holds references of its own while it completes a task.
             self.local.set(self.local.get() - wakers);
         }
         // Release: a waker that sees the flag also sees the count above.
-        self.cross.wakers_in_refs.store(true, Ordering::Release);
+        self.wakers_in_refs.store(true, Ordering::Release);
     }
 }
 
@@ -369,10 +415,11 @@ impl TaskPtr {
     /// # Safety
     /// The caller knows of a reference that keeps the task alive for `'a`.
     #[inline]
-    pub(crate) unsafe fn cross<'a>(self) -> &'a CrossThread {
-        // SAFETY: the caller's promise. Only the `cross` field is borrowed, never the
-        // loop-thread cells next to it.
-        unsafe { &*std::ptr::addr_of!((*self.0.as_ptr()).cross) }
+    pub(crate) unsafe fn cross<'a>(self) -> CrossThread<'a> {
+        CrossThread {
+            header: self.0,
+            _task: PhantomData,
+        }
     }
 
     /// Gives back one atomic reference, freeing the task if it was the last.
@@ -387,16 +434,15 @@ impl TaskPtr {
     #[inline]
     pub(crate) unsafe fn release_ref(self) {
         // SAFETY: our reference keeps the task alive until we give it back.
-        let cross = unsafe { self.cross() };
-        if cross.refs.load(Ordering::Acquire) != 1
-            && cross.refs.fetch_sub(1, Ordering::Release) != 1
-        {
+        let refs = unsafe { self.cross() }.refs();
+        if refs.load(Ordering::Acquire) != 1 && refs.fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
         // Every other owner's last use happens-before this point, as in `Arc::drop`: the
         // load above is an acquire, and so is this fence after the `fetch_sub`.
         fence(Ordering::Acquire);
-        let dealloc = cross.vtable.dealloc;
+        // SAFETY: as above; nobody else can touch the task now.
+        let dealloc = unsafe { self.cross() }.vtable().dealloc;
         // SAFETY: that was the last reference; nobody else can reach the allocation.
         unsafe { dealloc(self) };
     }

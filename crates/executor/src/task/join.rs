@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::context::with_core;
-use crate::task::header::{CANCELLED, COMPLETE, Header, JOIN_INTEREST};
+use crate::task::header::{CANCELLED, COMPLETE, Header, JOIN_INTEREST, PANICKED};
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
 use crate::task::{JoinError, TaskId, TaskState};
@@ -21,6 +21,18 @@ use crate::task::{JoinError, TaskId, TaskState};
 /// A handle stays on its loop's thread (it is neither `Send` nor `Sync`), like the task's
 /// future itself, and is awaited on that loop. Once the task is complete its output can be
 /// taken anywhere on that thread, with any executor, even after the loop was dropped.
+/// Sending it to another thread does not compile:
+///
+/// ```compile_fail
+/// # use handloop_executor::{EventLoop, spawn};
+/// EventLoop::new().block_on(async {
+///     let handle = spawn(async { 1 });
+///     std::thread::spawn(move || drop(handle)); // `JoinHandle` is not `Send`
+/// });
+/// ```
+///
+/// When the task completes, the loop wakes whoever awaits the handle. If that waker's
+/// `wake` panics, the loop reports it on stderr and goes on, as for a task's own panic.
 ///
 /// # Panics
 /// Awaiting it inside another running loop (a second `EventLoop` on the same thread) while
@@ -62,6 +74,14 @@ impl<T> JoinHandle<T> {
         self.task.header().state.get() & COMPLETE != 0
     }
 
+    /// Whether the task finished by panicking: awaiting the handle will give a
+    /// [`JoinError`] with [`is_panic`](JoinError::is_panic). `false` while the task runs,
+    /// and after it returned a value or was cancelled. It leaves the output where it is
+    /// (asyncio: `task.done() and task.exception() is not None`, without retrieving it).
+    pub fn is_panicked(&self) -> bool {
+        self.task.header().state.get() & PANICKED != 0
+    }
+
     /// The task's id, unique within its loop.
     pub fn id(&self) -> TaskId {
         self.task.header().id
@@ -90,10 +110,7 @@ impl<T> Future for JoinHandle<T> {
             // type, we are on the loop's thread (the handle is `!Send`), and the handle's
             // reference keeps the task alive.
             unsafe {
-                (header.cross.vtable.take_output)(
-                    self.task.ptr(),
-                    &mut output as *mut _ as *mut (),
-                );
+                (header.vtable.take_output)(self.task.ptr(), &mut output as *mut _ as *mut ());
             }
             return output;
         }
@@ -140,7 +157,7 @@ impl<T> Drop for JoinHandle<T> {
         if state & COMPLETE != 0 {
             // SAFETY: complete, on the loop's thread, kept alive by our reference; the
             // output will never be read.
-            unsafe { (header.cross.vtable.drop_output)(self.task.ptr()) };
+            unsafe { (header.vtable.drop_output)(self.task.ptr()) };
         }
         drop(waker);
         // The handle's reference is given back as `self.task` is dropped.

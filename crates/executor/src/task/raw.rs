@@ -15,10 +15,11 @@ use crate::shared::Shared;
 use crate::task::JoinError;
 use crate::task::blocks::{BlockCache, release};
 use crate::task::header::{
-    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, Polled, TaskPtr, Vtable,
+    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, PANICKED, Polled, TaskPtr, Vtable,
 };
 use crate::task::refs::LocalRef;
 use crate::task::waker::LentWaker;
+
 /// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
 #[repr(C)]
 pub(crate) struct Task<F: Future> {
@@ -170,7 +171,8 @@ unsafe fn poll<F: Future + 'static>(task: TaskPtr) -> Polled {
     if !cancelled {
         // It finished (or panicked, even while being dropped) before the abort could take
         // effect: its state says what its handle will report.
-        header.state.set(state & !CANCELLED);
+        let panicked = if outcome.is_err() { PANICKED } else { 0 };
+        header.state.set((state & !CANCELLED) | panicked);
     }
     if state & JOIN_INTEREST == 0 && (cancelled || (outcome.is_ok() && !needs_drop::<F::Output>()))
     {
@@ -256,7 +258,7 @@ unsafe fn dealloc<F: Future + 'static>(task: TaskPtr) {
     // Read before dropping the header, which holds the loop's identity and its ticket. No
     // reference into the task is kept across the drop and the free.
     // SAFETY: nobody else uses the task; its cross-thread part is still intact.
-    let shared = unsafe { task.cross() }.shared;
+    let shared = unsafe { task.cross() }.shared_ptr();
     let ptr = task.as_ptr() as *mut Task<F>;
     // SAFETY: `ptr` came from a non-null block.
     let block = unsafe { NonNull::new_unchecked(ptr as *mut u8) };

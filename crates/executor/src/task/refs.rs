@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | [`LocalRef`] | the live-task list, a `JoinHandle`, an `AbortHandle`, `block_on`'s main task | `local` | the loop's |
 //! | [`Notified`] | the ready queue, then the loop while it polls the task | `local` | the loop's |
-//! | [`RemoteRef`] | a wake entry in the remote queue | `cross.refs` | any |
+//! | [`RemoteRef`] | a wake entry in the remote queue | `refs` | any |
 //! | [`WakerRelease`] | a release entry: a local waker dropped off the loop | `local` (its waker's) | any, applied on the loop's |
 //!
 //! Wakers own references too, through the raw pointer of a `RawWaker` (`waker.rs`).
@@ -166,7 +166,7 @@ impl fmt::Debug for Notified {
     }
 }
 
-/// A reference counted in the atomic `cross.refs`, held by a wake entry in the remote
+/// A reference counted in the atomic `refs`, held by a wake entry in the remote
 /// queue. `Send`: made on a waking thread, given back on the loop's thread (or on the waking
 /// thread, if the loop is gone). It reaches only the cross-thread part of the header.
 pub(crate) struct RemoteRef(TaskPtr);
@@ -234,7 +234,7 @@ impl WakerRelease {
     }
 
     /// Gives the reference back on the loop's thread: to `local` while the task is not
-    /// complete, to `cross.refs` once completion moved the wakers there.
+    /// complete, to `refs` once completion moved the wakers there.
     pub(crate) fn apply(self, core: &Core) {
         let ptr = self.0;
         std::mem::forget(self);
@@ -257,7 +257,7 @@ impl Drop for WakerRelease {
     fn drop(&mut self) {
         // SAFETY: the waker's reference keeps the task alive.
         let converted = unsafe { self.0.cross() }
-            .wakers_in_refs
+            .wakers_in_refs()
             .load(Ordering::Acquire);
         assert!(
             converted,

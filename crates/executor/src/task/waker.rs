@@ -6,7 +6,7 @@
 //! - [`LOCAL`]: in the plain `local` count of the loop's thread. A waker made on the loop's
 //!   thread while the loop runs there, for a task that is not complete, is local: cloning,
 //!   waking and dropping it there is a few plain writes.
-//! - [`SHARED`]: in the atomic `cross.refs`. A clone made anywhere else (another thread, or
+//! - [`SHARED`]: in the atomic `refs`. A clone made anywhere else (another thread, or
 //!   after the task completed) is shared.
 //!
 //! A local waker that leaves the thread still works. Off the loop, cloning it makes a
@@ -84,7 +84,7 @@ impl<'a> LentWaker<'a> {
 #[inline]
 unsafe fn on_own_loop(task: TaskPtr, f: impl FnOnce(&crate::core::Core)) -> bool {
     // SAFETY: the caller's reference keeps the task alive; the pointer is read, not kept.
-    let shared = unsafe { task.cross() }.shared;
+    let shared = unsafe { task.cross() }.shared_ptr();
     context::with_core(|core| {
         if core.is(shared) {
             f(core);
@@ -118,9 +118,9 @@ unsafe fn wake_by_ref(task: TaskPtr) {
 /// # Safety
 /// The caller holds a reference to the task for the duration of the call.
 #[cold]
-unsafe fn wake_remote(task: TaskPtr, cross: &CrossThread) {
+unsafe fn wake_remote(task: TaskPtr, cross: CrossThread<'_>) {
     if cross
-        .remote_notified
+        .remote_notified()
         .swap(true, crate::sync::Ordering::AcqRel)
     {
         return; // already waiting in the remote queue
@@ -166,7 +166,7 @@ pub(crate) unsafe fn release_on_loop(task: TaskPtr) {
 unsafe fn release_off_loop(task: TaskPtr, wake: bool) {
     // SAFETY: our reference keeps the task alive.
     let cross = unsafe { task.cross() };
-    if cross.wakers_in_refs.load(crate::sync::Ordering::Acquire) {
+    if cross.wakers_in_refs().load(crate::sync::Ordering::Acquire) {
         if wake {
             // SAFETY: we hold a reference.
             unsafe { wake_remote(task, cross) };
@@ -181,7 +181,7 @@ unsafe fn release_off_loop(task: TaskPtr, wake: bool) {
     let keep = unsafe { RemoteRef::new(task) };
     let wake = wake
         && !cross
-            .remote_notified
+            .remote_notified()
             .swap(true, crate::sync::Ordering::AcqRel);
     // SAFETY: we hand over our local waker reference.
     let release = unsafe { WakerRelease::new(task) };
