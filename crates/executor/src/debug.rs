@@ -1,12 +1,13 @@
 //! Seeing the loop: what the loop does for `handloop-debug`'s tools (the stall watchdog,
 //! the trace, the task dump, the deadlock check), and the options that turn them on.
 //!
-//! When debug mode and tracing are off, the loop has no debug state and runs its turns
-//! through a copy of the turn compiled without any of it (`block_on` chooses once, per
-//! call): a poll costs exactly what it did. What is always on is cheap by construction:
-//! waiting futures record what they wait on in their task's header (a few plain stores on
-//! `Pending`), and the deadlock check runs only when the loop is about to wait with nothing
-//! ready and nothing its driver watches.
+//! The turn is compiled in three copies, and `block_on` picks one per call: without debug
+//! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
+//! all), with debug mode (per poll, the heartbeat's two stores and one check), and with a
+//! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
+//! construction: waiting futures record what they wait on in their task's header (one
+//! out-of-line call and one word written per `Pending`), and the deadlock check runs only
+//! when the loop is about to wait with nothing ready and nothing its driver watches.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
