@@ -47,27 +47,26 @@ impl EventLoop {
 
     /// A loop that waits through `driver` (a timer, an I/O poller, ...).
     pub fn with_driver(driver: impl Driver) -> EventLoop {
-        EventLoop::build(driver, DebugOptions::default(), None)
+        EventLoop::build(driver, DebugOptions::default().deadlock_grace, None)
     }
 
-    /// A loop with debug mode or tracing (see [`DebugOptions`]).
+    /// A loop with debug mode, a trace or another deadlock grace period (see
+    /// [`DebugOptions`]).
     ///
     /// # Errors
     /// If debug mode's watchdog thread cannot be started.
     pub fn with_options(driver: impl Driver, options: DebugOptions) -> io::Result<EventLoop> {
         let deadlock_grace = options.deadlock_grace;
         let debug = LoopDebug::new(options)?;
-        let mut event_loop = EventLoop::build(driver, DebugOptions::default(), debug);
-        event_loop.deadlock_grace = deadlock_grace;
-        Ok(event_loop)
+        Ok(EventLoop::build(driver, deadlock_grace, debug))
     }
 
-    fn build(driver: impl Driver, options: DebugOptions, debug: Option<Box<LoopDebug>>) -> Self {
+    fn build(driver: impl Driver, deadlock_grace: Duration, debug: Option<Box<LoopDebug>>) -> Self {
         let unparker = driver.unparker();
         EventLoop {
             core: Box::new(Core::new(unparker, debug)),
             driver: RefCell::new(Box::new(driver)),
-            deadlock_grace: options.deadlock_grace,
+            deadlock_grace,
         }
     }
 
@@ -83,7 +82,10 @@ impl EventLoop {
     /// # Panics
     /// If a loop is already running on this thread (nested `block_on`): await the future,
     /// or spawn it, instead. A panic in `future` itself propagates to the caller; panics in
-    /// tasks do not (their handles report them).
+    /// tasks do not (their handles report them). With a message that begins `handloop:
+    /// deadlock`, followed by the task dump, when no task can ever be woken again (at once
+    /// when the loop can prove it; after the grace period on a virtual clock, when a waker
+    /// is held where it cannot see): see the chapter's "Seeing the loop".
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         if in_event_loop() {
             panic!(
