@@ -370,3 +370,9 @@ fn a_task_waiting_on_a_socket_shows_its_fd_and_the_trace_shows_the_event() {
     assert!(instant.contains(&format!(" fd {fd}\"")), "{instant}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+#[should_panic(expected = "dump() called with no running event loop on this thread")]
+fn dump_outside_a_loop_says_where_to_call_it() {
+    let _ = handloop::dump();
+}
