@@ -5,8 +5,8 @@
 //! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
 //! all), with debug mode (per poll, the heartbeat's two stores and one check), and with a
 //! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
-//! construction: waiting futures record what they wait on in their task's header (one
-//! out-of-line call and one word written per `Pending`), and the deadlock check runs only
+//! construction: waiting futures record what they wait on in their task's header (a
+//! thread-local read and one word written per `Pending`), and the deadlock check runs only
 //! when the loop is about to wait with nothing ready and nothing its driver watches.
 
 use std::cell::{Cell, RefCell};
@@ -101,9 +101,9 @@ pub fn record_waiting(what: WaitingOn) {
     record_packed(what.pack());
 }
 
-/// The recorder's body, out of line: each waiting future's own code only packs a constant
-/// and makes one call, so it stays as small (and as inlined) as it was.
-#[inline(never)]
+/// The recorder's body: the thread's loop, its running task, one word written (about
+/// fifteen instructions; measured, inlining it costs fewer in total than a call).
+#[inline(always)]
 fn record_packed(what: handloop_debug::PackedWait) {
     context::with_core(|core| core.record_waiting(what));
 }
