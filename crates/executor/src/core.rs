@@ -214,43 +214,41 @@ impl Core {
         // loop never queues a complete task), and `poll_with` sets RUNNING.
         let polled =
             self.poll_with::<DEBUG, TRACE>(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
-        if let Some((task, polled, number)) = polled {
-            self.complete::<DEBUG, TRACE>(task, polled, number);
+        if let Some((task, polled)) = polled {
+            self.complete::<DEBUG, TRACE>(task, polled);
         }
     }
 
     /// The bookkeeping around one poll, for tasks and for `block_on`'s own future alike:
     /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
     /// poll goes to the back of the queue (its reference moves into the new entry), others
-    /// give their reference back. A finished task's reference comes back to the caller,
-    /// with debug mode's number for the poll, to end once the task is completed.
+    /// give their reference back. A finished task's reference comes back to the caller.
+    /// With debug state, the heartbeat's two stores come before the poll; a trace's end of
+    /// the poll after it (for a finished task, once it is completed).
     #[inline(always)]
     pub(crate) fn poll_with<const DEBUG: bool, const TRACE: bool>(
         &self,
         task: Notified,
         poll: impl FnOnce() -> Polled,
-    ) -> Option<(Notified, Polled, u64)> {
+    ) -> Option<(Notified, Polled)> {
         let header = task.header();
         header
             .state
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
         header.polls.set(header.polls.get().wrapping_add(1));
         self.current.set(Some(task.ptr()));
-        // Debug mode's number for this poll (0, and nothing done, without debug state).
-        let debug = if DEBUG { self.debug() } else { None };
-        let number = match debug {
-            Some(debug) => debug.poll_started::<TRACE>(self, header),
-            None => 0,
-        };
+        if DEBUG && let Some(debug) = self.debug() {
+            debug.poll_started::<TRACE>(self, header);
+        }
         let polled = poll();
         self.current.set(None);
         if polled != Polled::Pending {
-            return Some((task, polled, number));
+            return Some((task, polled));
         }
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
-        if let Some(debug) = debug {
-            debug.poll_ended::<TRACE>(self, header, number, false);
+        if TRACE && let Some(debug) = self.debug() {
+            debug.poll_ended::<TRACE>(self, header, false);
         }
         if state & NOTIFIED != 0 {
             self.ready.push_back(task);
@@ -264,12 +262,7 @@ impl Core {
     /// `wake`, or the output's destructor), then the loop gives its references back. User
     /// code may drop the last handle or panic; the references held here keep the task
     /// alive until the end.
-    fn complete<const DEBUG: bool, const TRACE: bool>(
-        &self,
-        running: Notified,
-        polled: Polled,
-        number: u64,
-    ) {
+    fn complete<const DEBUG: bool, const TRACE: bool>(&self, running: Notified, polled: Polled) {
         let header = running.header();
         let state = header.state.get();
         header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
@@ -288,7 +281,7 @@ impl Core {
             unsafe { (header.vtable.drop_output)(running.ptr()) };
         }
         if DEBUG && let Some(debug) = self.debug() {
-            debug.poll_ended::<TRACE>(self, header, number, true);
+            debug.poll_ended::<TRACE>(self, header, true);
         }
         drop(listed);
         drop(running);

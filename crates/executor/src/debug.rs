@@ -22,7 +22,7 @@ use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
 pub use handloop_debug::{
     DeadlockCause, DeadlockReport, NoProgress, Output, TaskDump, TaskRow, TaskStatus, WaitingOn,
 };
-use handloop_debug::{Evidence, Heartbeat, SlowPoll, TaskNames, Watchdog};
+use handloop_debug::{Evidence, Heartbeat, TaskNames, Watchdog};
 
 use crate::context;
 use crate::core::Core;
@@ -145,7 +145,6 @@ fn next_loop_number() -> u64 {
 /// The stall watchdog's parts the loop holds (debug mode).
 struct Stall {
     names: TaskNames,
-    threshold: Duration,
     _watchdog: Watchdog,
 }
 
@@ -153,9 +152,9 @@ struct Stall {
 ///
 /// The loop's turn is compiled in three copies (`block_on` picks one): without debug state,
 /// with it, and with it and a trace (`DEBUG` and `TRACE` below). Per poll, debug mode
-/// costs the heartbeat's two stores and one load to see whether the watchdog reported the
-/// poll; it learns of new tasks once per turn, from the task ids (`check_spawns`). A trace
-/// costs more, as it must: clock reads, and a look at what each poll queued.
+/// costs the heartbeat's two stores, nothing after the poll; it learns of new tasks once per
+/// turn, from the task ids (`check_spawns`), and of completed ones as they complete. A
+/// trace costs more, as it must: clock reads, and a look at what each poll queued.
 pub(crate) struct LoopDebug {
     options: DebugOptions,
     /// `loop 3 on thread 'main'`.
@@ -201,7 +200,6 @@ impl LoopDebug {
             names.named(0, "main");
             Some(Stall {
                 names,
-                threshold: options.slow_poll_threshold,
                 _watchdog: watchdog,
             })
         } else {
@@ -310,15 +308,13 @@ impl LoopDebug {
 
     /// A poll begins: the heartbeat's two stores; when tracing, a note of the ready
     /// queue's tail and the trace's start.
-    /// Returns the poll's number, for [`poll_ended`](LoopDebug::poll_ended).
     #[inline(always)]
-    pub(crate) fn poll_started<const TRACE: bool>(&self, core: &Core, header: &Header) -> u64 {
-        let number = self.heartbeat.poll_started(header.id.as_u64());
+    pub(crate) fn poll_started<const TRACE: bool>(&self, core: &Core, header: &Header) {
+        self.heartbeat.poll_started(header.id.as_u64());
         if TRACE {
             self.polling_tail.set(core.ready.back());
             self.trace_poll_started(header);
         }
-        number
     }
 
     #[inline(never)]
@@ -332,25 +328,17 @@ impl LoopDebug {
         self.polling_trace.set(mark);
     }
 
-    /// A poll ended (for a finished task, `done`, after its completion's bookkeeping): the
-    /// loop's report of a slow poll the watchdog named; when tracing, what the poll queued
-    /// and the trace's slice.
+    /// A poll ended, when tracing or when the task is `done` (after its completion's
+    /// bookkeeping): the task is forgotten; when tracing, what the poll queued and the
+    /// trace's slice. (Debug mode alone calls nothing after a pending poll: the watchdog
+    /// sees the poll count move.)
     #[inline(always)]
-    pub(crate) fn poll_ended<const TRACE: bool>(
-        &self,
-        core: &Core,
-        header: &Header,
-        number: u64,
-        done: bool,
-    ) {
+    pub(crate) fn poll_ended<const TRACE: bool>(&self, core: &Core, header: &Header, done: bool) {
         if TRACE {
             let tail = self.polling_tail.get();
             if core.ready.back() != tail {
                 self.arrived(core, tail);
             }
-        }
-        if let Some(took) = self.heartbeat.poll_ended(number) {
-            self.report_slow(header, took);
         }
         if done {
             self.task_done(header);
@@ -358,20 +346,6 @@ impl LoopDebug {
         if TRACE {
             self.trace_poll_ended(header, done);
         }
-    }
-
-    #[cold]
-    fn report_slow(&self, header: &Header, took: Duration) {
-        let Some(stall) = &self.stall else {
-            return;
-        };
-        let slow = SlowPoll {
-            id: header.id.as_u64(),
-            name: header.name().to_owned(),
-            took,
-            threshold: stall.threshold,
-        };
-        self.options.output.print(&slow.to_string());
     }
 
     /// A task completed: forget its birth, and its name if the watchdog was told it.

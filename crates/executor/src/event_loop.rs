@@ -134,10 +134,10 @@ impl EventLoop {
                     });
                     if let Some(output) = output {
                         if DEBUG
-                            && let Some((task, _, number)) = finished
+                            && let Some((task, _)) = finished
                             && let Some(debug) = core.debug()
                         {
-                            debug.poll_ended::<TRACE>(core, task.header(), number, true);
+                            debug.poll_ended::<TRACE>(core, task.header(), true);
                         }
                         // `finished`'s reference (the queue's) is gone; `main` completes it.
                         return output;

@@ -6,7 +6,7 @@
 //! 1. The blocking mistake, in debug mode (`Runtime::builder().debug(true)`, or
 //!    `HANDLOOP_DEBUG=1`): a watchdog thread sees that one poll has held the thread past
 //!    the slow-poll threshold and names the task on stderr while it is still blocking;
-//!    when it finally yields, the loop prints how long it took.
+//!    once it finally yields, how long it took.
 //! 2. The deadlock mistake: a consumer waits for an item that nobody will ever put (the
 //!    producer finished without closing the queue). Instead of hanging, the loop panics
 //!    with `handloop: deadlock` and a dump of every task and what it waits on (Go's "all

@@ -63,8 +63,8 @@ impl Builder {
 
     /// Debug mode (asyncio's debug mode): a watchdog thread names, while it happens, a
     /// task that holds the thread longer than the [slow-poll
-    /// threshold](Builder::slow_poll_threshold) without yielding, and the loop prints how
-    /// long it took; the task dump shows each task's age; and on the real clock, a loop
+    /// threshold](Builder::slow_poll_threshold) without yielding, and how long it took once
+    /// it yields; the task dump shows each task's age; and on the real clock, a loop
     /// where every task has waited 5 s with nothing happening prints the dump. Setting
     /// `HANDLOOP_DEBUG=1` in the environment turns it on for every runtime that does not
     /// choose here, [`run`] included (asyncio's `PYTHONASYNCIODEBUG`).
