@@ -30,6 +30,8 @@ pub enum WaitingOn {
     QueueGet,
     /// `Queue::put` on a full queue.
     QueuePut,
+    /// `Queue::join`: items put that no consumer has marked done yet.
+    QueueJoin,
     /// A `oneshot` receiver whose value has not been sent.
     Oneshot,
     /// Awaiting another task's `JoinHandle`.
@@ -90,6 +92,7 @@ impl WaitingOn {
             WaitingOn::Sleep { until } => format!("sleep until {}", offset(now, until)),
             WaitingOn::QueueGet => "Queue.get".to_owned(),
             WaitingOn::QueuePut => "Queue.put".to_owned(),
+            WaitingOn::QueueJoin => "Queue.join".to_owned(),
             WaitingOn::Oneshot => "oneshot.recv".to_owned(),
             WaitingOn::Join { task: id } => format!("join {}", task(id)),
             WaitingOn::Readable { fd } => format!("readable fd {fd}"),
@@ -101,11 +104,13 @@ impl WaitingOn {
     }
 }
 
-/// `+1.200s` (or `-0.050s` for a deadline already past): `at` relative to `now`.
+/// `+1.200s` (or `-0.050s` for a deadline already past): `at` relative to `now`, to the
+/// nearest millisecond.
 pub(crate) fn offset(now: Instant, at: Instant) -> String {
+    let half = Duration::from_micros(500);
     match at.checked_duration_since(now) {
-        Some(ahead) => format!("+{}", seconds(ahead)),
-        None => format!("-{}", seconds(now - at)),
+        Some(ahead) => format!("+{}", seconds(ahead + half)),
+        None => format!("-{}", seconds(now - at + half)),
     }
 }
 
@@ -135,14 +140,24 @@ mod tag {
     pub(super) const WRITABLE: u8 = 7;
     pub(super) const LOCK: u8 = 8;
     pub(super) const TO_THREAD: u8 = 9;
+    pub(super) const QUEUE_JOIN: u8 = 10;
 }
 
-/// The task header's field: the last poll's [`WaitingOn`], packed into 16 bytes (a
-/// `WaitingOn` takes 24), stamped with the poll count that wrote it.
+/// The task header's field: the last poll's [`WaitingOn`], packed into one word (a
+/// `WaitingOn` takes 24 bytes; every task pays for this field, debug mode or not),
+/// stamped with the poll count that wrote it.
 ///
-/// Only the loop's thread touches it (it is made of `Cell`s, so it is not `Sync`): the
-/// waiting future records into its own task's header during the poll, and the dump reads
-/// it on the same thread.
+/// The word holds the low 16 bits of that poll count, a 4-bit tag, a 4-bit count of the
+/// further waits the same poll recorded, and 40 bits of data: a deadline in milliseconds
+/// from [`epoch`] (signed: about 17 years either way), a task id, or a file descriptor.
+/// A task id or descriptor too large for 40 bits (a loop would need to spawn a million
+/// tasks a second for twelve days) is not recorded, and shows as `unknown`. A record is
+/// valid while the task's poll count matches it; a task polled a multiple of 65,536 times
+/// since, each time waiting on something that records nothing, would show its old record.
+///
+/// Only the loop's thread touches it (it is a `Cell`, so it is not `Sync`): the waiting
+/// future records into its own task's header during the poll, and the dump reads it on
+/// the same thread.
 ///
 /// ```
 /// use handloop_debug::{WaitCell, WaitingOn};
@@ -154,50 +169,60 @@ mod tag {
 /// assert_eq!(cell.get(2), None); // poll 2 recorded nothing: a foreign wait, "unknown"
 /// ```
 #[derive(Debug, Default)]
-pub struct WaitCell {
-    /// The poll count of the poll that recorded; meaningful only when `tag != NONE`.
-    stamp: Cell<u32>,
-    tag: Cell<u8>,
-    /// How many more waits the same poll recorded after the first (saturating).
-    more: Cell<u8>,
-    /// The variant's data: a deadline (signed nanoseconds from [`epoch`]), a task id
-    /// (plus one for a lock's holder, 0 meaning unknown), or a file descriptor.
-    payload: Cell<u64>,
-}
+pub struct WaitCell(Cell<u64>);
+
+/// Bits 0..16: the poll stamp.
+const STAMP_MASK: u64 = 0xffff;
+/// Bits 16..20: the tag (0: nothing recorded).
+const TAG_SHIFT: u32 = 16;
+/// Bits 20..24: how many more waits the same poll recorded (saturating at 15).
+const MORE_SHIFT: u32 = 20;
+const MORE_MAX: u64 = 0xf;
+/// Bits 24..64: the data.
+const PAYLOAD_SHIFT: u32 = 24;
+const PAYLOAD_BITS: u32 = 40;
 
 impl WaitCell {
     /// An empty cell: nothing recorded.
     pub const fn new() -> WaitCell {
-        WaitCell {
-            stamp: Cell::new(0),
-            tag: Cell::new(tag::NONE),
-            more: Cell::new(0),
-            payload: Cell::new(0),
-        }
+        WaitCell(Cell::new(0))
     }
 
     /// Records `what` for the poll numbered `poll` (the header's poll count while the task
     /// is being polled). The first record of a poll wins; later ones only count.
     #[inline]
     pub fn record(&self, poll: u32, what: WaitingOn) {
-        if self.tag.get() != tag::NONE && self.stamp.get() == poll {
-            self.more.set(self.more.get().saturating_add(1));
-            return;
+        self.record_packed(poll, what.pack());
+    }
+
+    /// [`record`](WaitCell::record) for a wait packed already ([`WaitingOn::pack`]): what
+    /// the executor's out-of-line recorder takes, so that each waiting future only packs
+    /// its constant at the call site.
+    #[inline]
+    pub fn record_packed(&self, poll: u32, what: PackedWait) {
+        let word = self.0.get();
+        let stamp = u64::from(poll) & STAMP_MASK;
+        if word & STAMP_MASK == stamp && (word >> TAG_SHIFT) & 0xf != 0 {
+            let more = ((word >> MORE_SHIFT) & MORE_MAX)
+                .saturating_add(1)
+                .min(MORE_MAX);
+            self.0
+                .set((word & !(MORE_MAX << MORE_SHIFT)) | (more << MORE_SHIFT));
+        } else if what.0 != 0 {
+            self.0.set(what.0 | stamp);
         }
-        let (tag, payload) = pack(what);
-        self.stamp.set(poll);
-        self.tag.set(tag);
-        self.more.set(0);
-        self.payload.set(payload);
     }
 
     /// What the poll numbered `poll` recorded, and how many more waits it counted; `None`
     /// if that poll recorded nothing (the task waits on something foreign).
     pub fn get(&self, poll: u32) -> Option<(WaitingOn, u8)> {
-        if self.tag.get() == tag::NONE || self.stamp.get() != poll {
+        let word = self.0.get();
+        let tag = ((word >> TAG_SHIFT) & 0xf) as u8;
+        if tag == tag::NONE || word & STAMP_MASK != u64::from(poll) & STAMP_MASK {
             return None;
         }
-        Some((unpack(self.tag.get(), self.payload.get()), self.more.get()))
+        let more = ((word >> MORE_SHIFT) & MORE_MAX) as u8;
+        Some((unpack(tag, word >> PAYLOAD_SHIFT), more))
     }
 }
 
@@ -208,27 +233,50 @@ pub fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-fn pack(what: WaitingOn) -> (u8, u64) {
+/// A [`WaitingOn`] in the form a [`WaitCell`] stores (without its stamp); 0 when it does
+/// not fit and is not recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedWait(u64);
+
+impl WaitingOn {
+    /// The packed form (see [`WaitCell::record_packed`]).
+    #[inline]
+    pub fn pack(self) -> PackedWait {
+        let (tag, payload) = pack(self);
+        match payload {
+            Some(payload) if payload >> PAYLOAD_BITS == 0 => {
+                PackedWait((u64::from(tag) << TAG_SHIFT) | (payload << PAYLOAD_SHIFT))
+            }
+            _ => PackedWait(0),
+        }
+    }
+}
+
+/// The tag and the 40-bit data of a wait (`None` if the data does not fit).
+#[inline]
+fn pack(what: WaitingOn) -> (u8, Option<u64>) {
     match what {
-        WaitingOn::Sleep { until } => (tag::SLEEP, pack_instant(until) as u64),
-        WaitingOn::QueueGet => (tag::QUEUE_GET, 0),
-        WaitingOn::QueuePut => (tag::QUEUE_PUT, 0),
-        WaitingOn::Oneshot => (tag::ONESHOT, 0),
-        WaitingOn::Join { task } => (tag::JOIN, task),
-        WaitingOn::Readable { fd } => (tag::READABLE, fd),
-        WaitingOn::Writable { fd } => (tag::WRITABLE, fd),
-        WaitingOn::Lock { holder } => (tag::LOCK, holder.map_or(0, |id| id.wrapping_add(1))),
-        WaitingOn::ToThread => (tag::TO_THREAD, 0),
+        WaitingOn::Sleep { until } => (tag::SLEEP, Some(pack_instant(until))),
+        WaitingOn::QueueGet => (tag::QUEUE_GET, Some(0)),
+        WaitingOn::QueuePut => (tag::QUEUE_PUT, Some(0)),
+        WaitingOn::QueueJoin => (tag::QUEUE_JOIN, Some(0)),
+        WaitingOn::Oneshot => (tag::ONESHOT, Some(0)),
+        WaitingOn::Join { task } => (tag::JOIN, Some(task)),
+        WaitingOn::Readable { fd } => (tag::READABLE, Some(fd)),
+        WaitingOn::Writable { fd } => (tag::WRITABLE, Some(fd)),
+        WaitingOn::Lock { holder } => (tag::LOCK, holder.map_or(Some(0), |id| id.checked_add(1))),
+        WaitingOn::ToThread => (tag::TO_THREAD, Some(0)),
     }
 }
 
 fn unpack(tag: u8, payload: u64) -> WaitingOn {
     match tag {
         tag::SLEEP => WaitingOn::Sleep {
-            until: unpack_instant(payload as i64),
+            until: unpack_instant(payload),
         },
         tag::QUEUE_GET => WaitingOn::QueueGet,
         tag::QUEUE_PUT => WaitingOn::QueuePut,
+        tag::QUEUE_JOIN => WaitingOn::QueueJoin,
         tag::ONESHOT => WaitingOn::Oneshot,
         tag::JOIN => WaitingOn::Join { task: payload },
         tag::READABLE => WaitingOn::Readable { fd: payload },
@@ -241,19 +289,31 @@ fn unpack(tag: u8, payload: u64) -> WaitingOn {
     }
 }
 
-/// Signed nanoseconds from [`epoch`], saturating at about ±292 years.
-fn pack_instant(at: Instant) -> i64 {
+/// Milliseconds from [`epoch`] (rounded to the nearest), as a 40-bit two's complement
+/// number (saturating).
+fn pack_instant(at: Instant) -> u64 {
+    const LIMIT: u64 = (1 << (PAYLOAD_BITS - 1)) - 1;
     let epoch = epoch();
-    match at.checked_duration_since(epoch) {
-        Some(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
-        None => -i64::try_from((epoch - at).as_nanos()).unwrap_or(i64::MAX),
-    }
+    // Plain 64-bit arithmetic (a sleep records this on every wait; no 128-bit division).
+    let rounded = |d: Duration| {
+        let millis = d.as_secs().saturating_mul(1000);
+        millis
+            .saturating_add(u64::from((d.subsec_nanos() + 500_000) / 1_000_000))
+            .min(LIMIT)
+    };
+    let millis = match at.checked_duration_since(epoch) {
+        Some(after) => rounded(after) as i64,
+        None => -(rounded(epoch - at) as i64),
+    };
+    (millis as u64) & ((1 << PAYLOAD_BITS) - 1)
 }
 
-fn unpack_instant(nanos: i64) -> Instant {
+fn unpack_instant(bits: u64) -> Instant {
+    // Sign-extend the 40-bit number.
+    let millis = ((bits << (64 - PAYLOAD_BITS)) as i64) >> (64 - PAYLOAD_BITS);
     let epoch = epoch();
-    let offset = Duration::from_nanos(nanos.unsigned_abs());
-    if nanos >= 0 {
+    let offset = Duration::from_millis(millis.unsigned_abs());
+    if millis >= 0 {
         epoch + offset
     } else {
         epoch - offset
@@ -265,26 +325,117 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cell_is_small() {
+    fn the_cell_is_one_word() {
         // The header pays for this field on every task, debug mode or not.
-        assert_eq!(std::mem::size_of::<WaitCell>(), 16);
+        assert_eq!(std::mem::size_of::<WaitCell>(), 8);
+    }
+
+    #[test]
+    fn what_does_not_fit_is_not_recorded() {
+        let cell = WaitCell::new();
+        cell.record(1, WaitingOn::Join { task: 1 << 40 });
+        assert_eq!(cell.get(1), None);
+        cell.record(
+            1,
+            WaitingOn::Lock {
+                holder: Some((1 << 40) - 1),
+            },
+        );
+        assert_eq!(cell.get(1), None, "a holder's id is stored plus one");
+        cell.record(
+            1,
+            WaitingOn::Join {
+                task: (1 << 40) - 1,
+            },
+        );
+        assert_eq!(
+            cell.get(1),
+            Some((
+                WaitingOn::Join {
+                    task: (1 << 40) - 1
+                },
+                0
+            ))
+        );
+        cell.record(
+            1,
+            WaitingOn::Lock {
+                holder: Some(u64::MAX),
+            },
+        );
+        assert_eq!(
+            cell.get(1),
+            Some((
+                WaitingOn::Join {
+                    task: (1 << 40) - 1
+                },
+                1
+            )),
+            "a later wait of the same poll only counts"
+        );
+    }
+
+    #[test]
+    fn the_stamp_is_the_poll_count_modulo_65536() {
+        let cell = WaitCell::new();
+        cell.record(3, WaitingOn::QueueGet);
+        assert_eq!(cell.get(3 + 65_536), Some((WaitingOn::QueueGet, 0)));
+        assert_eq!(cell.get(4), None);
+    }
+
+    #[test]
+    fn deadlines_keep_millisecond_precision_both_sides_of_the_epoch() {
+        let epoch = epoch();
+        for offset in [0i64, 1, 1_200, -5, -86_400_000, 86_400_000 * 365 * 10] {
+            let at = if offset >= 0 {
+                epoch + Duration::from_millis(offset as u64)
+            } else {
+                epoch - Duration::from_millis(offset.unsigned_abs())
+            };
+            let cell = WaitCell::new();
+            cell.record(1, WaitingOn::Sleep { until: at });
+            assert_eq!(
+                cell.get(1),
+                Some((WaitingOn::Sleep { until: at }, 0)),
+                "{offset}"
+            );
+        }
+        // Rounded to the nearest millisecond: the dump prints milliseconds.
+        let cell = WaitCell::new();
+        cell.record(
+            1,
+            WaitingOn::Sleep {
+                until: epoch + Duration::from_micros(1_499),
+            },
+        );
+        assert_eq!(
+            cell.get(1),
+            Some((
+                WaitingOn::Sleep {
+                    until: epoch + Duration::from_millis(1)
+                },
+                0
+            ))
+        );
     }
 
     #[test]
     fn every_variant_survives_packing() {
-        let now = Instant::now();
         let waits = [
             WaitingOn::Sleep {
-                until: now + Duration::from_millis(1200),
+                until: epoch() + Duration::from_millis(1200),
             },
             WaitingOn::Sleep {
-                until: epoch() - Duration::from_nanos(5),
+                until: epoch() - Duration::from_millis(5),
             },
             WaitingOn::QueueGet,
             WaitingOn::QueuePut,
+            WaitingOn::QueueJoin,
             WaitingOn::Oneshot,
             WaitingOn::Join { task: 12 },
-            WaitingOn::Join { task: u64::MAX },
+            WaitingOn::Join {
+                task: (1 << 40) - 1,
+            },
             WaitingOn::Readable { fd: 7 },
             WaitingOn::Writable { fd: 7 },
             WaitingOn::Lock { holder: Some(4) },
@@ -319,7 +470,7 @@ mod tests {
         for _ in 0..1000 {
             cell.record(1, WaitingOn::QueueGet);
         }
-        assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, u8::MAX)));
+        assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, 15)));
     }
 
     #[test]
@@ -341,6 +492,7 @@ mod tests {
             ),
             (WaitingOn::QueueGet, "Queue.get"),
             (WaitingOn::QueuePut, "Queue.put"),
+            (WaitingOn::QueueJoin, "Queue.join"),
             (WaitingOn::Oneshot, "oneshot.recv"),
             (WaitingOn::Join { task: 12 }, "join #12"),
             (WaitingOn::Readable { fd: 7 }, "readable fd 7"),
