@@ -4,18 +4,23 @@
 //! asyncio's debug mode times every callback and logs the slow ones after they return: a
 //! task that never returns is never reported. Go's `sysmon` does it the other way round,
 //! and so does this: the loop only counts. Each poll it makes two plain stores into a
-//! [`Heartbeat`] (the task being polled, then the poll count), and a watchdog thread
-//! samples them every tenth of the threshold. A count that has not moved while a task is
-//! being polled means that task has not yielded; once that lasts longer than the threshold
-//! the watchdog prints its name and id, again at twice and four times the threshold and so
-//! on, and when the poll finally returns the loop prints the total.
+//! [`Heartbeat`] (the task being polled, then the poll count), and one more per turn before
+//! it looks for events (no poll running); it reads no clock and checks nothing. A watchdog
+//! thread samples the heartbeat every tenth of the threshold. A count that has not moved
+//! while a task is being polled means that task has not yielded; once that lasts longer
+//! than the threshold the watchdog prints its name and id, again at twice and four times
+//! the threshold and so on, and at the first sample after the poll finally returned it
+//! prints the total ([`SlowPoll`]).
 //!
 //! The watchdog never takes a lock the loop needs. It reads the heartbeat's atomics; it
 //! learns task names from a channel the loop sends into (without locking: see
 //! [`TaskNames`]); and it prints through its own [`Output`].
 //!
-//! Durations are measured from the first sample that saw the poll running, so they are
-//! lower bounds, short by at most one sampling interval (a tenth of the threshold).
+//! The poll began between the last sample that saw an earlier count and the first that saw
+//! its own, and ended between the last sample that saw it running and the next: durations
+//! are measured between the halfway points, so they are right to within the time between
+//! two samples (a tenth of the threshold, unless the machine is so loaded that the watchdog
+//! oversleeps).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -30,8 +35,6 @@ use crate::waiting::seconds;
 
 /// `task` when no poll is running: the loop is between turns or parked.
 const IDLE: u64 = u64::MAX;
-/// Set in `task` for a `call_soon` callback (named `callback-<id>`, not `task-<id>`).
-const CALLBACK: u64 = 1 << 63;
 
 /// What the loop writes and the watchdog reads: the poll count and the task being polled.
 ///
@@ -42,15 +45,8 @@ const CALLBACK: u64 = 1 << 63;
 pub struct Heartbeat {
     /// Polls started so far. Only the loop writes it.
     polls: AtomicU64,
-    /// The task being polled (with [`CALLBACK`] for a callback), or [`IDLE`].
+    /// The task being polled, or [`IDLE`].
     task: AtomicU64,
-    /// The number of a poll the watchdog reported as slow and whose end nobody has printed
-    /// yet; 0 when there is none.
-    reported: AtomicU64,
-    /// When the watchdog first saw that poll running, in nanoseconds since `base`.
-    first_seen: AtomicU64,
-    /// The time base of `first_seen`.
-    base: Instant,
 }
 
 impl Default for Heartbeat {
@@ -65,43 +61,17 @@ impl Heartbeat {
         Heartbeat {
             polls: AtomicU64::new(0),
             task: AtomicU64::new(IDLE),
-            reported: AtomicU64::new(0),
-            first_seen: AtomicU64::new(0),
-            base: Instant::now(),
         }
     }
 
-    /// The loop starts polling task `id` (a `call_soon` callback if `callback`): two plain
-    /// stores. Returns the poll's number, for [`poll_ended`](Heartbeat::poll_ended).
+    /// The loop starts polling task `id`: two plain stores (and a load of a count only this
+    /// thread writes, no read-modify-write).
     #[inline]
-    pub fn poll_started(&self, id: u64, callback: bool) -> u64 {
-        // Only the loop's thread writes `polls`: a load and a store, no read-modify-write.
-        let poll = self.polls.load(Ordering::Relaxed).wrapping_add(1).max(1);
-        self.task
-            .store(id | if callback { CALLBACK } else { 0 }, Ordering::Relaxed);
+    pub fn poll_started(&self, id: u64) {
+        let polls = self.polls.load(Ordering::Relaxed);
+        self.task.store(id, Ordering::Relaxed);
         // Release: a watchdog that reads this count also reads the task stored above.
-        self.polls.store(poll, Ordering::Release);
-        poll
-    }
-
-    /// The poll numbered `poll` returned. One load; if the watchdog reported this poll as
-    /// slow, the loop claims the report and gets how long the poll took, to print
-    /// ([`SlowPoll`]'s `Display` is the line).
-    #[inline]
-    pub fn poll_ended(&self, poll: u64) -> Option<Duration> {
-        if self.reported.load(Ordering::Relaxed) != poll {
-            return None;
-        }
-        self.claim(poll)
-    }
-
-    #[cold]
-    fn claim(&self, poll: u64) -> Option<Duration> {
-        self.reported
-            .compare_exchange(poll, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .ok()?;
-        let first_seen = Duration::from_nanos(self.first_seen.load(Ordering::Relaxed));
-        Some(self.base.elapsed().saturating_sub(first_seen))
+        self.polls.store(polls + 1, Ordering::Release);
     }
 
     /// The loop is done polling for this turn (it is about to look for events, maybe park):
@@ -124,9 +94,10 @@ impl Heartbeat {
     }
 }
 
-/// The loop's half of the name channel: named tasks are announced when spawned and when
-/// gone, so the watchdog can name a stalled task without touching the loop's memory.
-/// (Unnamed tasks need nothing: their names, `task-<id>`, follow from the id.)
+/// The loop's half of the name channel: named tasks (and `call_soon` callbacks) are
+/// announced when spawned and when gone, so the watchdog can name a stalled task without
+/// touching the loop's memory. (Unnamed tasks need nothing: their names, `task-<id>`,
+/// follow from the id.)
 ///
 /// Sending never takes a lock: std's unbounded channel pushes onto a lock-free list, and
 /// only locks to wake a receiver blocked in `recv`, which the watchdog never calls (it only
@@ -175,12 +146,10 @@ impl NameBook {
         }
     }
 
-    /// The name of the task `key` encodes (as the executor would name it).
-    fn name(&self, key: u64) -> (u64, String) {
-        let id = key & !CALLBACK;
+    /// The id and name of task `id` (as the executor would name it).
+    fn name(&self, id: u64) -> (u64, String) {
         let name = match self.names.get(&id) {
             Some(name) => name.to_string(),
-            None if key & CALLBACK != 0 => format!("callback-{id}"),
             None => format!("task-{id}"),
         };
         (id, name)
@@ -221,14 +190,14 @@ impl fmt::Debug for Output {
     }
 }
 
-/// The line the loop prints when a poll the watchdog reported finally returns.
+/// The line the watchdog prints once a poll it reported has returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlowPoll {
     /// The task's id.
     pub id: u64,
     /// The task's name.
     pub name: String,
-    /// How long the poll took (at least).
+    /// How long the poll took.
     pub took: Duration,
     /// The threshold it crossed.
     pub threshold: Duration,
@@ -284,10 +253,15 @@ struct Observer {
     threshold: Duration,
     /// The poll count of the last sample.
     polls: u64,
-    /// When that count was first seen.
+    /// When the poll with that count began, as well as the samples can tell: halfway
+    /// between the last sample that saw an earlier count and the first that saw this one.
     since: Instant,
+    /// When the last sample was taken.
+    sampled: Instant,
     /// The running time at which to report next: the threshold, then doubling.
     next_report: Duration,
+    /// The poll reported as slow, not yet seen to end: its count and task.
+    reported: Option<(u64, u64)>,
 }
 
 /// What one sample leads to.
@@ -295,14 +269,14 @@ struct Observer {
 enum Seen {
     /// Nothing to say.
     Fine,
-    /// Poll `poll` of task `task` has been running for `running_for`, since `since`.
+    /// Task `task` has been running for `running_for` without yielding.
     Slow {
-        poll: u64,
         task: u64,
         running_for: Duration,
-        since: Instant,
         again: bool,
     },
+    /// The slow poll of task `task` returned, after `took`.
+    Ended { task: u64, took: Duration },
 }
 
 impl Observer {
@@ -311,32 +285,46 @@ impl Observer {
             threshold,
             polls: 0,
             since: now,
+            sampled: now,
             next_report: threshold,
+            reported: None,
         }
     }
 
     fn observe(&mut self, now: Instant, polls: u64, task: Option<u64>) -> Seen {
+        let previous = std::mem::replace(&mut self.sampled, now);
+        let halfway = previous + now.saturating_duration_since(previous) / 2;
+        let mut seen = Seen::Fine;
+        if let Some((reported, reported_task)) = self.reported
+            && (polls != reported || task.is_none())
+        {
+            // The slow poll returned between the previous sample and this one.
+            self.reported = None;
+            seen = Seen::Ended {
+                task: reported_task,
+                took: halfway.saturating_duration_since(self.since),
+            };
+        }
         if polls != self.polls {
             // A new poll began since the last sample (or several did).
             self.polls = polls;
-            self.since = now;
+            self.since = halfway;
             self.next_report = self.threshold;
-            return Seen::Fine;
+            return seen;
         }
         let Some(task) = task else {
-            return Seen::Fine; // the loop is between polls or parked
+            return seen; // the loop is between polls or parked
         };
         let running_for = now.saturating_duration_since(self.since);
         if running_for < self.next_report {
-            return Seen::Fine;
+            return seen;
         }
         let again = self.next_report > self.threshold;
         self.next_report = self.next_report.saturating_mul(2);
+        self.reported = Some((polls, task));
         Seen::Slow {
-            poll: polls,
             task,
             running_for,
-            since: self.since,
             again,
         }
     }
@@ -404,7 +392,8 @@ fn tick(threshold: Duration) -> Duration {
     (threshold / 10).clamp(Duration::from_millis(1), Duration::from_millis(100))
 }
 
-/// The watchdog thread's loop.
+/// The watchdog thread's loop. When stopped (the loop is being dropped), it takes one last
+/// sample, so that the end of a slow poll is always printed.
 fn watch(
     heartbeat: &Heartbeat,
     threshold: Duration,
@@ -414,73 +403,53 @@ fn watch(
 ) {
     let tick = tick(threshold);
     let mut observer = Observer::new(threshold, Instant::now());
-    // The task of the last poll reported, for its end if the loop does not print it.
-    let mut reported_task = 0;
-    while !stop.load(Ordering::Acquire) {
-        thread::park_timeout(tick);
+    // The name of the task last reported: by the time its poll is seen to end, the task may
+    // have finished and its name be gone from the book.
+    let mut reported = (0, String::new());
+    loop {
+        let stopping = stop.load(Ordering::Acquire);
+        if !stopping {
+            thread::park_timeout(tick);
+        }
         book.read_notes();
-        let now = Instant::now();
         let (polls, task) = heartbeat.sample();
-        finish_unclaimed(heartbeat, polls, &book, reported_task, threshold, output);
-        if let Seen::Slow {
-            poll,
-            task,
-            running_for,
-            since,
-            again,
-        } = observer.observe(now, polls, task)
-        {
-            let (id, name) = book.name(task);
-            if !again {
-                let since = since.saturating_duration_since(heartbeat.base);
-                heartbeat
-                    .first_seen
-                    .store(since.as_nanos() as u64, Ordering::Relaxed);
-                heartbeat.reported.store(poll, Ordering::Release);
-                reported_task = task;
-            }
-            let stalled = Stalled {
-                id,
-                name,
+        let task = if stopping { None } else { task };
+        match observer.observe(Instant::now(), polls, task) {
+            Seen::Fine => {}
+            Seen::Slow {
+                task,
                 running_for,
-                threshold,
                 again,
-            };
-            output.print(&stalled.to_string());
+            } => {
+                reported = book.name(task);
+                let stalled = Stalled {
+                    id: reported.0,
+                    name: reported.1.clone(),
+                    running_for,
+                    threshold,
+                    again,
+                };
+                output.print(&stalled.to_string());
+            }
+            Seen::Ended { task, took } => {
+                let (id, name) = if reported.0 == task {
+                    std::mem::take(&mut reported)
+                } else {
+                    book.name(task)
+                };
+                let slow = SlowPoll {
+                    id,
+                    name,
+                    took,
+                    threshold,
+                };
+                output.print(&slow.to_string());
+            }
+        }
+        if stopping {
+            return;
         }
     }
-}
-
-/// A reported poll that ended before the loop looked (the report came just as the poll
-/// returned): the loop will not print its end, so the watchdog does.
-fn finish_unclaimed(
-    heartbeat: &Heartbeat,
-    polls: u64,
-    book: &NameBook,
-    task: u64,
-    threshold: Duration,
-    output: &Output,
-) {
-    let reported = heartbeat.reported.load(Ordering::Acquire);
-    if reported == 0 || reported == polls {
-        return;
-    }
-    if heartbeat
-        .reported
-        .compare_exchange(reported, 0, Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
-        return; // the loop claimed it after all
-    }
-    let first_seen = Duration::from_nanos(heartbeat.first_seen.load(Ordering::Relaxed));
-    let (id, name) = book.name(task);
-    let slow = SlowPoll {
-        id,
-        name,
-        took: heartbeat.base.elapsed().saturating_sub(first_seen),
-        threshold,
-    };
-    output.print(&slow.to_string());
 }
 
 #[cfg(test)]
@@ -492,16 +461,20 @@ mod tests {
     }
 
     #[test]
-    fn the_observer_reports_at_the_threshold_then_at_each_doubling() {
-        let t0 = Instant::now();
-        let mut observer = Observer::new(ms(100), t0);
-        assert_eq!(observer.observe(t0, 1, Some(4)), Seen::Fine, "a new poll");
+    fn the_observer_reports_at_the_threshold_then_at_each_doubling_then_the_end() {
+        let start = Instant::now();
+        let mut observer = Observer::new(ms(100), start);
+        // The poll began between the samples at `start` and at `start + 10 ms`.
+        let t0 = start + ms(5);
+        assert_eq!(
+            observer.observe(start + ms(10), 1, Some(4)),
+            Seen::Fine,
+            "a new poll"
+        );
         assert_eq!(observer.observe(t0 + ms(99), 1, Some(4)), Seen::Fine);
         let slow = |at, again| Seen::Slow {
-            poll: 1,
             task: 4,
             running_for: ms(at),
-            since: t0,
             again,
         };
         assert_eq!(observer.observe(t0 + ms(100), 1, Some(4)), slow(100, false));
@@ -509,18 +482,33 @@ mod tests {
         assert_eq!(observer.observe(t0 + ms(210), 1, Some(4)), slow(210, true));
         assert_eq!(observer.observe(t0 + ms(390), 1, Some(4)), Seen::Fine);
         assert_eq!(observer.observe(t0 + ms(400), 1, Some(4)), slow(400, true));
-        // The poll ends and another begins: the count starts again.
-        assert_eq!(observer.observe(t0 + ms(410), 2, Some(5)), Seen::Fine);
+        // The poll ends and another begins between the samples at 400 and 410 ms: the end
+        // is halfway, and the new poll's count starts from there.
+        assert_eq!(
+            observer.observe(t0 + ms(410), 2, Some(5)),
+            Seen::Ended {
+                task: 4,
+                took: ms(405)
+            }
+        );
         assert_eq!(observer.observe(t0 + ms(500), 2, Some(5)), Seen::Fine);
         assert!(matches!(
-            observer.observe(t0 + ms(510), 2, Some(5)),
+            observer.observe(t0 + ms(505), 2, Some(5)),
             Seen::Slow {
-                poll: 2,
                 task: 5,
                 again: false,
                 ..
             }
         ));
+        // This one ends with the loop going idle (parked), the count unchanged.
+        assert_eq!(
+            observer.observe(t0 + ms(515), 2, None),
+            Seen::Ended {
+                task: 5,
+                took: ms(105)
+            }
+        );
+        assert_eq!(observer.observe(t0 + ms(900), 2, None), Seen::Fine, "once");
     }
 
     #[test]
@@ -555,62 +543,18 @@ mod tests {
         book.read_notes();
         assert_eq!(book.name(4), (4, "blocker".to_owned()));
         assert_eq!(book.name(5), (5, "task-5".to_owned()));
-        assert_eq!(book.name(9 | CALLBACK), (9, "callback-9".to_owned()));
     }
 
     #[test]
-    fn the_heartbeat_numbers_polls_and_reads_consistently() {
+    fn the_heartbeat_counts_polls_and_reads_consistently() {
         let heartbeat = Heartbeat::new();
         assert_eq!(heartbeat.sample(), (0, None));
-        assert_eq!(heartbeat.poll_started(4, false), 1);
+        heartbeat.poll_started(4);
         assert_eq!(heartbeat.sample(), (1, Some(4)));
-        assert_eq!(heartbeat.poll_ended(1), None, "not reported");
         heartbeat.idle();
         assert_eq!(heartbeat.sample(), (1, None));
-        assert_eq!(heartbeat.poll_started(9, true), 2);
-        assert_eq!(heartbeat.sample(), (2, Some(9 | CALLBACK)));
-    }
-
-    #[test]
-    fn a_report_is_claimed_once() {
-        let heartbeat = Heartbeat::new();
-        let poll = heartbeat.poll_started(4, false);
-        heartbeat.reported.store(poll, Ordering::Release);
-        assert!(heartbeat.poll_ended(poll).is_some());
-        assert_eq!(heartbeat.poll_ended(poll), None, "claimed already");
-    }
-
-    #[test]
-    fn the_watchdog_prints_the_end_of_a_report_the_loop_missed() {
-        let heartbeat = Heartbeat::new();
-        let buffer = Arc::new(Mutex::new(String::new()));
-        let output = Output::buffer(buffer.clone());
-        let (sender, notes) = mpsc::channel();
-        let book = NameBook {
-            notes,
-            names: HashMap::new(),
-        };
-        TaskNames(sender).named(4, "late");
-        let mut book = book;
-        book.read_notes();
-        let poll = heartbeat.poll_started(4, false);
-        // The loop ends the poll and looks before the watchdog stores its report.
-        assert_eq!(heartbeat.poll_ended(poll), None);
-        heartbeat.poll_started(5, false);
-        heartbeat.reported.store(poll, Ordering::Release);
-        // While the reported poll is the current one, nothing happens.
-        finish_unclaimed(&heartbeat, poll, &book, 4, ms(100), &output);
-        assert!(buffer.lock().unwrap().is_empty());
-        finish_unclaimed(&heartbeat, poll + 1, &book, 4, ms(100), &output);
-        assert!(
-            buffer
-                .lock()
-                .unwrap()
-                .starts_with("handloop: task 'late' (id 4) returned to the loop after "),
-            "{}",
-            buffer.lock().unwrap()
-        );
-        assert_eq!(heartbeat.reported.load(Ordering::Relaxed), 0, "claimed");
+        heartbeat.poll_started(9);
+        assert_eq!(heartbeat.sample(), (2, Some(9)));
     }
 
     #[test]
