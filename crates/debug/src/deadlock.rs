@@ -175,12 +175,16 @@ impl fmt::Display for DeadlockReport {
                 grace,
                 wakers_outside,
             } => {
-                let s = if wakers_outside == 1 { "" } else { "s" };
+                let (s, are) = if wakers_outside == 1 {
+                    ("", "is")
+                } else {
+                    ("s", "are")
+                };
                 writeln!(
                     f,
                     "handloop: deadlock: every task is waiting, the virtual clock has no timer \
                      to jump to, and nothing arrived for {} of real time. {wakers_outside} \
-                     waker{s} of waiting tasks are held outside the loop (in a queue, a \
+                     waker{s} of waiting tasks {are} held outside the loop (in a queue, a \
                      oneshot, another thread): if another thread will still use one, give it \
                      longer with Runtime::builder().deadlock_grace(..)",
                     seconds(grace)
@@ -260,7 +264,7 @@ mod tests {
 
     fn one_task_dump() -> TaskDump {
         TaskDump {
-            loop_name: "thread 'main'".to_owned(),
+            loop_name: "the loop on thread 'main'".to_owned(),
             now: Instant::now(),
             tasks: vec![TaskRow {
                 id: 0,
@@ -283,7 +287,7 @@ mod tests {
         }
         .to_string();
         assert!(proven.starts_with("handloop: deadlock: every task is waiting"));
-        assert!(proven.contains("\n1 task on the loop of thread 'main':\n"));
+        assert!(proven.contains("\n1 task on the loop on thread 'main':\n"));
         assert!(proven.contains("oneshot.recv"));
 
         let grace = DeadlockReport {
@@ -295,7 +299,11 @@ mod tests {
         }
         .to_string();
         assert!(grace.starts_with("handloop: deadlock: every task is waiting, the virtual clock"));
-        assert!(grace.contains("nothing arrived for 1.000s of real time. 1 waker of"));
+        assert!(
+            grace.contains(
+                "nothing arrived for 1.000s of real time. 1 waker of waiting tasks is held"
+            )
+        );
         assert!(grace.contains("deadlock_grace"));
 
         let idle = NoProgress {

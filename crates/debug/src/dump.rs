@@ -32,11 +32,11 @@ use crate::waiting::{WaitingOn, seconds};
 /// let mut main = row(0, "main", Some(WaitingOn::Join { task: 1 }));
 /// main.awaits = vec![1];
 /// let fetch = row(1, "fetch", Some(WaitingOn::Sleep { until: now + Duration::from_millis(1200) }));
-/// let dump = TaskDump { loop_name: "thread 'main'".into(), now, tasks: vec![main, fetch] };
+/// let dump = TaskDump { loop_name: "the loop on thread 'main'".into(), now, tasks: vec![main, fetch] };
 /// assert_eq!(
 ///     dump.to_string(),
 ///     "\
-/// 2 tasks on the loop of thread 'main':
+/// 2 tasks on the loop on thread 'main':
 ///   id  name   state    polls  age     waiting on
 ///    0  main   waiting      1  2.000s  join #1 'fetch'
 ///    1  fetch  waiting      1  2.000s  sleep until +1.200s
@@ -49,7 +49,7 @@ use crate::waiting::{WaitingOn, seconds};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskDump {
-    /// Which loop this is, for the first line (`thread 'main'`).
+    /// Which loop this is, for the first line (`the loop on thread 'main'`).
     pub loop_name: String,
     /// The loop's clock when the dump was taken: sleep deadlines are shown relative to it.
     pub now: Instant,
@@ -189,7 +189,7 @@ impl TaskDump {
         let plural = if self.tasks.len() == 1 { "" } else { "s" };
         writeln!(
             f,
-            "{} task{plural} on the loop of {}:",
+            "{} task{plural} on {}:",
             self.tasks.len(),
             self.loop_name
         )?;
@@ -505,7 +505,7 @@ mod tests {
 
     fn dump(tasks: Vec<TaskRow>) -> TaskDump {
         TaskDump {
-            loop_name: "thread 'main'".to_owned(),
+            loop_name: "the loop on thread 'main'".to_owned(),
             now: Instant::now(),
             tasks,
         }
@@ -552,13 +552,13 @@ mod tests {
         tasks[1].age = Some(Duration::from_millis(2500));
         tasks[8].more_waits = 1;
         let dump = TaskDump {
-            loop_name: "thread 'main'".to_owned(),
+            loop_name: "the loop on thread 'main'".to_owned(),
             now,
             tasks,
         };
         let text = dump.to_string();
         let expected_table = "\
-9 tasks on the loop of thread 'main':
+9 tasks on the loop on thread 'main':
   id  name     state    polls  age     waiting on
    0  main     waiting      1  -       join #12 'fetch'
    3  sleeper  waiting      1  2.500s  sleep until +1.200s
@@ -801,7 +801,7 @@ who awaits whom:
     fn an_empty_dump() {
         assert_eq!(
             dump(Vec::new()).to_string(),
-            "0 tasks on the loop of thread 'main':\n  id  name  state  polls  age  waiting on\n"
+            "0 tasks on the loop on thread 'main':\n  id  name  state  polls  age  waiting on\n"
         );
     }
 

@@ -93,10 +93,17 @@ impl TraceSummary {
 
 impl fmt::Display for TraceSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         write!(
             f,
-            "{} events: {} threads, {} slices, {} flow arrows, {} counter values, {} instants",
-            self.events, self.threads, self.slices, self.flows, self.counters, self.instants
+            "{}: {}, {}, {}, {}, {}",
+            count(self.events, "event", "events"),
+            count(self.threads, "thread", "threads"),
+            count(self.slices, "slice", "slices"),
+            count(self.flows, "flow arrow", "flow arrows"),
+            count(self.counters, "counter value", "counter values"),
+            count(self.instants, "instant", "instants"),
         )
     }
 }
