@@ -15,6 +15,10 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
+use std::sync::Arc;
+
+use handloop_debug::Heartbeat;
+
 use crate::debug::LoopDebug;
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
@@ -53,6 +57,8 @@ pub(crate) struct Core {
     blocks: BlockCache,
     /// Debug mode and tracing; `None` when both are off.
     debug: Option<Box<LoopDebug>>,
+    /// The debug state's heartbeat, kept here so that a poll reaches it with one load.
+    heartbeat: Option<Arc<Heartbeat>>,
 }
 
 impl Core {
@@ -67,6 +73,7 @@ impl Core {
             last_id: Cell::new(0),
             remote_buf: Cell::new(Vec::new()),
             blocks: BlockCache::default(),
+            heartbeat: debug.as_ref().map(|debug| debug.heartbeat()),
             debug,
         }
     }
@@ -223,8 +230,8 @@ impl Core {
     /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
     /// poll goes to the back of the queue (its reference moves into the new entry), others
     /// give their reference back. A finished task's reference comes back to the caller.
-    /// With debug state, the heartbeat's two stores come before the poll; a trace's end of
-    /// the poll after it (for a finished task, once it is completed).
+    /// With debug state, the heartbeat's store comes before the poll; a trace's end of the
+    /// poll after it (for a finished task, once it is completed).
     #[inline(always)]
     pub(crate) fn poll_with<const DEBUG: bool, const TRACE: bool>(
         &self,
@@ -235,10 +242,14 @@ impl Core {
         header
             .state
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
-        header.polls.set(header.polls.get().wrapping_add(1));
+        let polls = header.polls.get().wrapping_add(1);
+        header.polls.set(polls);
         self.current.set(Some(task.ptr()));
-        if DEBUG && let Some(debug) = self.debug() {
-            debug.poll_started::<TRACE>(self, header);
+        if DEBUG && let Some(heartbeat) = &self.heartbeat {
+            heartbeat.poll_started(header.id.as_u64(), polls);
+        }
+        if TRACE && let Some(debug) = self.debug() {
+            debug.poll_started_traced(self, header);
         }
         let polled = poll();
         self.current.set(None);

@@ -3,7 +3,7 @@
 //!
 //! The turn is compiled in three copies, and `block_on` picks one per call: without debug
 //! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
-//! all), with debug mode (per poll, the heartbeat's two stores and one check), and with a
+//! all), with debug mode (per poll, one store into the heartbeat and nothing else), and with a
 //! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
 //! construction: waiting futures record what they wait on in their task's header (a
 //! thread-local read and one word written per `Pending`), and the deadlock check runs only
@@ -152,7 +152,7 @@ struct Stall {
 ///
 /// The loop's turn is compiled in three copies (`block_on` picks one): without debug state,
 /// with it, and with it and a trace (`DEBUG` and `TRACE` below). Per poll, debug mode
-/// costs the heartbeat's two stores, nothing after the poll; it learns of new tasks once per
+/// costs one store into the heartbeat, nothing after the poll; it learns of new tasks once per
 /// turn, from the task ids (`check_spawns`), and of completed ones as they complete. A
 /// trace costs more, as it must: clock reads, and a look at what each poll queued.
 pub(crate) struct LoopDebug {
@@ -306,15 +306,18 @@ impl LoopDebug {
             .map(|(at, _)| now.saturating_duration_since(*at))
     }
 
-    /// A poll begins: the heartbeat's two stores; when tracing, a note of the ready
-    /// queue's tail and the trace's start.
+    /// The heartbeat the loop writes on every poll (the core keeps its own pointer to it,
+    /// one load away).
+    pub(crate) fn heartbeat(&self) -> Arc<Heartbeat> {
+        self.heartbeat.clone()
+    }
+
+    /// A poll begins, when tracing (the heartbeat's store is the core's): a note of the
+    /// ready queue's tail and the trace's start.
     #[inline(always)]
-    pub(crate) fn poll_started<const TRACE: bool>(&self, core: &Core, header: &Header) {
-        self.heartbeat.poll_started(header.id.as_u64());
-        if TRACE {
-            self.polling_tail.set(core.ready.back());
-            self.trace_poll_started(header);
-        }
+    pub(crate) fn poll_started_traced(&self, core: &Core, header: &Header) {
+        self.polling_tail.set(core.ready.back());
+        self.trace_poll_started(header);
     }
 
     #[inline(never)]
