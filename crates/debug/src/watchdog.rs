@@ -3,20 +3,20 @@
 //!
 //! asyncio's debug mode times every callback and logs the slow ones after they return: a
 //! task that never returns is never reported. Go's `sysmon` does it the other way round,
-//! and so does this: the loop only counts. Each poll it makes two plain stores into a
-//! [`Heartbeat`] (the task being polled, then the poll count), and one more per turn before
-//! it looks for events (no poll running); it reads no clock and checks nothing. A watchdog
-//! thread samples the heartbeat every tenth of the threshold. A count that has not moved
-//! while a task is being polled means that task has not yielded; once that lasts longer
-//! than the threshold the watchdog prints its name and id, again at twice and four times
+//! and so does this: the loop only counts. Each poll it makes one plain store into a
+//! [`Heartbeat`] (a word naming the poll: the task's id and its own poll count), and one
+//! more per turn before it looks for events (no poll running); it reads no clock and checks
+//! nothing. A watchdog thread samples the heartbeat every tenth of the threshold. A word
+//! that has not changed while a task is being polled means that task has not yielded; once
+//! that lasts longer than the threshold the watchdog prints its name and id, again at twice and four times
 //! the threshold and so on, and at the first sample after the poll finally returned it
 //! prints the total ([`SlowPoll`]).
 //!
-//! The watchdog never takes a lock the loop needs. It reads the heartbeat's atomics; it
+//! The watchdog never takes a lock the loop needs. It reads the heartbeat's atomic; it
 //! learns task names from a channel the loop sends into (without locking: see
 //! [`TaskNames`]); and it prints through its own [`Output`].
 //!
-//! The poll began between the last sample that saw an earlier count and the first that saw
+//! The poll began between the last sample that saw an earlier word and the first that saw
 //! its own, and ended between the last sample that saw it running and the next: durations
 //! are measured between the halfway points, so they are right to within the time between
 //! two samples (a tenth of the threshold, unless the machine is so loaded that the watchdog
@@ -33,21 +33,31 @@ use std::time::{Duration, Instant};
 
 use crate::waiting::seconds;
 
-/// `task` when no poll is running: the loop is between turns or parked.
-const IDLE: u64 = u64::MAX;
+/// The heartbeat's word when no poll is running: the loop is between turns or parked.
+const IDLE: u64 = 0;
 
-/// What the loop writes and the watchdog reads: the poll count and the task being polled.
+/// What the loop writes and the watchdog reads: which poll is running, in one word.
+///
+/// The word is the task's id shifted above that task's own poll count (`id << 24 ^ polls`),
+/// which together name one poll: every poll writes a different word, and the loop already
+/// has both numbers at hand (a shift and an exclusive or). A word that has not changed
+/// between two samples is one poll that has not returned. Two polls share a word only if a
+/// task is polled 2^24 times, or ids pass 2^40, between two samples a tenth of the threshold
+/// apart; a poll whose word is 0 ([`IDLE`]: a task with an id under 256 polled exactly
+/// `id << 24` times) goes unwatched. Neither can make the watchdog name a task that is not
+/// stalled for long.
 ///
 /// On its own line of cache (128 bytes covers the adjacent-line prefetch of x86), so the
-/// loop's stores do not share a line with anything else the loop touches.
+/// loop's store does not share a line with anything else the loop touches.
 #[derive(Debug)]
 #[repr(align(128))]
 pub struct Heartbeat {
-    /// Polls started so far. Only the loop writes it.
-    polls: AtomicU64,
-    /// The task being polled, or [`IDLE`].
-    task: AtomicU64,
+    /// The running poll's word, or [`IDLE`].
+    beat: AtomicU64,
 }
+
+/// How far the task's id is shifted above its poll count in the word.
+const POLL_BITS: u32 = 24;
 
 impl Default for Heartbeat {
     fn default() -> Self {
@@ -59,38 +69,28 @@ impl Heartbeat {
     /// A heartbeat with no poll yet.
     pub fn new() -> Heartbeat {
         Heartbeat {
-            polls: AtomicU64::new(0),
-            task: AtomicU64::new(IDLE),
+            beat: AtomicU64::new(IDLE),
         }
     }
 
-    /// The loop starts polling task `id`: two plain stores (and a load of a count only this
-    /// thread writes, no read-modify-write).
+    /// The loop starts the `poll`-th poll of task `id`: one plain store.
     #[inline]
-    pub fn poll_started(&self, id: u64) {
-        let polls = self.polls.load(Ordering::Relaxed);
-        self.task.store(id, Ordering::Relaxed);
-        // Release: a watchdog that reads this count also reads the task stored above.
-        self.polls.store(polls + 1, Ordering::Release);
+    pub fn poll_started(&self, id: u64, poll: u32) {
+        self.beat
+            .store((id << POLL_BITS) ^ u64::from(poll), Ordering::Relaxed);
     }
 
     /// The loop is done polling for this turn (it is about to look for events, maybe park):
     /// one plain store per turn.
     #[inline]
     pub fn idle(&self) {
-        self.task.store(IDLE, Ordering::Relaxed);
+        self.beat.store(IDLE, Ordering::Relaxed);
     }
 
-    /// A consistent reading: the poll count and, if a poll is running, its task.
+    /// A reading: the running poll's word, and its task if a poll is running.
     fn sample(&self) -> (u64, Option<u64>) {
-        loop {
-            let polls = self.polls.load(Ordering::Acquire);
-            let task = self.task.load(Ordering::Relaxed);
-            // The task read belongs to poll `polls` if the count has not moved since.
-            if self.polls.load(Ordering::Acquire) == polls {
-                return (polls, (task != IDLE).then_some(task));
-            }
-        }
+        let word = self.beat.load(Ordering::Relaxed);
+        (word, (word != IDLE).then_some(word >> POLL_BITS))
     }
 }
 
@@ -251,16 +251,16 @@ impl fmt::Display for Stalled {
 #[derive(Debug)]
 struct Observer {
     threshold: Duration,
-    /// The poll count of the last sample.
+    /// The heartbeat's word at the last sample.
     polls: u64,
-    /// When the poll with that count began, as well as the samples can tell: halfway
-    /// between the last sample that saw an earlier count and the first that saw this one.
+    /// When the poll with that word began, as well as the samples can tell: halfway
+    /// between the last sample that saw an earlier word and the first that saw this one.
     since: Instant,
     /// When the last sample was taken.
     sampled: Instant,
     /// The running time at which to report next: the threshold, then doubling.
     next_report: Duration,
-    /// The poll reported as slow, not yet seen to end: its count and task.
+    /// The poll reported as slow, not yet seen to end: its word and task.
     reported: Option<(u64, u64)>,
 }
 
@@ -306,7 +306,8 @@ impl Observer {
             };
         }
         if polls != self.polls {
-            // A new poll began since the last sample (or several did).
+            // A new poll began since the last sample (or several did), or the loop went
+            // idle.
             self.polls = polls;
             self.since = halfway;
             self.next_report = self.threshold;
@@ -546,15 +547,31 @@ mod tests {
     }
 
     #[test]
-    fn the_heartbeat_counts_polls_and_reads_consistently() {
+    fn the_heartbeat_names_each_poll_with_one_word() {
         let heartbeat = Heartbeat::new();
-        assert_eq!(heartbeat.sample(), (0, None));
-        heartbeat.poll_started(4);
-        assert_eq!(heartbeat.sample(), (1, Some(4)));
+        assert_eq!(heartbeat.sample(), (IDLE, None));
+        heartbeat.poll_started(4, 1);
+        let first = heartbeat.sample();
+        assert_eq!(first.1, Some(4));
+        heartbeat.poll_started(4, 2);
+        let second = heartbeat.sample();
+        assert_eq!(second.1, Some(4));
+        assert_ne!(
+            first.0, second.0,
+            "the same task's next poll is another word"
+        );
+        heartbeat.poll_started(5, 2);
+        assert_ne!(
+            heartbeat.sample().0,
+            second.0,
+            "another task, the same count"
+        );
+        assert_eq!(heartbeat.sample().1, Some(5));
         heartbeat.idle();
-        assert_eq!(heartbeat.sample(), (1, None));
-        heartbeat.poll_started(9);
-        assert_eq!(heartbeat.sample(), (2, Some(9)));
+        assert_eq!(heartbeat.sample(), (IDLE, None));
+        // Ids are read back from the word (exactly, for counts under 2^24).
+        heartbeat.poll_started((1 << 40) - 1, 3);
+        assert_eq!(heartbeat.sample().1, Some((1 << 40) - 1));
     }
 
     #[test]

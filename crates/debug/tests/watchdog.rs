@@ -57,10 +57,10 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
     names.named(4, "blocker");
     // A few quick polls first.
     for id in 1..=3 {
-        heartbeat.poll_started(id);
+        heartbeat.poll_started(id, 1);
     }
     let started = Instant::now();
-    heartbeat.poll_started(4);
+    heartbeat.poll_started(4, 1);
     // Inside the poll: the task does not yield. The watchdog speaks during the stall...
     wait_for(
         &buffer,
@@ -74,7 +74,7 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
     );
     // The poll returns (the next one starts): the watchdog prints the total.
     let elapsed = started.elapsed();
-    heartbeat.poll_started(5);
+    heartbeat.poll_started(5, 1);
     wait_for(
         &buffer,
         "handloop: task 'blocker' (id 4) returned to the loop after ",
@@ -104,7 +104,7 @@ fn a_stalled_poll_is_named_while_it_lasts_and_its_total_follows() {
 #[test]
 fn a_slow_poll_that_ends_as_the_loop_is_dropped_still_gets_its_total() {
     let (heartbeat, buffer, watchdog, _names) = watched();
-    heartbeat.poll_started(6);
+    heartbeat.poll_started(6, 1);
     wait_for(
         &buffer,
         "handloop: task 'task-6' (id 6) has been running for ",
@@ -122,7 +122,7 @@ fn a_slow_poll_that_ends_as_the_loop_is_dropped_still_gets_its_total() {
 #[test]
 fn unnamed_tasks_get_the_executors_names() {
     let (heartbeat, buffer, watchdog, _names) = watched();
-    heartbeat.poll_started(8);
+    heartbeat.poll_started(8, 1);
     wait_for(&buffer, "handloop: task 'task-8' (id 8) has been running");
     heartbeat.idle();
     wait_for(
@@ -136,10 +136,12 @@ fn unnamed_tasks_get_the_executors_names() {
 fn a_loop_that_yields_or_sleeps_is_never_reported() {
     let (heartbeat, buffer, watchdog, _names) = watched();
     let start = Instant::now();
+    let mut round = 0;
     while start.elapsed() < THRESHOLD * 6 {
-        // Busy: many polls that each return at once.
+        // Busy: many polls that each return at once (each task's count goes up).
+        round += 1;
         for id in 1..100 {
-            heartbeat.poll_started(id);
+            heartbeat.poll_started(id, round);
         }
         // Parked between turns: no poll runs, however long.
         heartbeat.idle();
