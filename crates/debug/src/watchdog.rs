@@ -43,9 +43,9 @@ const IDLE: u64 = 0;
 /// has both numbers at hand (a shift and an exclusive or). A word that has not changed
 /// between two samples is one poll that has not returned. Two polls share a word only if a
 /// task is polled 2^24 times, or ids pass 2^40, between two samples a tenth of the threshold
-/// apart; a poll whose word is 0 ([`IDLE`]: a task with an id under 256 polled exactly
-/// `id << 24` times) goes unwatched. Neither can make the watchdog name a task that is not
-/// stalled for long.
+/// apart; a poll whose word is 0, the word for "no poll" (a task with an id under 256
+/// polled exactly `id << 24` times), goes unwatched. Neither can make the watchdog name a
+/// task that is not stalled for long.
 ///
 /// On its own line of cache (128 bytes covers the adjacent-line prefetch of x86), so the
 /// loop's store does not share a line with anything else the loop touches.
