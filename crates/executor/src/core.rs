@@ -326,13 +326,17 @@ impl Core {
         (header.kind != Kind::Callback).then(|| TaskInfo::of(header))
     }
 
-    /// Marks the running task's poll as having its panic observed.
+    /// Marks the running task's poll as having its panic observed (not a callback's: a
+    /// callback is no task, as for `current_task`).
     pub(crate) fn mark_panic_observed(&self) -> bool {
         let Some(task) = self.current.get() else {
             return false;
         };
         // SAFETY: as in `current_task`.
         let header = unsafe { task.header() };
+        if header.kind == Kind::Callback {
+            return false;
+        }
         header.state.set(header.state.get() | PANIC_OBSERVED);
         true
     }
