@@ -3,7 +3,6 @@
 
 mod as_completed;
 mod children;
-mod executor_shim;
 mod gather;
 mod runtime;
 mod task_group;
