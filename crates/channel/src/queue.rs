@@ -4,9 +4,10 @@
 //!
 //! The state behind the lock and the steps of each operation are in `queue/state.rs`;
 //! the waiting operations (`put`, `get`, `join`) are futures in `queue/futures.rs`, and a
-//! waiting future receives its answer in its own cell (`queue/handoff.rs`); the orders
-//! are in `queue/order.rs`.
+//! waiting future receives its answer in its own cell (`queue/handoff.rs`); the calls for
+//! plain threads are in `queue/blocking.rs`; the orders in `queue/order.rs`.
 
+mod blocking;
 mod futures;
 mod handoff;
 pub mod order;
@@ -39,6 +40,8 @@ use state::State;
 ///   [`close_and_drain`](QueueOf::close_and_drain) also takes every item out at once.
 /// * [`task_done`](QueueOf::task_done) and [`join`](QueueOf::join) count unfinished
 ///   items, as in asyncio.
+/// * [`put_blocking`](QueueOf::put_blocking) and [`get_blocking`](QueueOf::get_blocking)
+///   let plain threads (not tasks) feed or drain it.
 ///
 /// `Queue<T>` is [`QueueOf<T, Fifo<T>>`](QueueOf): [`LifoQueue`] and [`PriorityQueue`]
 /// are the same queue with another order, and every method is documented on `QueueOf`.
@@ -99,7 +102,7 @@ pub type PriorityQueue<T> = QueueOf<T, Priority<T>>;
 /// The one queue implementation behind [`Queue`], [`LifoQueue`] and [`PriorityQueue`]:
 /// `O` ([`order::Fifo`], [`order::Lifo`] or [`order::Priority`]) says in which order
 /// ready items leave; everything else (the lines of waiting tasks, hand-off, closing,
-/// `join`) is shared. You normally name it through those three.
+/// `join`, the blocking calls) is shared. You normally name it through those three.
 ///
 /// An item handed to a waiting getter leaves the queue at once (it is the getter's), so
 /// it no longer takes up a slot: a bounded queue never holds more than its capacity in
