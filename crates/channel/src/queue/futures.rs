@@ -36,7 +36,10 @@ pub struct Put<'a, T, O: Order<T> = Fifo<T>> {
     queue: &'a QueueOf<T, O>,
     /// Our place in the putters' line while we wait.
     key: Option<Key>,
-    /// Our item, until it enters the queue; lent to the line while we wait.
+    /// Our item, until the first poll puts it in (or lends it to the line with the
+    /// handoff).
+    item: Option<T>,
+    /// While we wait: our item, lent to the line, until it enters the queue.
     handoff: Handoff<T>,
 }
 
@@ -75,38 +78,17 @@ unsafe impl<T: Send, O: Order<T> + Send> Sync for Put<'_, T, O> {}
 #[allow(unsafe_code)]
 unsafe impl<T: Send, O: Order<T> + Send> Sync for Get<'_, T, O> {}
 
-/// The fields of a pinned `Put` or `Get`, with the handoff still pinned.
-struct Pinned<'p, 'a, T, O> {
-    queue: &'a QueueOf<T, O>,
-    key: &'p mut Option<Key>,
-    handoff: Pin<&'p Handoff<T>>,
+/// A pinned future's fields, for its `poll`: the handoff must stay where it is (the line
+/// points into it while we wait), the other fields are never pinned.
+macro_rules! unpin_fields {
+    ($future:expr) => {{
+        #[allow(unsafe_code)]
+        // SAFETY: we never move out of the future, and its handoff is only ever reached
+        // through `&`; `Drop` takes it out of any line before the memory is freed.
+        let this = unsafe { $future.get_unchecked_mut() };
+        this
+    }};
 }
-
-macro_rules! project {
-    ($future:ident) => {
-        impl<'a, T, O: Order<T>> $future<'a, T, O> {
-            /// Pin projection: the handoff is pinned with the future, the other fields
-            /// are not.
-            #[allow(unsafe_code)]
-            fn project(self: Pin<&mut Self>) -> Pinned<'_, 'a, T, O> {
-                // SAFETY: nothing moves the handoff out of a pinned future: we never hand
-                // out `&mut Handoff`, and `Drop` does not move it (it takes the handoff
-                // out of any line before the memory is freed). `queue` and `key` are
-                // never pinned, so plain references to them are fine.
-                unsafe {
-                    let this = self.get_unchecked_mut();
-                    Pinned {
-                        queue: this.queue,
-                        key: &mut this.key,
-                        handoff: Pin::new_unchecked(&this.handoff),
-                    }
-                }
-            }
-        }
-    };
-}
-project!(Put);
-project!(Get);
 
 impl<'a, T, O: Order<T>> Put<'a, T, O> {
     #[inline]
@@ -114,12 +96,13 @@ impl<'a, T, O: Order<T>> Put<'a, T, O> {
         Put {
             queue,
             key: None,
-            handoff: Handoff::new(Some(item)),
+            item: Some(item),
+            handoff: Handoff::new(),
         }
     }
 }
 
-impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
+impl<T, O: Order<T>> Put<'_, T, O> {
     /// No room (or earlier putters wait for it): join the putters' line, lending our
     /// handoff with the item in it. Kept out of line so that the fast path of `poll`
     /// stays small enough to inline.
@@ -130,8 +113,11 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
         item: T,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Closed<T>>> {
-        let mailbox = self.handoff.lend(Some(item));
-        *self.key = Some(state.putters.push_back(cx.waker(), mailbox));
+        #[allow(unsafe_code)]
+        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
+        // out of the line before it is freed.
+        let mailbox = unsafe { self.handoff.lend(Some(item)) };
+        self.key = Some(state.putters.push_back(cx.waker(), mailbox));
         Poll::Pending
     }
 
@@ -140,7 +126,7 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
     fn poll_putter(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed<T>>> {
         // Without the lock: an answered putter needs none.
         if let Some(answer) = self.handoff.take() {
-            *self.key = None; // answered with `pop_front`: the key is dead
+            self.key = None; // answered with `pop_front`: the key is dead
             return Poll::Ready(put_result(answer));
         }
         self.poll_putter_locked(cx)
@@ -152,7 +138,7 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
         // Under the lock no one can answer us meanwhile: this answer is final.
         if let Some(answer) = self.handoff.take() {
             drop(state);
-            *self.key = None;
+            self.key = None;
             return Poll::Ready(put_result(answer));
         }
         let key = self.key.as_ref().expect("a waiting put has its key");
@@ -177,16 +163,12 @@ impl<T, O: Order<T>> Future for Put<'_, T, O> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = unpin_fields!(self);
         if this.key.is_some() {
             return this.poll_putter(cx);
         }
         // First poll: put now if we may, otherwise join the putters' line.
-        let item = this
-            .handoff
-            .take()
-            .flatten()
-            .expect("Put polled after it completed");
+        let item = this.item.take().expect("Put polled after it completed");
         let mut state = this.queue.state();
         if state.closed {
             drop(state);
@@ -236,12 +218,12 @@ impl<'a, T, O: Order<T>> Get<'a, T, O> {
         Get {
             queue,
             key: None,
-            handoff: Handoff::new(None),
+            handoff: Handoff::new(),
         }
     }
 }
 
-impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
+impl<T, O: Order<T>> Get<'_, T, O> {
     /// Takes the next item, or joins the getters' line if there is none.
     #[inline]
     fn take_or_wait(
@@ -271,8 +253,11 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
         mut state: LockGuard<'_, State<T, O>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Closed>> {
-        let mailbox = self.handoff.lend(None);
-        *self.key = Some(state.getters.push_back(cx.waker(), mailbox));
+        #[allow(unsafe_code)]
+        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
+        // out of the line before it is freed.
+        let mailbox = unsafe { self.handoff.lend(None) };
+        self.key = Some(state.getters.push_back(cx.waker(), mailbox));
         Poll::Pending
     }
 
@@ -281,7 +266,7 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
     fn poll_getter(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Closed>> {
         // Without the lock: the common case, an item was handed to us.
         if let Some(answer) = self.handoff.take() {
-            *self.key = None; // answered with `pop_front`: the key is dead
+            self.key = None; // answered with `pop_front`: the key is dead
             if let Some(item) = answer {
                 return Poll::Ready(Ok(item));
             }
@@ -298,7 +283,7 @@ impl<T, O: Order<T>> Pinned<'_, '_, T, O> {
         let mut state = self.queue.state();
         // Under the lock no one can answer us meanwhile: this answer is final.
         if let Some(answer) = self.handoff.take() {
-            *self.key = None;
+            self.key = None;
             return match answer {
                 Some(item) => {
                     drop(state);
@@ -320,7 +305,7 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = unpin_fields!(self);
         if this.key.is_some() {
             return this.poll_getter(cx);
         }
