@@ -71,6 +71,33 @@ fn close_races_a_waiting_get() {
     });
 }
 
+/// A getter that waited is dropped on one thread while a putter on another hands it an
+/// item (written into the getter's own future, without the lock on the getter's side):
+/// the item is either collected or given back, never lost, never read twice.
+#[test]
+fn a_getter_dropped_while_a_putter_hands_it_an_item() {
+    loom::model(|| {
+        let queue = Queue::unbounded();
+        let mut get = Box::pin(queue.get());
+        let first = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(first.is_pending());
+        let putter = thread::spawn({
+            let queue = queue.clone();
+            move || queue.try_put(5).unwrap()
+        });
+        // Look once more (the item may have arrived), then give up.
+        let got = match get.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(item) => Some(item.unwrap()),
+            Poll::Pending => None,
+        };
+        drop(get);
+        putter.join().unwrap();
+        let left = queue.try_get().ok();
+        assert_eq!(got.or(left), Some(5));
+        assert!(got.is_none() || left.is_none(), "delivered twice");
+    });
+}
+
 /// A oneshot sent on one thread while the receiver waits on another.
 #[test]
 fn oneshot_send_races_the_receiver() {
