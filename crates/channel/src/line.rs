@@ -438,4 +438,134 @@ mod tests {
         line.pop_front();
         let _ = line.remove(key);
     }
+
+    /// The line inside a loop-local primitive (a `RefCell`, no lock, no atomics), as
+    /// issue 12's `Lock` and `Semaphore` use it: a one-permit gate with strict hand-off.
+    /// A release answers the first waiter with the permit (`answer_front`), so a running
+    /// task cannot barge in; a waiter dropped after it was handed the permit passes it on.
+    mod loop_local {
+        use std::cell::RefCell;
+        use std::future::Future;
+        use std::pin::{Pin, pin};
+        use std::task::{Context, Poll, Waker};
+
+        use crate::line::{Key, Removed, WaitLine};
+
+        struct Gate {
+            state: RefCell<GateState>,
+        }
+
+        struct GateState {
+            free: bool,
+            /// Payload: whether the permit was handed to this waiter.
+            line: WaitLine<bool>,
+        }
+
+        impl Gate {
+            fn new() -> Self {
+                Gate {
+                    state: RefCell::new(GateState {
+                        free: true,
+                        line: WaitLine::new(),
+                    }),
+                }
+            }
+
+            fn enter(&self) -> Enter<'_> {
+                Enter {
+                    gate: self,
+                    key: None,
+                }
+            }
+
+            fn release(&self) {
+                let mut state = self.state.borrow_mut();
+                let waker = match state.line.answer_front() {
+                    Some((waker, granted)) => {
+                        *granted = true;
+                        Some(waker)
+                    }
+                    None => {
+                        state.free = true;
+                        None
+                    }
+                };
+                drop(state);
+                if let Some(waker) = waker {
+                    waker.wake(); // after the borrow ends
+                }
+            }
+        }
+
+        struct Enter<'a> {
+            gate: &'a Gate,
+            key: Option<Key>,
+        }
+
+        impl Future for Enter<'_> {
+            type Output = ();
+
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+                let mut state = self.gate.state.borrow_mut();
+                match self.key.take() {
+                    None if state.free && state.line.is_empty() => {
+                        state.free = false;
+                        Poll::Ready(())
+                    }
+                    None => {
+                        let key = state.line.push_back(cx.waker(), false);
+                        drop(state);
+                        self.key = Some(key);
+                        Poll::Pending
+                    }
+                    Some(key) if state.line.is_waiting(&key) => {
+                        let replaced = state.line.set_waker(&key, cx.waker());
+                        drop(state);
+                        drop(replaced);
+                        self.key = Some(key);
+                        Poll::Pending
+                    }
+                    Some(key) => {
+                        let Removed::Answered(true) = state.line.remove(key) else {
+                            unreachable!("answered with the permit")
+                        };
+                        Poll::Ready(())
+                    }
+                }
+            }
+        }
+
+        impl Drop for Enter<'_> {
+            fn drop(&mut self) {
+                let Some(key) = self.key.take() else { return };
+                let removed = self.gate.state.borrow_mut().line.remove(key);
+                if let Removed::Answered(true) = removed {
+                    self.gate.release(); // handed the permit, never used it: pass it on
+                }
+            }
+        }
+
+        fn poll<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+            future.poll(&mut Context::from_waker(Waker::noop()))
+        }
+
+        #[test]
+        fn a_release_hands_the_permit_to_the_first_waiter_and_a_dropped_one_passes_it_on() {
+            let gate = Gate::new();
+            assert!(poll(pin!(gate.enter())).is_ready()); // taken
+            let mut first = Box::pin(gate.enter());
+            let mut second = Box::pin(gate.enter());
+            let mut third = Box::pin(gate.enter());
+            assert!(poll(first.as_mut()).is_pending());
+            assert!(poll(second.as_mut()).is_pending());
+            assert!(poll(third.as_mut()).is_pending());
+            gate.release(); // handed to `first`
+            assert!(poll(pin!(gate.enter())).is_pending(), "no barging");
+            drop(first); // handed the permit, gone: it goes to `second`
+            drop(third); // leaves the line from the back
+            assert!(poll(second.as_mut()).is_ready());
+            gate.release(); // nobody waits: free again
+            assert!(poll(pin!(gate.enter())).is_ready());
+        }
+    }
 }
