@@ -68,27 +68,15 @@ pub struct Join<'a, T, O = Fifo<T>> {
 }
 
 // SAFETY: through a shared `&Put` or `&Get` nothing can be done but `Debug`, which reads
-// only `key`: the handoff (the one field that is not `Sync`) is touched only through
-// `Pin<&mut Self>` or `&mut self`. So sharing the future between threads shares nothing
-// that is not `Sync`, provided the queue reference may be shared (`T: Send`, as for the
-// queue itself).
+// only `key`: the item and the handoff (which are not `Sync` for every `T`) are touched
+// only through `Pin<&mut Self>` or `&mut self`. So sharing the future between threads
+// shares nothing that is not `Sync`, provided the queue reference may be shared
+// (`T: Send`, as for the queue itself).
 #[allow(unsafe_code)]
 unsafe impl<T: Send, O: Order<T> + Send> Sync for Put<'_, T, O> {}
 // SAFETY: as for `Put`.
 #[allow(unsafe_code)]
 unsafe impl<T: Send, O: Order<T> + Send> Sync for Get<'_, T, O> {}
-
-/// A pinned future's fields, for its `poll`: the handoff must stay where it is (the line
-/// points into it while we wait), the other fields are never pinned.
-macro_rules! unpin_fields {
-    ($future:expr) => {{
-        #[allow(unsafe_code)]
-        // SAFETY: we never move out of the future, and its handoff is only ever reached
-        // through `&`; `Drop` takes it out of any line before the memory is freed.
-        let this = unsafe { $future.get_unchecked_mut() };
-        this
-    }};
-}
 
 impl<'a, T, O: Order<T>> Put<'a, T, O> {
     #[inline]
@@ -163,7 +151,11 @@ impl<T, O: Order<T>> Future for Put<'_, T, O> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = unpin_fields!(self);
+        #[allow(unsafe_code)]
+        // SAFETY: we never move out of a pinned `Put`: its handoff (which the line points
+        // into while we wait) is only ever reached through `&`, and `Drop` takes it out of
+        // the line before the memory is freed. The other fields are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
         if this.key.is_some() {
             return this.poll_putter(cx);
         }
@@ -305,7 +297,10 @@ impl<T, O: Order<T>> Future for Get<'_, T, O> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = unpin_fields!(self);
+        #[allow(unsafe_code)]
+        // SAFETY: as in `Put::poll`: the handoff is only reached through `&`, and `Drop`
+        // takes it out of the line before the memory is freed.
+        let this = unsafe { self.get_unchecked_mut() };
         if this.key.is_some() {
             return this.poll_getter(cx);
         }
