@@ -343,6 +343,9 @@ fn check<O: Order<Job>, I: Items>(
     Ok(())
 }
 
+/// Operations per case; fewer under Miri, which runs each about a thousand times slower.
+const OPS: usize = if cfg!(miri) { 30 } else { 80 };
+
 proptest! {
     // Under Miri: a few cases, and no failure file (Miri isolates the file system).
     #![proptest_config(ProptestConfig {
@@ -354,7 +357,7 @@ proptest! {
     #[test]
     fn queue_matches_its_model(
         capacity in prop::option::of(1usize..4),
-        ops in prop::collection::vec(op(), 0..80),
+        ops in prop::collection::vec(op(), 0..OPS),
     ) {
         check::<Fifo<Job>, FifoModel>(capacity, &ops)?;
     }
@@ -362,7 +365,7 @@ proptest! {
     #[test]
     fn lifo_queue_matches_its_model(
         capacity in prop::option::of(1usize..4),
-        ops in prop::collection::vec(op(), 0..80),
+        ops in prop::collection::vec(op(), 0..OPS),
     ) {
         check::<Lifo<Job>, LifoModel>(capacity, &ops)?;
     }
@@ -370,7 +373,7 @@ proptest! {
     #[test]
     fn priority_queue_matches_its_model(
         capacity in prop::option::of(1usize..4),
-        ops in prop::collection::vec(op(), 0..80),
+        ops in prop::collection::vec(op(), 0..OPS),
     ) {
         check::<Priority<Job>, PriorityModel>(capacity, &ops)?;
     }
