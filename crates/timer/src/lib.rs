@@ -6,6 +6,7 @@ mod clock;
 mod driver;
 pub mod heap;
 mod interval;
+mod panics;
 mod shared;
 mod sleep;
 mod timeout;
