@@ -103,15 +103,32 @@ impl<T> Handoff<T> {
 }
 
 impl<T> Drop for Handoff<T> {
+    #[inline]
     fn drop(&mut self) {
-        // A lent handoff being freed would leave a dangling mailbox in a line. The
-        // futures' `Drop` takes it out of the line first (a future holds its key exactly
-        // while its handoff is lent), so this only checks that, in tests.
-        debug_assert!(
-            self.with_waiter.load(Relaxed),
-            "a queue waiter was freed while still in line"
-        );
+        // A lent handoff being freed would leave a dangling mailbox in a line, which the
+        // next put or get would write through. The futures' `Drop` takes it out of the
+        // line first (a future holds its key exactly while its handoff is lent), so this
+        // never fires. Debug builds (tests, the book's exercises) check it anyway, in case
+        // an edit to those `Drop`s breaks that, and stop the process: a panic could unwind
+        // into code that uses the queue again. Release builds skip the check: it cost
+        // about 3 instructions per get or put (callgrind, queue_uncontended).
+        if cfg!(debug_assertions) && !self.with_waiter.load(Relaxed) {
+            freed_while_lent();
+        }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn freed_while_lent() -> ! {
+    // Straight to stderr, not `eprintln!`: a test harness captures that, and the abort
+    // would lose the message.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        b"handloop-channel: a waiting get or put was freed while still in the queue's line \
+          (its Drop did not take it out); aborting rather than leave a dangling pointer\n",
+    );
+    std::process::abort();
 }
 
 /// A pointer to a lent [`Handoff`], kept in a line.
