@@ -50,6 +50,9 @@ pub const PRODUCERS: usize = 5;
 pub const PER_PRODUCER: usize = 1000;
 /// `queue_contention`: capacity of the shared queue.
 pub const CONTENTION_CAPACITY: usize = 100;
+/// `queue_cancel_storm`, `queue_cancel_in_order`: putters waiting on a full queue, then
+/// dropped.
+pub const CANCEL_STORM: usize = 10_000;
 /// `timer_cancel`: `timeout(1 s, yield_now())` calls.
 pub const TIMEOUTS: usize = 1000;
 /// `timers_fired`: sleeping tasks.
@@ -204,6 +207,9 @@ macro_rules! workload {
             local_pool: Some(local_pool_side::$name),
         }
     };
+    // Only handloop and tokio: the workload needs a timer, or a queue whose waiting
+    // senders futures' `mpsc` cannot express (each of its senders has a slot of its own,
+    // so senders never wait in one line).
     ($name:ident, $description:expr, $ops:expr, $op:expr, $goal:expr, timer) => {
         Workload {
             name: stringify!($name),
@@ -284,6 +290,22 @@ pub static WORKLOADS: [Workload; 13] = [
         "message",
         None,
         all
+    ),
+    workload!(
+        queue_cancel_storm,
+        "10,000 putters wait on a full bounded(1) queue, then give up newest first",
+        CANCEL_STORM,
+        "waiter",
+        None,
+        timer
+    ),
+    workload!(
+        queue_cancel_in_order,
+        "10,000 putters wait on a full bounded(1) queue, then give up oldest first",
+        CANCEL_STORM,
+        "waiter",
+        None,
+        timer
     ),
     workload!(
         timer_cancel,

@@ -30,15 +30,16 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell as RawCell;
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, atomic::AtomicUsize};
+use loom::cell::UnsafeCell;
 #[cfg(loom)]
-use loom::{cell::UnsafeCell, sync::atomic::AtomicBool};
+pub(crate) use loom::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize},
+};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
-use std::sync::atomic::AtomicBool;
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 /// A spin-then-yield lock around `S`, for critical sections of a few dozen instructions.
 pub(crate) struct Lock<S> {
