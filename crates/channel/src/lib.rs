@@ -6,6 +6,7 @@
 
 mod errors;
 mod line;
+pub mod locks;
 pub mod oneshot;
 mod queue;
 mod sync;
