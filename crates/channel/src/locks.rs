@@ -1,11 +1,11 @@
-//! asyncio's synchronization primitives for the tasks of one loop: `Event`, `Lock`,
-//! `Semaphore`, `Condition` and `Barrier` (the chapter is this module's documentation).
-//!
-//! Each keeps its waiting tasks in a [`WaitLine`](crate::line::WaitLine), the same line
-//! the queue uses, inside a `RefCell`: the primitives are loop-local, so they need no
-//! lock and no atomics. Every operation follows the line's two rules: wakers are called
-//! (and dropped) only after the `RefCell` borrow ends, and each waiting future keeps the
-//! one key to its place in line until it finishes or is dropped.
+// asyncio's synchronization primitives for the tasks of one loop (the chapter,
+// `docs/04a-locks.md`, is this module's documentation).
+//
+// Each keeps its waiting tasks in a `WaitLine` (`src/line.rs`), the line the queue uses,
+// inside a `RefCell`: the primitives are loop-local, so they need no lock and no atomics.
+// Every operation follows the line's two rules: wakers are called (and dropped) only
+// after the `RefCell` borrow ends, and each waiting future keeps the one key to its place
+// in line until it finishes or is dropped.
 
 mod barrier;
 mod condition;
