@@ -226,7 +226,7 @@ macro_rules! workload {
 }
 
 /// Every workload, in table order.
-pub static WORKLOADS: [Workload; 13] = [
+pub static WORKLOADS: [Workload; 15] = [
     workload!(
         spawn_many_local,
         "1000 empty tasks spawned, then all awaited",
