@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::LoopLocal;
-use crate::line::{Key, Removed, WaitLine, WakeList};
+use super::{LoopLocal, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
 
 /// A meeting point for `parties` tasks of one loop: asyncio's `Barrier`. Each task's
 /// [`wait`](Barrier::wait) waits until `parties` tasks are waiting; then all of them go
@@ -53,6 +53,7 @@ pub struct Barrier {
     broken: Cell<bool>,
     /// This round's waiting tasks, each with the outcome it is answered with.
     line: RefCell<WaitLine<Result<(), BrokenBarrier>>>,
+    wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
 
@@ -110,6 +111,7 @@ impl Barrier {
             parties,
             broken: Cell::new(false),
             line: RefCell::new(WaitLine::new()),
+            wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
     }
@@ -158,13 +160,13 @@ impl Barrier {
     /// Answers every waiting task with `outcome` and wakes them.
     fn answer_all(&self, outcome: Result<(), BrokenBarrier>) {
         let mut line = self.line.borrow_mut();
-        let mut wake = WakeList::new();
+        let mut wake = self.wake.take();
         while let Some((waker, answer)) = line.answer_front() {
             *answer = outcome;
             wake.push(waker);
         }
         drop(line);
-        wake.wake_all(); // after the borrow: a waker may come back to this barrier
+        self.wake.wake_all(wake); // after the borrow: a waker may come back to this barrier
     }
 }
 

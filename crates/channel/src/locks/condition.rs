@@ -7,9 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::LoopLocal;
 use super::lock::{Lock, LockAcquire, LockGuard};
-use crate::line::{Key, Removed, WaitLine, WakeList};
+use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
 
 /// Tasks of one loop waiting, with a [`Lock`] released, until another task notifies them:
 /// asyncio's `Condition`.
@@ -58,8 +58,11 @@ use crate::line::{Key, Removed, WaitLine, WakeList};
 /// });
 /// ```
 pub struct Condition {
-    /// Tasks waiting for a notification (their lock released).
-    line: RefCell<WaitLine<()>>,
+    /// Tasks waiting for a notification (their lock released), each with its ticket.
+    line: RefCell<WaitLine<Ticket>>,
+    /// Who was notified: see `Tickets`.
+    tickets: Tickets,
+    wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
 
@@ -81,7 +84,11 @@ enum Step<'a, T> {
     /// Not polled yet: still holding the lock.
     Start(LockGuard<'a, T>),
     /// In the condition's line, the lock released.
-    Waiting { lock: &'a Lock<T>, key: Key },
+    Waiting {
+        lock: &'a Lock<T>,
+        key: Key,
+        ticket: Ticket,
+    },
     /// Notified: taking the lock back.
     Relocking(LockAcquire<'a, T>),
     /// Returned the guard.
@@ -93,6 +100,8 @@ impl Condition {
     pub const fn new() -> Self {
         Condition {
             line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
+            wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
     }
@@ -135,15 +144,26 @@ impl Condition {
     /// release it (as asyncio requires).
     pub fn notify(&self, n: usize) {
         let mut line = self.line.borrow_mut();
-        let mut wake = WakeList::new();
+        if n == 1 || line.len() <= 1 {
+            // The common case wakes at most one: no buffer.
+            let first = if n == 0 { None } else { line.pop_front() };
+            drop(line);
+            if let Some((waker, ticket)) = first {
+                self.tickets.serve(ticket);
+                waker.wake(); // after the borrow: a waker may come back to this condition
+            }
+            return;
+        }
+        let mut wake = self.wake.take();
         for _ in 0..n {
-            let Some((waker, ())) = line.answer_front() else {
+            let Some((waker, ticket)) = line.pop_front() else {
                 break;
             };
+            self.tickets.serve(ticket);
             wake.push(waker);
         }
         drop(line);
-        wake.wake_all(); // after the borrow: a waker may come back to this condition
+        self.wake.wake_all(wake); // after the borrow
     }
 
     /// Wakes every waiting task.
@@ -170,28 +190,20 @@ impl<'a, T> Future for ConditionWait<'_, 'a, T> {
                         unreachable!("just matched")
                     };
                     let lock = guard.lock();
-                    let key = this.condition.line.borrow_mut().push_back(cx.waker(), ());
-                    this.step = Step::Waiting { lock, key };
+                    let condition = this.condition;
+                    let ticket = condition.tickets.draw();
+                    let key = condition.line.borrow_mut().push_back(cx.waker(), ticket);
+                    this.step = Step::Waiting { lock, key, ticket };
                     drop(guard); // releases the lock, once we are in line
                     return Poll::Pending;
                 }
-                Step::Waiting { lock, key } => {
-                    let mut line = this.condition.line.borrow_mut();
-                    if line.is_waiting(key) {
-                        let replaced = line.set_waker(key, cx.waker());
-                        drop(line);
+                Step::Waiting { lock, key, ticket } => {
+                    if !this.condition.tickets.served(*ticket) {
+                        let replaced = this.condition.line.borrow_mut().set_waker(key, cx.waker());
                         drop(replaced); // after the borrow: a waker's drop runs code
                         return Poll::Pending;
                     }
-                    let lock = *lock;
-                    let Step::Waiting { key, .. } = std::mem::replace(&mut this.step, Step::Done)
-                    else {
-                        unreachable!("just matched")
-                    };
-                    let Removed::Answered(()) = line.remove(key) else {
-                        unreachable!("a waiter out of line was answered")
-                    };
-                    drop(line);
+                    // Notified (our key died with our slot): take the lock back.
                     this.step = Step::Relocking(lock.acquire());
                 }
                 Step::Relocking(acquire) => {
@@ -210,13 +222,17 @@ impl<T> Drop for ConditionWait<'_, '_, T> {
         match std::mem::replace(&mut self.step, Step::Done) {
             // Never polled: dropping the guard releases the lock as usual.
             Step::Start(_) | Step::Done => {}
-            Step::Waiting { key, .. } => {
-                let removed = self.condition.line.borrow_mut().remove(key);
-                match removed {
-                    Removed::Waiting { waker, .. } => drop(waker),
+            Step::Waiting { key, ticket, .. } => {
+                if self.condition.tickets.served(ticket) {
                     // Notified, and gone before it used the notification: pass it on.
-                    Removed::Answered(()) => self.condition.notify(1),
+                    self.condition.notify(1);
+                    return;
                 }
+                let removed = self.condition.line.borrow_mut().remove(key);
+                let Removed::Waiting { waker, .. } = removed else {
+                    unreachable!("notified waiters leave the line at once")
+                };
+                drop(waker); // after the borrow
             }
             Step::Relocking(acquire) => {
                 // Notified, but never returned: the notification goes to the next

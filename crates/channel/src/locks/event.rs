@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::LoopLocal;
-use crate::line::{Key, Removed, WaitLine, WakeList};
+use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
 
 /// A flag that tasks of one loop wait for: asyncio's `Event`.
 ///
@@ -44,11 +44,11 @@ use crate::line::{Key, Removed, WaitLine, WakeList};
 /// ```
 pub struct Event {
     set: Cell<bool>,
-    /// How many times the flag went up. A waiter that joined the line in round `n` and
-    /// sees a later round was answered: `set` takes every waiter out of the line at once.
-    round: Cell<u64>,
-    /// Tasks waiting for the flag.
-    line: RefCell<WaitLine<()>>,
+    /// Tasks waiting for the flag, each with its ticket.
+    line: RefCell<WaitLine<Ticket>>,
+    /// Who was woken by a `set`: see `Tickets`.
+    tickets: Tickets,
+    wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
 
@@ -57,8 +57,8 @@ pub struct Event {
 #[must_use = "futures do nothing unless awaited"]
 pub struct EventWait<'a> {
     event: &'a Event,
-    /// Our place in line and the round we joined it in, once we wait.
-    waiting: Option<(Key, u64)>,
+    /// Our place in line and our ticket, once we wait.
+    waiting: Option<(Key, Ticket)>,
 }
 
 impl Event {
@@ -66,8 +66,9 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             set: Cell::new(false),
-            round: Cell::new(0),
             line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
+            wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
     }
@@ -78,17 +79,17 @@ impl Event {
         if self.set.replace(true) {
             return;
         }
-        self.round.set(self.round.get() + 1);
         let mut line = self.line.borrow_mut();
         if line.is_empty() {
             return;
         }
-        let mut wake = WakeList::new();
-        while let Some((waker, ())) = line.pop_front() {
+        let mut wake = self.wake.take();
+        while let Some((waker, ticket)) = line.pop_front() {
+            self.tickets.serve(ticket);
             wake.push(waker);
         }
         drop(line);
-        wake.wake_all(); // after the borrow: a waker may come back to this event
+        self.wake.wake_all(wake); // after the borrow: a waker may come back to this event
     }
 
     /// Lowers the flag: later calls to `wait` wait for the next `set`. Tasks already
@@ -128,12 +129,13 @@ impl Future for EventWait<'_> {
         match &this.waiting {
             None if event.is_set() => Poll::Ready(()),
             None => {
-                let key = event.line.borrow_mut().push_back(cx.waker(), ());
-                this.waiting = Some((key, event.round.get()));
+                let ticket = event.tickets.draw();
+                let key = event.line.borrow_mut().push_back(cx.waker(), ticket);
+                this.waiting = Some((key, ticket));
                 Poll::Pending
             }
-            Some((_, round)) if *round != event.round.get() => {
-                // A `set` took us out of the line (our key is dead).
+            Some((_, ticket)) if event.tickets.served(*ticket) => {
+                // A `set` took us out of the line (our key died with our slot).
                 this.waiting = None;
                 Poll::Ready(())
             }
@@ -148,8 +150,8 @@ impl Future for EventWait<'_> {
 
 impl Drop for EventWait<'_> {
     fn drop(&mut self) {
-        if let Some((key, round)) = self.waiting.take()
-            && round == self.event.round.get()
+        if let Some((key, ticket)) = self.waiting.take()
+            && !self.event.tickets.served(ticket)
         {
             let removed = self.event.line.borrow_mut().remove(key);
             let Removed::Waiting { waker, .. } = removed else {

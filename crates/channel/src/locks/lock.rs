@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use handloop_executor::task::{TaskId, current_task_id};
 
-use super::LoopLocal;
+use super::{LoopLocal, Ticket, Tickets};
 use crate::line::{Key, Removed, WaitLine};
 
 /// A mutual-exclusion lock for the tasks of one loop: asyncio's `Lock`, holding the value
@@ -61,9 +61,11 @@ pub struct Lock<T> {
     locked: Cell<bool>,
     /// The task holding the lock, if it was taken inside a handloop task.
     held_by: Cell<Option<TaskId>>,
-    /// Tasks waiting for the lock, each with its task id, to record when it is handed
-    /// the lock.
-    line: RefCell<WaitLine<Option<TaskId>>>,
+    /// Tasks waiting for the lock, each with its ticket and its task id (recorded as the
+    /// holder when it is handed the lock).
+    line: RefCell<WaitLine<(Ticket, Option<TaskId>)>>,
+    /// Who was handed the lock: see `Tickets`.
+    tickets: Tickets,
     /// The protected value. The `RefCell` never refuses a borrow (only the holder of the
     /// lock borrows it); it makes a bug in that protocol a panic instead of undefined
     /// behaviour, without `unsafe`.
@@ -91,8 +93,8 @@ struct Held<'a, T>(&'a Lock<T>);
 #[must_use = "futures do nothing unless awaited"]
 pub struct LockAcquire<'a, T> {
     lock: &'a Lock<T>,
-    /// Our place in line, once we wait.
-    key: Option<Key>,
+    /// Our place in line and our ticket, once we wait.
+    waiting: Option<(Key, Ticket)>,
 }
 
 impl<T> Lock<T> {
@@ -102,6 +104,7 @@ impl<T> Lock<T> {
             locked: Cell::new(false),
             held_by: Cell::new(None),
             line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
             value: RefCell::new(value),
             _loop_local: LoopLocal {},
         }
@@ -113,7 +116,7 @@ impl<T> Lock<T> {
     pub fn acquire(&self) -> LockAcquire<'_, T> {
         LockAcquire {
             lock: self,
-            key: None,
+            waiting: None,
         }
     }
 
@@ -174,8 +177,9 @@ impl<T> Lock<T> {
             self.held_by.set(None);
             return;
         }
-        let (waker, task) = line.answer_front().expect("the line is not empty");
-        self.held_by.set(*task);
+        let (waker, (ticket, task)) = line.pop_front().expect("the line is not empty");
+        self.tickets.serve(ticket);
+        self.held_by.set(task);
         drop(line);
         waker.wake(); // after the borrow: the waker may come back to this lock
     }
@@ -213,34 +217,34 @@ impl<T> DerefMut for LockGuard<'_, T> {
 
 impl<'a, T> LockAcquire<'a, T> {
     /// A later poll while we wait in line: still waiting, or collect the hand-off.
-    #[inline(never)]
+    #[inline]
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let lock = self.lock;
-        let mut line = lock.line.borrow_mut();
-        let key = self.key.as_ref().expect("waiting");
-        if line.is_waiting(key) {
-            let replaced = line.set_waker(key, cx.waker());
-            drop(line);
-            drop(replaced); // after the borrow: a waker's drop runs its owner's code
-            return Poll::Pending;
+        let (key, ticket) = self.waiting.as_ref().expect("waiting");
+        if lock.tickets.served(*ticket) {
+            // Handed the lock (`held_by` already names our task); our key died with our
+            // slot.
+            self.waiting = None;
+            return Poll::Ready(lock.guard());
         }
-        // Handed the lock: it is ours (`held_by` already names our task).
-        let key = self.key.take().expect("waiting");
-        let Removed::Answered(_) = line.remove(key) else {
-            unreachable!("a waiter out of line was answered")
-        };
-        drop(line);
-        Poll::Ready(lock.guard())
+        let replaced = lock.line.borrow_mut().set_waker(key, cx.waker());
+        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        Poll::Pending
     }
 
     /// Dropped while waiting: leave the line, or pass on a lock already handed to us.
     #[cold]
-    fn leave(&mut self, key: Key) {
-        let removed = self.lock.line.borrow_mut().remove(key);
-        match removed {
-            Removed::Waiting { waker, .. } => drop(waker),
-            Removed::Answered(_) => self.lock.release(),
+    fn leave(&mut self, key: Key, ticket: Ticket) {
+        let lock = self.lock;
+        if lock.tickets.served(ticket) {
+            lock.release();
+            return;
         }
+        let removed = lock.line.borrow_mut().remove(key);
+        let Removed::Waiting { waker, .. } = removed else {
+            unreachable!("served waiters leave the line at once")
+        };
+        drop(waker); // after the borrow
     }
 }
 
@@ -250,7 +254,7 @@ impl<'a, T> Future for LockAcquire<'a, T> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let this = self.get_mut();
-        if this.key.is_some() {
+        if this.waiting.is_some() {
             return this.poll_waiting(cx);
         }
         let lock = this.lock;
@@ -259,7 +263,9 @@ impl<'a, T> Future for LockAcquire<'a, T> {
             lock.take(task);
             return Poll::Ready(lock.guard());
         }
-        this.key = Some(lock.line.borrow_mut().push_back(cx.waker(), task));
+        let ticket = lock.tickets.draw();
+        let key = lock.line.borrow_mut().push_back(cx.waker(), (ticket, task));
+        this.waiting = Some((key, ticket));
         Poll::Pending
     }
 }
@@ -267,8 +273,8 @@ impl<'a, T> Future for LockAcquire<'a, T> {
 impl<T> Drop for LockAcquire<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.leave(key);
+        if let Some((key, ticket)) = self.waiting.take() {
+            self.leave(key, ticket);
         }
     }
 }
@@ -308,7 +314,7 @@ impl<T: fmt::Debug> fmt::Debug for LockGuard<'_, T> {
 impl<T> fmt::Debug for LockAcquire<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LockAcquire")
-            .field("waiting", &self.key.is_some())
+            .field("waiting", &self.waiting.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::LoopLocal;
-use crate::line::{Key, Removed, WaitLine, WakeList};
+use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
 
 /// A count of permits for the tasks of one loop: asyncio's `Semaphore`. At most that
 /// many tasks hold a permit at once ("only 5 fleets move at once").
@@ -57,8 +57,11 @@ pub struct Semaphore {
     /// Permits free for the taking. While it is above zero, no one is in line (a permit
     /// given back while tasks wait is handed over).
     permits: Cell<usize>,
-    /// Tasks waiting for a permit.
-    line: RefCell<WaitLine<()>>,
+    /// Tasks waiting for a permit, each with its ticket.
+    line: RefCell<WaitLine<Ticket>>,
+    /// Who was served: see `Tickets`.
+    tickets: Tickets,
+    wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
 
@@ -76,8 +79,8 @@ pub struct SemaphorePermit<'a> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct SemaphoreAcquire<'a> {
     semaphore: &'a Semaphore,
-    /// Our place in line, once we wait.
-    key: Option<Key>,
+    /// Our place in line and our ticket, once we wait.
+    waiting: Option<(Key, Ticket)>,
 }
 
 impl Semaphore {
@@ -87,6 +90,8 @@ impl Semaphore {
         Semaphore {
             permits: Cell::new(permits),
             line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
+            wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
     }
@@ -97,7 +102,7 @@ impl Semaphore {
     pub fn acquire(&self) -> SemaphoreAcquire<'_> {
         SemaphoreAcquire {
             semaphore: self,
-            key: None,
+            waiting: None,
         }
     }
 
@@ -134,14 +139,15 @@ impl Semaphore {
                 self.permits.get()
             );
         };
-        let mut wake = WakeList::new();
+        let mut wake = self.wake.take();
         for _ in 0..n.min(waiting) {
-            let (waker, ()) = line.answer_front().expect("counted");
+            let (waker, ticket) = line.pop_front().expect("counted");
+            self.tickets.serve(ticket);
             wake.push(waker);
         }
         self.permits.set(permits);
         drop(line);
-        wake.wake_all(); // after the borrow: a waker may come back to this semaphore
+        self.wake.wake_all(wake); // after the borrow: a waker may come back to this semaphore
     }
 
     /// Takes a free permit if there is one.
@@ -164,7 +170,8 @@ impl Semaphore {
             self.permits.set(self.permits.get() + 1);
             return;
         }
-        let (waker, ()) = line.answer_front().expect("the line is not empty");
+        let (waker, ticket) = line.pop_front().expect("the line is not empty");
+        self.tickets.serve(ticket);
         drop(line);
         waker.wake(); // after the borrow: the waker may come back to this semaphore
     }
@@ -179,32 +186,33 @@ impl Drop for SemaphorePermit<'_> {
 
 impl<'a> SemaphoreAcquire<'a> {
     /// A later poll while we wait in line: still waiting, or collect the hand-off.
-    #[inline(never)]
+    #[inline]
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
         let semaphore = self.semaphore;
-        let mut line = semaphore.line.borrow_mut();
-        let key = self.key.as_ref().expect("waiting");
-        if line.is_waiting(key) {
-            let replaced = line.set_waker(key, cx.waker());
-            drop(line);
-            drop(replaced); // after the borrow: a waker's drop runs its owner's code
-            return Poll::Pending;
+        let (key, ticket) = self.waiting.as_ref().expect("waiting");
+        if semaphore.tickets.served(*ticket) {
+            // Handed a permit: it is ours, and our key died with our slot.
+            self.waiting = None;
+            return Poll::Ready(SemaphorePermit { semaphore });
         }
-        let key = self.key.take().expect("waiting");
-        let Removed::Answered(()) = line.remove(key) else {
-            unreachable!("a waiter out of line was answered")
-        };
-        Poll::Ready(SemaphorePermit { semaphore })
+        let replaced = semaphore.line.borrow_mut().set_waker(key, cx.waker());
+        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        Poll::Pending
     }
 
     /// Dropped while waiting: leave the line, or pass on a permit already handed to us.
     #[cold]
-    fn leave(&mut self, key: Key) {
-        let removed = self.semaphore.line.borrow_mut().remove(key);
-        match removed {
-            Removed::Waiting { waker, .. } => drop(waker),
-            Removed::Answered(()) => self.semaphore.release(),
+    fn leave(&mut self, key: Key, ticket: Ticket) {
+        let semaphore = self.semaphore;
+        if semaphore.tickets.served(ticket) {
+            semaphore.release();
+            return;
         }
+        let removed = semaphore.line.borrow_mut().remove(key);
+        let Removed::Waiting { waker, .. } = removed else {
+            unreachable!("served waiters leave the line at once")
+        };
+        drop(waker); // after the borrow
     }
 }
 
@@ -214,14 +222,16 @@ impl<'a> Future for SemaphoreAcquire<'a> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
         let this = self.get_mut();
-        if this.key.is_some() {
+        if this.waiting.is_some() {
             return this.poll_waiting(cx);
         }
         let semaphore = this.semaphore;
         if semaphore.take() {
             return Poll::Ready(SemaphorePermit { semaphore });
         }
-        this.key = Some(semaphore.line.borrow_mut().push_back(cx.waker(), ()));
+        let ticket = semaphore.tickets.draw();
+        let key = semaphore.line.borrow_mut().push_back(cx.waker(), ticket);
+        this.waiting = Some((key, ticket));
         Poll::Pending
     }
 }
@@ -229,8 +239,8 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 impl Drop for SemaphoreAcquire<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.leave(key);
+        if let Some((key, ticket)) = self.waiting.take() {
+            self.leave(key, ticket);
         }
     }
 }
@@ -253,7 +263,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphoreAcquire<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphoreAcquire")
-            .field("waiting", &self.key.is_some())
+            .field("waiting", &self.waiting.is_some())
             .finish_non_exhaustive()
     }
 }
