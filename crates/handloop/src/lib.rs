@@ -55,7 +55,7 @@ pub mod time {
 /// `Condition` and `Barrier`, FIFO with hand-off (step 4's waiting lines).
 ///
 /// They are loop-local, like the loop's tasks: neither `Send` nor `Sync`. Between
-/// threads, use a [`Queue`](crate::Queue) or a [`oneshot`](crate::oneshot). The chapter
+/// threads, use a [`Queue`] or a [`oneshot`]. The chapter
 /// is [`handloop_channel::locks`].
 pub mod sync {
     pub use handloop_channel::locks::{
