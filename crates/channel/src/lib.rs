@@ -6,6 +6,8 @@
 
 mod errors;
 mod line;
+#[doc = include_str!("../../../docs/04a-locks.md")]
+pub mod locks;
 pub mod oneshot;
 mod queue;
 mod sync;
