@@ -169,10 +169,7 @@ pub fn mark_panic_observed() -> bool {
 /// ```
 #[inline]
 pub fn current_task_id() -> Option<TaskId> {
-    let core = current()?;
-    core.current_task()
-        .filter(|task| task.header().kind != Kind::Callback)
-        .map(|task| task.header().id)
+    with_core(Core::current_task_id).flatten()
 }
 
 /// Every live task of this thread's running loop (asyncio's `all_tasks()`): `block_on`'s
