@@ -368,13 +368,27 @@ impl Core {
         (header.kind != Kind::Callback).then(|| TaskInfo::of(header))
     }
 
-    /// Marks the running task's poll as having its panic observed.
+    /// The id of the task being polled, unless it is a `call_soon` callback: two field
+    /// reads, no copy of the name.
+    #[inline]
+    pub(crate) fn current_task_id(&self) -> Option<TaskId> {
+        let task = self.current.get()?;
+        // SAFETY: as in `current_task`.
+        let header = unsafe { task.header() };
+        (header.kind != Kind::Callback).then_some(header.id)
+    }
+
+    /// Marks the running task's poll as having its panic observed (not a callback's: a
+    /// callback is no task, as for `current_task`).
     pub(crate) fn mark_panic_observed(&self) -> bool {
         let Some(task) = self.current.get() else {
             return false;
         };
         // SAFETY: as in `current_task`.
         let header = unsafe { task.header() };
+        if header.kind == Kind::Callback {
+            return false;
+        }
         header.state.set(header.state.get() | PANIC_OBSERVED);
         true
     }

@@ -110,7 +110,11 @@ fn child_unobserved_panic() {
         let late = Builder::new()
             .name("late-fleet")
             .spawn(async { panic!("too late") });
-        handloop_executor::call_soon(|| panic!("callback boom"));
+        handloop_executor::call_soon(|| {
+            // A callback is no task: it cannot hide its panic this way.
+            assert!(!handloop_executor::task::mark_panic_observed());
+            panic!("callback boom")
+        });
         // A wrapper that reports its child's panic itself marks it observed: its handle,
         // dropped unawaited, is not reported again.
         let mut child = Box::pin(async { panic!("seen by the wrapper") });

@@ -3,7 +3,6 @@
 
 mod as_completed;
 mod children;
-mod executor_shim;
 mod gather;
 mod runtime;
 mod task_group;
@@ -27,6 +26,12 @@ pub use handloop_timer::{
 
 // Channels (step 4).
 pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
+
+// Synchronization (step 4's waiting lines, loop-local).
+pub use handloop_channel::locks::{
+    Barrier, BarrierWaitResult, BrokenBarrier, Condition, Event, Lock, LockGuard, Semaphore,
+    SemaphorePermit,
+};
 
 /// Every live task of the loop running on this thread, and what each waits on: a table
 /// in the spirit of Python 3.14's `python -m asyncio ps`, then the tree of who awaits whom
@@ -76,6 +81,19 @@ pub mod time {
     pub use handloop_timer::{
         Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at, call_later,
         interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
+    };
+}
+
+/// Synchronization for the tasks of one loop: asyncio's `Event`, `Lock`, `Semaphore`,
+/// `Condition` and `Barrier`, FIFO with hand-off (step 4's waiting lines).
+///
+/// They are loop-local, like the loop's tasks: neither `Send` nor `Sync`. Between
+/// threads, use a [`Queue`] or a [`oneshot`]. The chapter
+/// is [`handloop_channel::locks`].
+pub mod sync {
+    pub use handloop_channel::locks::{
+        Barrier, BarrierWait, BarrierWaitResult, BrokenBarrier, Condition, ConditionWait, Event,
+        EventWait, Lock, LockAcquire, LockGuard, Semaphore, SemaphoreAcquire, SemaphorePermit,
     };
 }
 
