@@ -174,6 +174,7 @@ impl TaskDump {
                     }
                     Some(WaitingOn::Lock {
                         holder: Some(holder),
+                        ..
                     }) => {
                         edges.insert((holder, Edge::LockHolder));
                     }
@@ -489,6 +490,7 @@ fn shortest_cycle(graph: &BTreeMap<u64, Vec<(u64, Edge)>>, component: &[u64]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::waiting::QueueKind;
 
     fn row(id: u64, name: &str, state: TaskStatus, waiting_on: Option<WaitingOn>) -> TaskRow {
         TaskRow {
@@ -536,7 +538,10 @@ mod tests {
                 5,
                 "reader",
                 TaskStatus::Waiting,
-                Some(WaitingOn::Lock { holder: Some(4) }),
+                Some(WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(4),
+                }),
             ),
             row(
                 6,
@@ -546,8 +551,22 @@ mod tests {
             ),
             row(7, "hasher", TaskStatus::Waiting, Some(WaitingOn::ToThread)),
             row(8, "foreign", TaskStatus::Waiting, None),
-            row(9, "woken", TaskStatus::Ready, Some(WaitingOn::QueueGet)),
-            row(12, "fetch", TaskStatus::Waiting, Some(WaitingOn::QueueGet)),
+            row(
+                9,
+                "woken",
+                TaskStatus::Ready,
+                Some(WaitingOn::QueueGet {
+                    queue: QueueKind::Queue,
+                }),
+            ),
+            row(
+                12,
+                "fetch",
+                TaskStatus::Waiting,
+                Some(WaitingOn::QueueGet {
+                    queue: QueueKind::Queue,
+                }),
+            ),
         ];
         tasks[1].age = Some(Duration::from_millis(2500));
         tasks[8].more_waits = 1;
@@ -651,18 +670,31 @@ cycles (each task waits for the next, so none of them can finish):
         // Two tasks each wait for a lock the other holds; nothing awaits either, so the
         // tree has no root for them: they are drawn from the smallest id.
         let tasks = vec![
-            row(0, "main", TaskStatus::Waiting, Some(WaitingOn::QueueGet)),
+            row(
+                0,
+                "main",
+                TaskStatus::Waiting,
+                Some(WaitingOn::QueueGet {
+                    queue: QueueKind::Queue,
+                }),
+            ),
             row(
                 4,
                 "left",
                 TaskStatus::Waiting,
-                Some(WaitingOn::Lock { holder: Some(5) }),
+                Some(WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(5),
+                }),
             ),
             row(
                 5,
                 "right",
                 TaskStatus::Waiting,
-                Some(WaitingOn::Lock { holder: Some(4) }),
+                Some(WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(4),
+                }),
             ),
         ];
         let dump = dump(tasks);
@@ -731,13 +763,19 @@ cycles (each task waits for the next, so none of them can finish):
                 2,
                 "r1",
                 TaskStatus::Waiting,
-                Some(WaitingOn::Lock { holder: Some(4) }),
+                Some(WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(4),
+                }),
             ),
             row(
                 3,
                 "r2",
                 TaskStatus::Waiting,
-                Some(WaitingOn::Lock { holder: Some(4) }),
+                Some(WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(4),
+                }),
             ),
             writer,
             row(
@@ -769,7 +807,10 @@ who awaits whom:
             2,
             "r",
             TaskStatus::Waiting,
-            Some(WaitingOn::Lock { holder: Some(40) }),
+            Some(WaitingOn::Lock {
+                lock: 1,
+                holder: Some(40),
+            }),
         )];
         let text = dump(tasks).to_string();
         assert!(text.contains("Lock held by #40\n"), "{text}");

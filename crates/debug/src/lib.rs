@@ -36,5 +36,5 @@ mod watchdog;
 
 pub use deadlock::{DeadlockCause, DeadlockReport, Evidence, NoProgress, Verdict, WakeSource};
 pub use dump::{TaskDump, TaskRow, TaskStatus};
-pub use waiting::{PackedWait, WaitCell, WaitingOn, epoch};
+pub use waiting::{PackedWait, QueueKind, WaitCell, WaitingOn, epoch};
 pub use watchdog::{Heartbeat, Output, SlowPoll, TaskNames, Watchdog};

@@ -26,12 +26,21 @@ pub enum WaitingOn {
         /// When the timer fires, on the loop's clock.
         until: Instant,
     },
-    /// `Queue::get` on an empty queue.
-    QueueGet,
-    /// `Queue::put` on a full queue.
-    QueuePut,
-    /// `Queue::join`: items put that no consumer has marked done yet.
-    QueueJoin,
+    /// `get` on an empty queue.
+    QueueGet {
+        /// Which kind of queue.
+        queue: QueueKind,
+    },
+    /// `put` on a full queue.
+    QueuePut {
+        /// Which kind of queue.
+        queue: QueueKind,
+    },
+    /// `join` on a queue: items put that no consumer has marked done yet.
+    QueueJoin {
+        /// Which kind of queue.
+        queue: QueueKind,
+    },
     /// A `oneshot` receiver whose value has not been sent.
     Oneshot,
     /// Awaiting another task's `JoinHandle`.
@@ -51,11 +60,68 @@ pub enum WaitingOn {
     },
     /// A `Lock` held by another task.
     Lock {
-        /// The id of the task holding it, if known.
+        /// The lock's number on this thread (numbers are given to locks the first time a
+        /// task waits for them), which tells locks apart.
+        lock: u64,
+        /// The id of the task holding it, if known. A waiting task records only the
+        /// lock's number: the holder can change while it waits (the lock is handed from
+        /// task to task), so the task dump looks the holder up when it is made.
         holder: Option<u64>,
+    },
+    /// `Semaphore::acquire` with no permit free.
+    Semaphore,
+    /// `Event::wait` on an event not set.
+    Event,
+    /// `Condition::wait`, until a `notify` (then the wait for its lock is a `Lock`).
+    Condition,
+    /// `Barrier::wait`, until enough tasks arrive.
+    Barrier,
+    /// A `TaskGroup`'s join, until its tasks finish.
+    TaskGroup {
+        /// How many of its tasks had not finished.
+        tasks: u64,
     },
     /// A blocking job sent to a thread by `to_thread`.
     ToThread,
+}
+
+/// Which of the three queues a task waits on: they differ only in the order they hand
+/// items out, and the dump names them as asyncio does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueueKind {
+    /// `Queue`: first in, first out.
+    Queue,
+    /// `LifoQueue`: last in, first out.
+    LifoQueue,
+    /// `PriorityQueue`: smallest first.
+    PriorityQueue,
+}
+
+impl QueueKind {
+    /// The type's name: `Queue`, `LifoQueue` or `PriorityQueue`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueKind::Queue => "Queue",
+            QueueKind::LifoQueue => "LifoQueue",
+            QueueKind::PriorityQueue => "PriorityQueue",
+        }
+    }
+
+    fn number(self) -> u64 {
+        match self {
+            QueueKind::Queue => 0,
+            QueueKind::LifoQueue => 1,
+            QueueKind::PriorityQueue => 2,
+        }
+    }
+
+    fn from_number(number: u64) -> QueueKind {
+        match number {
+            1 => QueueKind::LifoQueue,
+            2 => QueueKind::PriorityQueue,
+            _ => QueueKind::Queue,
+        }
+    }
 }
 
 impl WaitingOn {
@@ -64,14 +130,14 @@ impl WaitingOn {
     pub fn depends_on(&self) -> Option<u64> {
         match *self {
             WaitingOn::Join { task } => Some(task),
-            WaitingOn::Lock { holder } => holder,
+            WaitingOn::Lock { holder, .. } => holder,
             _ => None,
         }
     }
 
     /// The wait in words, as the task dump prints it: `sleep until +1.200s` (relative to
     /// `now`, the loop's clock), `Queue.get`, `join #12 'fetch'`, `readable fd 7`,
-    /// `Lock held by #4 'writer'`, `to_thread job`. `name_of` gives the names of other tasks.
+    /// `Lock held by #4 'writer'`, `Semaphore.acquire`, `to_thread job`. `name_of` gives the names of other tasks.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -90,15 +156,23 @@ impl WaitingOn {
         };
         match *self {
             WaitingOn::Sleep { until } => format!("sleep until {}", offset(now, until)),
-            WaitingOn::QueueGet => "Queue.get".to_owned(),
-            WaitingOn::QueuePut => "Queue.put".to_owned(),
-            WaitingOn::QueueJoin => "Queue.join".to_owned(),
+            WaitingOn::QueueGet { queue } => format!("{}.get", queue.name()),
+            WaitingOn::QueuePut { queue } => format!("{}.put", queue.name()),
+            WaitingOn::QueueJoin { queue } => format!("{}.join", queue.name()),
             WaitingOn::Oneshot => "oneshot.recv".to_owned(),
             WaitingOn::Join { task: id } => format!("join {}", task(id)),
             WaitingOn::Readable { fd } => format!("readable fd {fd}"),
             WaitingOn::Writable { fd } => format!("writable fd {fd}"),
-            WaitingOn::Lock { holder: Some(id) } => format!("Lock held by {}", task(id)),
-            WaitingOn::Lock { holder: None } => "Lock".to_owned(),
+            WaitingOn::Lock {
+                holder: Some(id), ..
+            } => format!("Lock held by {}", task(id)),
+            WaitingOn::Lock { holder: None, .. } => "Lock".to_owned(),
+            WaitingOn::Semaphore => "Semaphore.acquire".to_owned(),
+            WaitingOn::Event => "Event.wait".to_owned(),
+            WaitingOn::Condition => "Condition.wait".to_owned(),
+            WaitingOn::Barrier => "Barrier.wait".to_owned(),
+            WaitingOn::TaskGroup { tasks: 1 } => "TaskGroup, 1 task left".to_owned(),
+            WaitingOn::TaskGroup { tasks } => format!("TaskGroup, {tasks} tasks left"),
             WaitingOn::ToThread => "to_thread job".to_owned(),
         }
     }
@@ -141,6 +215,11 @@ mod tag {
     pub(super) const LOCK: u8 = 8;
     pub(super) const TO_THREAD: u8 = 9;
     pub(super) const QUEUE_JOIN: u8 = 10;
+    pub(super) const SEMAPHORE: u8 = 11;
+    pub(super) const EVENT: u8 = 12;
+    pub(super) const CONDITION: u8 = 13;
+    pub(super) const BARRIER: u8 = 14;
+    pub(super) const TASK_GROUP: u8 = 15;
 }
 
 /// The task header's field: the last poll's [`WaitingOn`], packed into one word (a
@@ -149,7 +228,8 @@ mod tag {
 ///
 /// The word holds the low 16 bits of that poll count, a 4-bit tag, a 4-bit count of the
 /// further waits the same poll recorded, and 40 bits of data: a deadline in milliseconds
-/// from [`epoch`] (signed: about 17 years either way), a task id, or a file descriptor.
+/// from [`epoch`] (signed: about 17 years either way), a task id, a lock's number, a
+/// queue's kind, or a file descriptor.
 /// A task id or descriptor too large for 40 bits (a loop would need to spawn a million
 /// tasks a second for twelve days) is not recorded, and shows as `unknown`. A record is
 /// valid while the task's poll count matches it; a task polled a multiple of 65,536 times
@@ -160,12 +240,12 @@ mod tag {
 /// the same thread.
 ///
 /// ```
-/// use handloop_debug::{WaitCell, WaitingOn};
+/// use handloop_debug::{QueueKind, WaitCell, WaitingOn};
 ///
 /// let cell = WaitCell::new();
-/// cell.record(1, WaitingOn::QueueGet); // during poll 1
+/// cell.record(1, WaitingOn::QueueGet { queue: QueueKind::Queue }); // during poll 1
 /// cell.record(1, WaitingOn::Oneshot); // a second wait in the same poll is counted
-/// assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, 1)));
+/// assert_eq!(cell.get(1), Some((WaitingOn::QueueGet { queue: QueueKind::Queue }, 1)));
 /// assert_eq!(cell.get(2), None); // poll 2 recorded nothing: a foreign wait, "unknown"
 /// ```
 #[derive(Debug, Default)]
@@ -257,15 +337,21 @@ impl WaitingOn {
 fn pack(what: WaitingOn) -> (u8, Option<u64>) {
     match what {
         WaitingOn::Sleep { until } => (tag::SLEEP, Some(pack_instant(until))),
-        WaitingOn::QueueGet => (tag::QUEUE_GET, Some(0)),
-        WaitingOn::QueuePut => (tag::QUEUE_PUT, Some(0)),
-        WaitingOn::QueueJoin => (tag::QUEUE_JOIN, Some(0)),
+        WaitingOn::QueueGet { queue } => (tag::QUEUE_GET, Some(queue.number())),
+        WaitingOn::QueuePut { queue } => (tag::QUEUE_PUT, Some(queue.number())),
+        WaitingOn::QueueJoin { queue } => (tag::QUEUE_JOIN, Some(queue.number())),
         WaitingOn::Oneshot => (tag::ONESHOT, Some(0)),
         WaitingOn::Join { task } => (tag::JOIN, Some(task)),
         WaitingOn::Readable { fd } => (tag::READABLE, Some(fd)),
         WaitingOn::Writable { fd } => (tag::WRITABLE, Some(fd)),
-        WaitingOn::Lock { holder } => (tag::LOCK, holder.map_or(Some(0), |id| id.checked_add(1))),
+        // The holder is not stored: the dump looks it up (see `WaitingOn::Lock`).
+        WaitingOn::Lock { lock, .. } => (tag::LOCK, Some(lock)),
         WaitingOn::ToThread => (tag::TO_THREAD, Some(0)),
+        WaitingOn::Semaphore => (tag::SEMAPHORE, Some(0)),
+        WaitingOn::Event => (tag::EVENT, Some(0)),
+        WaitingOn::Condition => (tag::CONDITION, Some(0)),
+        WaitingOn::Barrier => (tag::BARRIER, Some(0)),
+        WaitingOn::TaskGroup { tasks } => (tag::TASK_GROUP, Some(tasks)),
     }
 }
 
@@ -274,17 +360,29 @@ fn unpack(tag: u8, payload: u64) -> WaitingOn {
         tag::SLEEP => WaitingOn::Sleep {
             until: unpack_instant(payload),
         },
-        tag::QUEUE_GET => WaitingOn::QueueGet,
-        tag::QUEUE_PUT => WaitingOn::QueuePut,
-        tag::QUEUE_JOIN => WaitingOn::QueueJoin,
+        tag::QUEUE_GET => WaitingOn::QueueGet {
+            queue: QueueKind::from_number(payload),
+        },
+        tag::QUEUE_PUT => WaitingOn::QueuePut {
+            queue: QueueKind::from_number(payload),
+        },
+        tag::QUEUE_JOIN => WaitingOn::QueueJoin {
+            queue: QueueKind::from_number(payload),
+        },
         tag::ONESHOT => WaitingOn::Oneshot,
         tag::JOIN => WaitingOn::Join { task: payload },
         tag::READABLE => WaitingOn::Readable { fd: payload },
         tag::WRITABLE => WaitingOn::Writable { fd: payload },
         tag::LOCK => WaitingOn::Lock {
-            holder: payload.checked_sub(1),
+            lock: payload,
+            holder: None,
         },
         tag::TO_THREAD => WaitingOn::ToThread,
+        tag::SEMAPHORE => WaitingOn::Semaphore,
+        tag::EVENT => WaitingOn::Event,
+        tag::CONDITION => WaitingOn::Condition,
+        tag::BARRIER => WaitingOn::Barrier,
+        tag::TASK_GROUP => WaitingOn::TaskGroup { tasks: payload },
         other => unreachable!("WaitCell holds tag {other}, which pack never writes"),
     }
 }
@@ -338,10 +436,11 @@ mod tests {
         cell.record(
             1,
             WaitingOn::Lock {
-                holder: Some((1 << 40) - 1),
+                lock: 1 << 40,
+                holder: None,
             },
         );
-        assert_eq!(cell.get(1), None, "a holder's id is stored plus one");
+        assert_eq!(cell.get(1), None, "a lock's number past 40 bits");
         cell.record(
             1,
             WaitingOn::Join {
@@ -360,7 +459,8 @@ mod tests {
         cell.record(
             1,
             WaitingOn::Lock {
-                holder: Some(u64::MAX),
+                lock: u64::MAX,
+                holder: None,
             },
         );
         assert_eq!(
@@ -378,8 +478,21 @@ mod tests {
     #[test]
     fn the_stamp_is_the_poll_count_modulo_65536() {
         let cell = WaitCell::new();
-        cell.record(3, WaitingOn::QueueGet);
-        assert_eq!(cell.get(3 + 65_536), Some((WaitingOn::QueueGet, 0)));
+        cell.record(
+            3,
+            WaitingOn::QueueGet {
+                queue: QueueKind::Queue,
+            },
+        );
+        assert_eq!(
+            cell.get(3 + 65_536),
+            Some((
+                WaitingOn::QueueGet {
+                    queue: QueueKind::Queue
+                },
+                0
+            ))
+        );
         assert_eq!(cell.get(4), None);
     }
 
@@ -428,9 +541,15 @@ mod tests {
             WaitingOn::Sleep {
                 until: epoch() - Duration::from_millis(5),
             },
-            WaitingOn::QueueGet,
-            WaitingOn::QueuePut,
-            WaitingOn::QueueJoin,
+            WaitingOn::QueueGet {
+                queue: QueueKind::Queue,
+            },
+            WaitingOn::QueuePut {
+                queue: QueueKind::Queue,
+            },
+            WaitingOn::QueueJoin {
+                queue: QueueKind::Queue,
+            },
             WaitingOn::Oneshot,
             WaitingOn::Join { task: 12 },
             WaitingOn::Join {
@@ -438,10 +557,29 @@ mod tests {
             },
             WaitingOn::Readable { fd: 7 },
             WaitingOn::Writable { fd: 7 },
-            WaitingOn::Lock { holder: Some(4) },
-            WaitingOn::Lock { holder: Some(0) },
-            WaitingOn::Lock { holder: None },
+            WaitingOn::Lock {
+                lock: 1,
+                holder: None,
+            },
+            WaitingOn::Lock {
+                lock: (1 << 40) - 1,
+                holder: None,
+            },
+            WaitingOn::QueueGet {
+                queue: QueueKind::LifoQueue,
+            },
+            WaitingOn::QueuePut {
+                queue: QueueKind::PriorityQueue,
+            },
+            WaitingOn::QueueJoin {
+                queue: QueueKind::LifoQueue,
+            },
             WaitingOn::ToThread,
+            WaitingOn::Semaphore,
+            WaitingOn::Event,
+            WaitingOn::Condition,
+            WaitingOn::Barrier,
+            WaitingOn::TaskGroup { tasks: 3 },
         ];
         for (poll, what) in waits.into_iter().enumerate() {
             let cell = WaitCell::new();
@@ -454,8 +592,21 @@ mod tests {
     fn a_record_belongs_to_its_poll() {
         let cell = WaitCell::new();
         assert_eq!(cell.get(0), None, "nothing recorded yet, even for poll 0");
-        cell.record(3, WaitingOn::QueueGet);
-        assert_eq!(cell.get(3), Some((WaitingOn::QueueGet, 0)));
+        cell.record(
+            3,
+            WaitingOn::QueueGet {
+                queue: QueueKind::Queue,
+            },
+        );
+        assert_eq!(
+            cell.get(3),
+            Some((
+                WaitingOn::QueueGet {
+                    queue: QueueKind::Queue
+                },
+                0
+            ))
+        );
         assert_eq!(cell.get(4), None);
         // The next poll's first record replaces it and resets the count.
         cell.record(3, WaitingOn::Oneshot);
@@ -468,9 +619,22 @@ mod tests {
     fn more_saturates() {
         let cell = WaitCell::new();
         for _ in 0..1000 {
-            cell.record(1, WaitingOn::QueueGet);
+            cell.record(
+                1,
+                WaitingOn::QueueGet {
+                    queue: QueueKind::Queue,
+                },
+            );
         }
-        assert_eq!(cell.get(1), Some((WaitingOn::QueueGet, 15)));
+        assert_eq!(
+            cell.get(1),
+            Some((
+                WaitingOn::QueueGet {
+                    queue: QueueKind::Queue
+                },
+                15
+            ))
+        );
     }
 
     #[test]
@@ -490,18 +654,60 @@ mod tests {
                 },
                 "sleep until -0.050s",
             ),
-            (WaitingOn::QueueGet, "Queue.get"),
-            (WaitingOn::QueuePut, "Queue.put"),
-            (WaitingOn::QueueJoin, "Queue.join"),
+            (
+                WaitingOn::QueueGet {
+                    queue: QueueKind::Queue,
+                },
+                "Queue.get",
+            ),
+            (
+                WaitingOn::QueuePut {
+                    queue: QueueKind::Queue,
+                },
+                "Queue.put",
+            ),
+            (
+                WaitingOn::QueueJoin {
+                    queue: QueueKind::Queue,
+                },
+                "Queue.join",
+            ),
             (WaitingOn::Oneshot, "oneshot.recv"),
             (WaitingOn::Join { task: 12 }, "join #12"),
             (WaitingOn::Readable { fd: 7 }, "readable fd 7"),
             (WaitingOn::Writable { fd: 8 }, "writable fd 8"),
             (
-                WaitingOn::Lock { holder: Some(4) },
+                WaitingOn::Lock {
+                    lock: 1,
+                    holder: Some(4),
+                },
                 "Lock held by #4 'writer'",
             ),
-            (WaitingOn::Lock { holder: None }, "Lock"),
+            (
+                WaitingOn::Lock {
+                    lock: 1,
+                    holder: None,
+                },
+                "Lock",
+            ),
+            (
+                WaitingOn::QueueGet {
+                    queue: QueueKind::LifoQueue,
+                },
+                "LifoQueue.get",
+            ),
+            (
+                WaitingOn::QueuePut {
+                    queue: QueueKind::PriorityQueue,
+                },
+                "PriorityQueue.put",
+            ),
+            (WaitingOn::Semaphore, "Semaphore.acquire"),
+            (WaitingOn::Event, "Event.wait"),
+            (WaitingOn::Condition, "Condition.wait"),
+            (WaitingOn::Barrier, "Barrier.wait"),
+            (WaitingOn::TaskGroup { tasks: 1 }, "TaskGroup, 1 task left"),
+            (WaitingOn::TaskGroup { tasks: 3 }, "TaskGroup, 3 tasks left"),
             (WaitingOn::ToThread, "to_thread job"),
         ];
         for (what, text) in cases {

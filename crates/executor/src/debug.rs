@@ -20,9 +20,14 @@ use std::time::{Duration, Instant};
 
 use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
 pub use handloop_debug::{
-    DeadlockCause, DeadlockReport, NoProgress, Output, TaskDump, TaskRow, TaskStatus, WaitingOn,
+    DeadlockCause, DeadlockReport, NoProgress, Output, QueueKind, TaskDump, TaskRow, TaskStatus,
+    WaitingOn,
 };
 use handloop_debug::{Evidence, Heartbeat, TaskNames, Watchdog};
+
+mod locks;
+
+pub use locks::{forget_lock_holder, lock_number, note_lock_holder};
 
 use crate::context;
 use crate::core::Core;
@@ -485,6 +490,12 @@ pub(crate) fn dump_core(core: &Core, clock: Instant) -> TaskDump {
             TaskStatus::Waiting
         };
         let (waiting_on, more_waits) = match header.waiting.get(header.polls.get()) {
+            // A lock's holder is looked up now (it may have changed since the wait began);
+            // a task handed the lock and not yet run holds it itself, and names no holder.
+            Some((WaitingOn::Lock { lock, .. }, more)) => {
+                let holder = locks::lock_holder(lock).filter(|&holder| holder != id);
+                (Some(WaitingOn::Lock { lock, holder }), more)
+            }
             Some((what, more)) => (Some(what), more),
             None => (None, 0),
         };

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::Gate;
 use handloop_debug::trace::check_trace;
-use handloop_executor::debug::{DebugOptions, Output, TaskStatus, WaitingOn, dump, record_waiting};
+use handloop_executor::debug::{
+    DebugOptions, Output, QueueKind, TaskStatus, WaitingOn, dump, record_waiting,
+};
 use handloop_executor::task::Builder;
 use handloop_executor::{
     Driver, EventLoop, JoinHandle, ThreadPark, Unparker, Watching, spawn, yield_now,
@@ -250,7 +252,9 @@ fn the_dump_shows_every_task_what_it_waits_on_and_who_awaits_whom() {
         });
         let job = Builder::new().name("job").spawn(poll_fn(|_| {
             record_waiting(WaitingOn::ToThread);
-            record_waiting(WaitingOn::QueueGet);
+            record_waiting(WaitingOn::QueueGet {
+                queue: QueueKind::Queue,
+            });
             Poll::<()>::Pending
         }));
         let fetch_id = fetch.id().as_u64();
@@ -288,7 +292,9 @@ fn the_dump_shows_every_task_what_it_waits_on_and_who_awaits_whom() {
 
 #[test]
 fn record_waiting_outside_a_task_does_nothing() {
-    record_waiting(WaitingOn::QueueGet);
+    record_waiting(WaitingOn::QueueGet {
+        queue: QueueKind::Queue,
+    });
     EventLoop::new().block_on(async {});
 }
 

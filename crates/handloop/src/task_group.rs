@@ -410,6 +410,9 @@ impl Joiner<'_> {
         };
         drop(joiners);
         drop(replaced); // a waker's drop is not ours to run under the borrow
+        handloop_executor::debug::record_waiting(handloop_executor::debug::WaitingOn::TaskGroup {
+            tasks: self.inner.live.get() as u64,
+        });
         Poll::Pending
     }
 

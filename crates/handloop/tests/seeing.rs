@@ -104,6 +104,158 @@ fn every_waiting_future_of_handloop_says_what_it_waits_on() {
 }
 
 #[test]
+fn the_locks_the_other_queues_and_task_groups_say_what_they_wait_on() {
+    use std::rc::Rc;
+
+    use handloop::TaskGroup;
+    use handloop::sync::{Barrier, Condition, Event, Lock, Semaphore};
+    use handloop_channel::{LifoQueue, PriorityQueue};
+
+    virtual_runtime().block_on(async {
+        let lock = Rc::new(Lock::new(0));
+        let semaphore = Rc::new(Semaphore::new(0));
+        let event = Rc::new(Event::new());
+        let condition = Rc::new(Condition::new());
+        let condition_lock = Rc::new(Lock::new(()));
+        let barrier = Rc::new(Barrier::new(3));
+        let lifo: LifoQueue<u32> = LifoQueue::unbounded();
+        let priority = PriorityQueue::bounded(1);
+        priority.try_put(1).unwrap();
+
+        // #holder takes the lock and keeps it until told.
+        let (release, released) = oneshot::channel::<()>();
+        let holder = {
+            let lock = lock.clone();
+            Builder::new().name("holder").spawn(async move {
+                let guard = lock.acquire().await;
+                released.await.unwrap();
+                drop(guard);
+            })
+        };
+        handloop::yield_now().await; // the holder takes the lock
+        let waiter = |name: &str| {
+            let lock = lock.clone();
+            Builder::new().name(name).spawn(async move {
+                let mut guard = lock.acquire().await;
+                *guard += 1;
+                handloop::sleep(Duration::from_secs(1)).await; // hold it a while
+            })
+        };
+        let first = waiter("first");
+        let second = waiter("second");
+        let acquire = {
+            let semaphore = semaphore.clone();
+            Builder::new()
+                .name("acquire")
+                .spawn(async move { drop(semaphore.acquire().await) })
+        };
+        let wait_event = {
+            let event = event.clone();
+            Builder::new()
+                .name("event")
+                .spawn(async move { event.wait().await })
+        };
+        let notified = {
+            let (condition, lock) = (condition.clone(), condition_lock.clone());
+            Builder::new().name("condition").spawn(async move {
+                let guard = lock.acquire().await;
+                drop(condition.wait(guard).await);
+            })
+        };
+        let arrive = || {
+            let barrier = barrier.clone();
+            Builder::new()
+                .name("barrier")
+                .spawn(async move { barrier.wait().await.map(|arrived| arrived.is_leader()) })
+        };
+        let (arrive1, arrive2) = (arrive(), arrive());
+        let lifo_get = {
+            let lifo = lifo.clone();
+            Builder::new()
+                .name("lifo")
+                .spawn(async move { lifo.get().await })
+        };
+        let priority_put = {
+            let priority = priority.clone();
+            Builder::new()
+                .name("priority")
+                .spawn(async move { priority.put(2).await })
+        };
+        let group = Builder::new().name("group").spawn(async {
+            let group = TaskGroup::new();
+            group.spawn(handloop::sleep(Duration::from_secs(5)));
+            group.spawn(handloop::sleep(Duration::from_secs(6)));
+            group.join().await
+        });
+        handloop::yield_now().await; // each runs once and waits
+
+        let dump = handloop::dump();
+        let said = |id: handloop::task::TaskId| {
+            let row = dump.task(id.as_u64()).unwrap();
+            assert_eq!(row.state, TaskStatus::Waiting, "{}", row.name);
+            dump.waiting_on_text(row)
+        };
+        let holder_id = holder.id().as_u64();
+        assert_eq!(
+            said(first.id()),
+            format!("Lock held by #{holder_id} 'holder'")
+        );
+        assert_eq!(
+            said(second.id()),
+            format!("Lock held by #{holder_id} 'holder'")
+        );
+        assert_eq!(said(acquire.id()), "Semaphore.acquire");
+        assert_eq!(said(wait_event.id()), "Event.wait");
+        assert_eq!(said(notified.id()), "Condition.wait");
+        assert_eq!(said(arrive1.id()), "Barrier.wait");
+        assert_eq!(said(arrive2.id()), "Barrier.wait");
+        assert_eq!(said(lifo_get.id()), "LifoQueue.get");
+        assert_eq!(said(priority_put.id()), "PriorityQueue.put");
+        assert_eq!(said(group.id()), "TaskGroup, 2 tasks left");
+        let text = dump.to_string();
+        assert!(
+            text.contains(&format!("#{holder_id} holder (holds the Lock)\n")),
+            "{text}"
+        );
+
+        // The holder lets go: the lock is handed to `first`, and `second`, which was not
+        // polled since, now waits for `first`.
+        release.send(()).unwrap();
+        handloop::yield_now().await; // the holder runs and hands the lock over
+        handloop::yield_now().await; // `first` runs, takes it, and sleeps holding it
+        let dump = handloop::dump();
+        let row = dump.task(second.id().as_u64()).unwrap();
+        assert_eq!(row.state, TaskStatus::Waiting);
+        assert_eq!(
+            dump.waiting_on_text(row),
+            format!("Lock held by #{} 'first'", first.id())
+        );
+
+        // Everyone is let through, and the dump has nothing left to say about the lock.
+        semaphore.add_permits(1);
+        event.set();
+        drop(condition_lock.acquire().await); // the waiter released it while it waits
+        condition.notify_all();
+        let third = arrive().await.unwrap().unwrap();
+        lifo.try_put(7).unwrap();
+        assert_eq!(priority.get().await, Ok(1));
+        for task in [first, second, acquire, wait_event, notified, holder] {
+            task.await.unwrap();
+        }
+        assert_eq!(*lock.acquire().await, 2);
+        let leaders = [
+            third,
+            arrive1.await.unwrap().unwrap(),
+            arrive2.await.unwrap().unwrap(),
+        ];
+        assert_eq!(leaders.iter().filter(|&&leader| leader).count(), 1);
+        assert_eq!(lifo_get.await.unwrap(), Ok(7));
+        priority_put.await.unwrap().unwrap();
+        group.await.unwrap().unwrap();
+    });
+}
+
+#[test]
 fn a_task_that_can_never_finish_is_reported_at_once_on_the_real_clock() {
     let start = Instant::now();
     let message = panic_message(|| {

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use super::{LoopLocal, WakeBuffer};
 use crate::line::{Key, Removed, WaitLine};
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// A meeting point for `parties` tasks of one loop: asyncio's `Barrier`. Each task's
 /// [`wait`](Barrier::wait) waits until `parties` tasks are waiting; then all of them go
@@ -182,6 +183,7 @@ impl Future for BarrierWait<'_> {
                 let replaced = line.set_waker(key, cx.waker());
                 drop(line);
                 drop(replaced); // after the borrow: a waker's drop runs its owner's code
+                waiting_on(WaitingOn::Barrier);
                 return Poll::Pending;
             }
             let key = this.key.take().expect("waiting");
@@ -195,6 +197,7 @@ impl Future for BarrierWait<'_> {
         }
         if line.len() + 1 < barrier.parties {
             this.key = Some(line.push_back(cx.waker(), Ok(())));
+            waiting_on(WaitingOn::Barrier);
             return Poll::Pending;
         }
         // We complete the round: everyone waiting goes on, and we lead.

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use super::lock::{Lock, LockAcquire, LockGuard};
 use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
 use crate::line::{Key, Removed, WaitLine};
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// Tasks of one loop waiting, with a [`Lock`] released, until another task notifies them:
 /// asyncio's `Condition`.
@@ -195,12 +196,14 @@ impl<'a, T> Future for ConditionWait<'_, 'a, T> {
                     let key = condition.line.borrow_mut().push_back(cx.waker(), ticket);
                     this.step = Step::Waiting { lock, key, ticket };
                     drop(guard); // releases the lock, once we are in line
+                    waiting_on(WaitingOn::Condition);
                     return Poll::Pending;
                 }
                 Step::Waiting { lock, key, ticket } => {
                     if !this.condition.tickets.served(*ticket) {
                         let replaced = this.condition.line.borrow_mut().set_waker(key, cx.waker());
                         drop(replaced); // after the borrow: a waker's drop runs code
+                        waiting_on(WaitingOn::Condition);
                         return Poll::Pending;
                     }
                     // Notified (our key died with our slot): take the lock back.

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
 use crate::line::{Key, Removed, WaitLine};
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// A flag that tasks of one loop wait for: asyncio's `Event`.
 ///
@@ -132,6 +133,7 @@ impl Future for EventWait<'_> {
                 let ticket = event.tickets.draw();
                 let key = event.line.borrow_mut().push_back(cx.waker(), ticket);
                 this.waiting = Some((key, ticket));
+                waiting_on(WaitingOn::Event);
                 Poll::Pending
             }
             Some((_, ticket)) if event.tickets.served(*ticket) => {
@@ -142,6 +144,7 @@ impl Future for EventWait<'_> {
             Some((key, _)) => {
                 let replaced = event.line.borrow_mut().set_waker(key, cx.waker());
                 drop(replaced); // after the borrow: a waker's drop runs its owner's code
+                waiting_on(WaitingOn::Event);
                 Poll::Pending
             }
         }

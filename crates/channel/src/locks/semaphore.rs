@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
 use crate::line::{Key, Removed, WaitLine};
+use crate::waiting::{WaitingOn, waiting_on};
 
 /// A count of permits for the tasks of one loop: asyncio's `Semaphore`. At most that
 /// many tasks hold a permit at once ("only 5 fleets move at once").
@@ -197,6 +198,7 @@ impl<'a> SemaphoreAcquire<'a> {
         }
         let replaced = semaphore.line.borrow_mut().set_waker(key, cx.waker());
         drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        waiting_on(WaitingOn::Semaphore);
         Poll::Pending
     }
 
@@ -232,6 +234,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         let ticket = semaphore.tickets.draw();
         let key = semaphore.line.borrow_mut().push_back(cx.waker(), ticket);
         this.waiting = Some((key, ticket));
+        waiting_on(WaitingOn::Semaphore);
         Poll::Pending
     }
 }

@@ -107,7 +107,7 @@ impl<T, O: Order<T>> Put<'_, T, O> {
         // out of the line before it is freed.
         let mailbox = unsafe { self.handoff.lend(Some(item)) };
         self.key = Some(state.putters.push_back(cx.waker(), mailbox));
-        waiting_on(WaitingOn::QueuePut);
+        waiting_on(WaitingOn::QueuePut { queue: O::KIND });
         Poll::Pending
     }
 
@@ -135,7 +135,7 @@ impl<T, O: Order<T>> Put<'_, T, O> {
         let replaced = state.putters.set_waker(key, cx.waker());
         drop(state);
         drop(replaced); // after unlocking: a waker's drop runs its owner's code
-        waiting_on(WaitingOn::QueuePut);
+        waiting_on(WaitingOn::QueuePut { queue: O::KIND });
         Poll::Pending
     }
 }
@@ -253,7 +253,7 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         // out of the line before it is freed.
         let mailbox = unsafe { self.handoff.lend(None) };
         self.key = Some(state.getters.push_back(cx.waker(), mailbox));
-        waiting_on(WaitingOn::QueueGet);
+        waiting_on(WaitingOn::QueueGet { queue: O::KIND });
         Poll::Pending
     }
 
@@ -292,7 +292,7 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         let replaced = state.getters.set_waker(key, cx.waker());
         drop(state);
         drop(replaced); // after unlocking: a waker's drop runs its owner's code
-        waiting_on(WaitingOn::QueueGet);
+        waiting_on(WaitingOn::QueueGet { queue: O::KIND });
         Poll::Pending
     }
 }
@@ -369,7 +369,7 @@ impl<T, O: Order<T>> Future for Join<'_, T, O> {
                 let replaced = state.joiners.set_waker(key, cx.waker());
                 drop(state);
                 drop(replaced); // after unlocking: a waker's drop runs its owner's code
-                waiting_on(WaitingOn::QueueJoin);
+                waiting_on(WaitingOn::QueueJoin { queue: O::KIND });
                 Poll::Pending
             }
             Some(_) => {
@@ -382,7 +382,7 @@ impl<T, O: Order<T>> Future for Join<'_, T, O> {
             None if state.unfinished == 0 => Poll::Ready(()),
             None => {
                 this.key = Some(state.joiners.push_back(cx.waker(), ()));
-                waiting_on(WaitingOn::QueueJoin);
+                waiting_on(WaitingOn::QueueJoin { queue: O::KIND });
                 Poll::Pending
             }
         }

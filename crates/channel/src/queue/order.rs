@@ -24,6 +24,8 @@ pub(crate) mod sealed {
     pub trait Items<T> {
         /// What `Debug` calls the queue.
         const NAME: &'static str;
+        /// What the task dump calls it (`LifoQueue.get`).
+        const KIND: crate::waiting::QueueKind;
         /// Empty storage with room for `n` items before it reallocates.
         fn with_capacity(n: usize) -> Self;
         fn len(&self) -> usize;
@@ -63,6 +65,7 @@ pub struct Priority<T> {
 
 impl<T> sealed::Items<T> for Fifo<T> {
     const NAME: &'static str = "Queue";
+    const KIND: crate::waiting::QueueKind = crate::waiting::QueueKind::Queue;
 
     fn with_capacity(n: usize) -> Self {
         Fifo(VecDeque::with_capacity(n))
@@ -94,6 +97,7 @@ impl<T> sealed::Items<T> for Fifo<T> {
 
 impl<T> sealed::Items<T> for Lifo<T> {
     const NAME: &'static str = "LifoQueue";
+    const KIND: crate::waiting::QueueKind = crate::waiting::QueueKind::LifoQueue;
 
     fn with_capacity(n: usize) -> Self {
         Lifo(VecDeque::with_capacity(n))
@@ -126,6 +130,7 @@ impl<T> sealed::Items<T> for Lifo<T> {
 
 impl<T: Ord> sealed::Items<T> for Priority<T> {
     const NAME: &'static str = "PriorityQueue";
+    const KIND: crate::waiting::QueueKind = crate::waiting::QueueKind::PriorityQueue;
 
     fn with_capacity(n: usize) -> Self {
         Priority {
