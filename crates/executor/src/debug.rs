@@ -27,7 +27,7 @@ use handloop_debug::{Evidence, Heartbeat, TaskNames, Watchdog};
 
 mod locks;
 
-pub use locks::{forget_lock_holder, lock_number, note_lock_holder};
+pub use locks::LockRecord;
 
 use crate::context;
 use crate::core::Core;
@@ -544,8 +544,10 @@ fn join_slot_owner(core: &Core, header: &Header) -> Option<u64> {
 }
 
 /// What the deadlock rule needs from the tasks: every waker of a task that is not complete,
-/// and how many of them sit in join slots of such tasks (the driver and the handles are
-/// the caller's to add).
+/// and how many of them sit in join slots of such tasks. The driver's part is the caller's
+/// (`EventLoop::wait_idle` asks only once the driver watches nothing). `handles` stays 0:
+/// this executor gives other threads no way into a loop but a task's waker (no handle to
+/// spawn or call back through), and wakers are counted here.
 pub(crate) fn evidence(core: &Core) -> Evidence {
     let mut evidence = Evidence::default();
     core.for_each_task(|header| {

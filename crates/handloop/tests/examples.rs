@@ -249,24 +249,69 @@ fn child_blocking() {
     blocking::demo();
 }
 
+/// Seconds in `line` after `after` (`0.110s` in "... for 0.110s without ..."), if any.
+fn seconds_after(line: &str, after: &str) -> Option<f64> {
+    let rest = &line[line.find(after)? + after.len()..];
+    rest.split('s').next()?.parse().ok()
+}
+
 #[test]
 #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn blocking_under_handloop_debug_names_the_blocker() {
-    let stderr = child_stderr("child_blocking", &[("HANDLOOP_DEBUG", "1")]);
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Instant;
+
+    // Each line of the child's stderr, with when it arrived: the blocker must be named
+    // while it still blocks, not only once it returned.
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_blocking", "--nocapture"])
+        .env("HANDLOOP_DEBUG", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let lines: Vec<(Duration, String)> = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(|line| (started.elapsed(), line.unwrap()))
+        .collect();
+    assert!(
+        child.wait().unwrap().success(),
+        "the child failed: {lines:?}"
+    );
     let during = "handloop: task 'blocker' (id 4) has been running for ";
     let after = "handloop: task 'blocker' (id 4) returned to the loop after ";
-    let (Some(said), Some(ended)) = (stderr.find(during), stderr.find(after)) else {
-        panic!("stderr was:\n{stderr}");
+    let find = |text: &str| {
+        lines
+            .iter()
+            .find(|(_, line)| line.contains(text))
+            .unwrap_or_else(|| panic!("no {text:?} in the child's stderr: {lines:#?}"))
     };
+    let (said_at, said) = find(during);
+    let (ended_at, ended) = find(after);
+    // The blocker sleeps 300 ms; the threshold is 100 ms. Named while it blocked: the
+    // watchdog saw it running for well under its total, and said so well before the end.
+    // (The watchdog samples every tenth of the threshold: its times are that precise.)
+    let running_for = seconds_after(said, during).unwrap();
+    let total = seconds_after(ended, after).unwrap();
     assert!(
-        said < ended,
-        "named while it blocked, then its total:\n{stderr}"
+        running_for >= 0.09 && total >= 0.28 && running_for + 0.05 <= total,
+        "{said}\n{ended}"
+    );
+    assert!(
+        *ended_at >= *said_at + Duration::from_millis(50),
+        "named at {said_at:?}, its total at {ended_at:?}: {lines:#?}"
     );
     // Only the blocking run is reported: awaiting the sleep instead holds nothing up.
-    assert_eq!(stderr.matches(after).count(), 1, "{stderr}");
+    let totals = lines
+        .iter()
+        .filter(|(_, line)| line.contains(after))
+        .count();
+    assert_eq!(totals, 1, "{lines:#?}");
     assert!(
-        !stderr.contains("'task-"),
-        "only the blocker is slow: {stderr}"
+        !lines.iter().any(|(_, line)| line.contains("'task-")),
+        "only the blocker is slow: {lines:#?}"
     );
 }
 

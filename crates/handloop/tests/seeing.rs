@@ -322,6 +322,47 @@ fn on_the_virtual_clock_a_oneshot_nobody_sends_is_a_deadlock_after_the_grace_per
 }
 
 #[test]
+fn two_tasks_taking_two_locks_in_opposite_orders_are_reported_with_their_cycle() {
+    use std::rc::Rc;
+
+    use handloop::sync::Lock;
+
+    let runtime = Runtime::builder()
+        .virtual_time()
+        .deadlock_grace(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let message = panic_message(|| {
+        runtime.block_on(async {
+            let (a, b) = (Rc::new(Lock::new(())), Rc::new(Lock::new(())));
+            let take = |name: &str, first: Rc<Lock<()>>, second: Rc<Lock<()>>| {
+                Builder::new().name(name).spawn(async move {
+                    let _first = first.acquire().await;
+                    handloop::yield_now().await; // the other takes its first lock
+                    let _second = second.acquire().await;
+                })
+            };
+            let left = take("left", a.clone(), b.clone());
+            let right = take("right", b, a);
+            left.await.unwrap();
+            right.await.unwrap();
+        })
+    });
+    // The locks' lines hold the wakers, where the loop cannot see: the grace period.
+    assert!(
+        message.starts_with("handloop: deadlock: every task is waiting, the virtual clock"),
+        "{message}"
+    );
+    for expected in [
+        "   1  left   waiting      2  -    Lock held by #2 'right'\n",
+        "   2  right  waiting      2  -    Lock held by #1 'left'\n",
+        "  #1 'left' → #2 'right' → #1 'left'\n",
+    ] {
+        assert!(message.contains(expected), "{expected:?} in:\n{message}");
+    }
+}
+
+#[test]
 fn a_pending_timer_is_never_a_deadlock() {
     // Nothing else can wake main, but the timer will: on the virtual clock the loop jumps.
     let waited = virtual_runtime().block_on(async {

@@ -1,7 +1,7 @@
 //! `Lock<T>`: asyncio's `Lock`, holding the value it protects, with FIFO hand-off, and
 //! the task that holds it recorded.
 
-use std::cell::{Cell, RefCell, RefMut};
+use std::cell::{Cell, OnceCell, RefCell, RefMut};
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -12,7 +12,7 @@ use handloop_executor::task::{TaskId, current_task_id};
 
 use super::{LoopLocal, Ticket, Tickets};
 use crate::line::{Key, Removed, WaitLine};
-use crate::waiting::{WaitingOn, forget_lock_holder, lock_number, note_lock_holder, waiting_on};
+use crate::waiting::{LockRecord, WaitingOn, waiting_on};
 
 /// A mutual-exclusion lock for the tasks of one loop: asyncio's `Lock`, holding the value
 /// it protects (`Lock<()>` is asyncio's plain lock).
@@ -67,9 +67,9 @@ pub struct Lock<T> {
     line: RefCell<WaitLine<(Ticket, Option<TaskId>)>>,
     /// Who was handed the lock: see `Tickets`.
     tickets: Tickets,
-    /// The lock's number for the task dump, given the first time a task waits (0: never).
-    /// While tasks wait, the dump is told who holds the lock.
-    number: Cell<u64>,
+    /// The task dump's record of the lock (its number, and its holder while tasks wait),
+    /// made the first time a task waits.
+    record: OnceCell<LockRecord>,
     /// The protected value. The `RefCell` never refuses a borrow (only the holder of the
     /// lock borrows it); it makes a bug in that protocol a panic instead of undefined
     /// behaviour, without `unsafe`.
@@ -109,7 +109,7 @@ impl<T> Lock<T> {
             held_by: Cell::new(None),
             line: RefCell::new(WaitLine::new()),
             tickets: Tickets::new(),
-            number: Cell::new(0),
+            record: OnceCell::new(),
             value: RefCell::new(value),
             _loop_local: LoopLocal {},
         }
@@ -164,14 +164,6 @@ impl<T> Lock<T> {
         self.held_by.set(task);
     }
 
-    /// The lock's number for the task dump (given on first use).
-    fn number(&self) -> u64 {
-        if self.number.get() == 0 {
-            self.number.set(lock_number());
-        }
-        self.number.get()
-    }
-
     #[inline]
     fn guard(&self) -> LockGuard<'_, T> {
         LockGuard {
@@ -193,12 +185,9 @@ impl<T> Lock<T> {
         let (waker, (ticket, task)) = line.pop_front().expect("the line is not empty");
         self.tickets.serve(ticket);
         self.held_by.set(task);
-        let still_waiting = !line.is_empty();
         drop(line);
-        if still_waiting {
-            note_lock_holder(self.number.get(), task);
-        } else {
-            forget_lock_holder(self.number.get());
+        if let Some(record) = self.record.get() {
+            record.set_holder(task); // for the dump: the others in line now wait for `task`
         }
         waker.wake(); // after the borrow: the waker may come back to this lock
     }
@@ -260,13 +249,7 @@ impl<'a, T> LockAcquire<'a, T> {
             lock.release();
             return;
         }
-        let mut line = lock.line.borrow_mut();
-        let removed = line.remove(key);
-        let nobody_waits = line.is_empty();
-        drop(line);
-        if nobody_waits {
-            forget_lock_holder(lock.number.get());
-        }
+        let removed = lock.line.borrow_mut().remove(key);
         let Removed::Waiting { waker, .. } = removed else {
             unreachable!("served waiters leave the line at once")
         };
@@ -289,35 +272,25 @@ impl<'a, T> Future for LockAcquire<'a, T> {
             lock.take(task);
             return Poll::Ready(lock.guard());
         }
-        this.wait(cx, task)
-    }
-}
-
-impl<'a, T> LockAcquire<'a, T> {
-    /// The lock is taken: join the line. Out of line, so that taking a free lock stays
-    /// small enough to inline.
-    #[inline(never)]
-    fn wait(&mut self, cx: &mut Context<'_>, task: Option<TaskId>) -> Poll<LockGuard<'a, T>> {
-        let lock = self.lock;
         let ticket = lock.tickets.draw();
-        let mut line = lock.line.borrow_mut();
-        let first = line.is_empty();
-        let key = line.push_back(cx.waker(), (ticket, task));
-        drop(line);
-        self.waiting = Some((key, ticket));
-        if first {
-            note_lock_holder(lock.number(), lock.held_by());
-        }
-        waiting_on(lock.waiting_on());
+        let key = lock.line.borrow_mut().push_back(cx.waker(), (ticket, task));
+        this.waiting = Some((key, ticket));
+        // For the dump: who holds the lock now (updated at each hand-off while we wait).
+        let record = lock.record.get_or_init(LockRecord::new);
+        record.set_holder(lock.held_by());
+        waiting_on(WaitingOn::Lock {
+            lock: record.number(),
+            holder: None,
+        });
         Poll::Pending
     }
 }
 
 impl<T> Lock<T> {
-    /// What a task waiting for this lock records.
+    /// What a task waiting for this lock records (it has a record: a task waits).
     fn waiting_on(&self) -> WaitingOn {
         WaitingOn::Lock {
-            lock: self.number.get(),
+            lock: self.record.get().map_or(0, LockRecord::number),
             holder: None,
         }
     }

@@ -3,79 +3,104 @@
 //! A task waiting for a lock records only the lock's number in its header: the holder can
 //! change while it waits (a release hands the lock to the task first in line, and the
 //! others wait on, unpolled), so a holder recorded at the time of the wait could be stale.
-//! Instead the lock reports its holder here while tasks wait for it, and the dump looks it
-//! up. A lock that no task waits for has no entry: the cost is one table write when the
-//! first task starts waiting, one per hand-off, and one when the line empties.
+//! Instead a lock that tasks have waited for keeps a [`LockRecord`], a cell this thread's
+//! table also points to, and stores its holder there when a task starts waiting and at
+//! each hand-off: one plain store, no lookup. The dump looks the holder up by number.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::fmt;
+use std::rc::Rc;
 
 use crate::task::TaskId;
 
 std::thread_local! {
-    /// The holder of each lock of this thread that tasks wait for (`None`: held, but not
-    /// by a handloop task).
-    static HOLDERS: RefCell<HashMap<u64, Option<u64>, BuildHasherDefault<NumberHasher>>> =
-        RefCell::new(HashMap::default());
+    /// The holder cell of each lock of this thread that has a record.
+    static HOLDERS: RefCell<HashMap<u64, Rc<Cell<Option<u64>>>>> =
+        RefCell::new(HashMap::new());
     /// The next lock number on this thread.
     static NEXT: Cell<u64> = const { Cell::new(1) };
 }
 
-/// A new number for a lock of this thread, to record in a waiting task's header
-/// ([`WaitingOn::Lock`](super::WaitingOn::Lock)). Locks are loop-local (they never leave
-/// their thread), so numbers are per thread.
-pub fn lock_number() -> u64 {
-    NEXT.with(|next| {
-        let number = next.get();
-        next.set(number + 1);
-        number
-    })
+/// The task dump's view of one lock: its number, and who holds it while tasks wait for it.
+/// Made by the lock the first time a task waits for it (most locks never need one), and
+/// dropped with the lock. Locks are loop-local, so a record belongs to its thread (it is
+/// neither `Send` nor `Sync`).
+///
+/// ```
+/// use handloop_executor::debug::LockRecord;
+///
+/// let a = LockRecord::new();
+/// let b = LockRecord::new();
+/// assert_ne!(a.number(), b.number());
+/// a.set_holder(None); // held, but not by a handloop task
+/// ```
+pub struct LockRecord {
+    number: u64,
+    holder: Rc<Cell<Option<u64>>>,
 }
 
-/// Lock `lock` (a [`lock_number`]) has tasks waiting for it, and `holder` holds it: called
-/// when the first task starts waiting and at each hand-off while tasks still wait.
-pub fn note_lock_holder(lock: u64, holder: Option<TaskId>) {
-    // `try_with`: nothing to note while the thread's locals are being destroyed.
-    let _ = HOLDERS.try_with(|holders| {
-        holders
-            .borrow_mut()
-            .insert(lock, holder.map(TaskId::as_u64));
-    });
+impl LockRecord {
+    /// A record with a new number, entered in this thread's table.
+    pub fn new() -> LockRecord {
+        let number = NEXT.with(|next| {
+            let number = next.get();
+            next.set(number + 1);
+            number
+        });
+        let holder = Rc::new(Cell::new(None));
+        // `try_with`: while the thread's locals are being destroyed, the record just goes
+        // unlisted (no dump can run then).
+        let _ = HOLDERS.try_with(|holders| holders.borrow_mut().insert(number, holder.clone()));
+        LockRecord { number, holder }
+    }
+
+    /// The lock's number, which a waiting task records
+    /// ([`WaitingOn::Lock`](super::WaitingOn::Lock)).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// `holder` holds the lock (`None`: not a handloop task). Call it when a task starts
+    /// waiting and when the lock is handed over while tasks wait.
+    #[inline]
+    pub fn set_holder(&self, holder: Option<TaskId>) {
+        self.holder.set(holder.map(TaskId::as_u64));
+    }
 }
 
-/// No task waits for lock `lock` any more.
-pub fn forget_lock_holder(lock: u64) {
-    let _ = HOLDERS.try_with(|holders| holders.borrow_mut().remove(&lock));
+impl Default for LockRecord {
+    fn default() -> Self {
+        LockRecord::new()
+    }
 }
 
-/// The holder of lock `lock`, if tasks wait for it and a task holds it.
-pub(crate) fn lock_holder(lock: u64) -> Option<u64> {
+impl Drop for LockRecord {
+    fn drop(&mut self) {
+        let _ = HOLDERS.try_with(|holders| holders.borrow_mut().remove(&self.number));
+    }
+}
+
+impl fmt::Debug for LockRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockRecord")
+            .field("number", &self.number)
+            .field("holder", &self.holder.get())
+            .finish()
+    }
+}
+
+/// The holder of lock `number`, as its record last said.
+pub(crate) fn lock_holder(number: u64) -> Option<u64> {
     HOLDERS
-        .try_with(|holders| holders.borrow().get(&lock).copied().flatten())
+        .try_with(|holders| {
+            holders
+                .borrow()
+                .get(&number)
+                .and_then(|holder| holder.get())
+        })
         .ok()
         .flatten()
-}
-
-/// Lock numbers are small and distinct: one multiplication spreads them over the table
-/// (SipHash, `HashMap`'s default, would cost more than the rest of a hand-off).
-#[derive(Default)]
-struct NumberHasher(u64);
-
-impl Hasher for NumberHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, number: u64) {
-        self.0 = number.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
 }
 
 #[cfg(test)]
@@ -83,13 +108,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn holders_are_noted_and_forgotten() {
-        let (a, b) = (lock_number(), lock_number());
-        assert_ne!(a, b);
-        assert_eq!(lock_holder(a), None);
-        note_lock_holder(a, None);
-        assert_eq!(lock_holder(a), None, "held outside a task");
-        forget_lock_holder(a);
-        assert_eq!(lock_holder(b), None);
+    fn a_record_is_listed_until_dropped() {
+        let record = LockRecord::new();
+        let number = record.number();
+        assert_eq!(lock_holder(number), None);
+        record.holder.set(Some(4));
+        assert_eq!(lock_holder(number), Some(4));
+        drop(record);
+        assert_eq!(lock_holder(number), None, "unlisted with its lock");
     }
 }
