@@ -94,6 +94,9 @@ impl Builder {
 
     /// How many events the trace keeps, the newest (about a million by default): the
     /// trace's memory is bounded by it, however long the program runs.
+    ///
+    /// # Panics
+    /// At [`build`](Builder::build), if it is zero.
     pub fn trace_capacity(mut self, events: usize) -> Self {
         self.trace_capacity = Some(events);
         self
@@ -115,7 +118,7 @@ impl Builder {
     /// lack of file descriptors; or if debug mode's watchdog thread cannot be started.
     ///
     /// # Panics
-    /// If the slow-poll threshold is zero.
+    /// If the slow-poll threshold or the trace capacity is zero.
     pub fn build(self) -> io::Result<Runtime> {
         let io = IoDriver::new()?;
         let driver = if self.virtual_time {
@@ -130,6 +133,10 @@ impl Builder {
                 "Runtime::builder().slow_poll_threshold(..) must be longer than zero"
             );
         }
+        assert!(
+            self.trace_capacity != Some(0),
+            "Runtime::builder().trace_capacity(..) must be at least one event"
+        );
         let options = DebugOptions {
             debug: self.debug.unwrap_or_else(debug_from_env),
             slow_poll_threshold: self

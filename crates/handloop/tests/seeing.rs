@@ -412,6 +412,49 @@ fn a_trace_of_a_small_program_on_the_virtual_clock() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn the_trace_keeps_the_newest_events_its_capacity_allows() {
+    let dir = std::env::temp_dir().join(format!("handloop-capacity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = |capacity: usize| {
+        let path = dir.join(format!("{capacity}.json"));
+        let runtime = Runtime::builder()
+            .virtual_time()
+            .trace(&path)
+            .trace_capacity(capacity)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let early = Builder::new().name("early").spawn(async {});
+            early.await.unwrap();
+            for _ in 0..500 {
+                handloop::yield_now().await;
+            }
+            let late = Builder::new().name("late").spawn(async {});
+            late.await.unwrap();
+        });
+        drop(runtime); // writes the trace
+        check_trace(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let small = trace(64);
+    let whole = trace(1 << 20);
+    assert!(small.slices <= 64, "{small}");
+    small.expect_names(["main", "late"]).unwrap();
+    assert!(
+        !small.slice_names.contains("early"),
+        "the oldest are gone: {small}"
+    );
+    assert!(whole.slices > 500, "{whole}");
+    whole.expect_names(["main", "early", "late"]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "trace_capacity(..) must be at least one event")]
+fn a_trace_capacity_of_zero_is_refused() {
+    let _ = Runtime::builder().trace_capacity(0).build();
+}
+
 /// Runs the ignored test `name` of this binary in a child process with `env` set, and
 /// returns its stderr.
 fn child_stderr(name: &str, env: &[(&str, &str)]) -> String {
