@@ -51,6 +51,14 @@
 //! first of all without any wake: impossible. So no task will ever run again, and the
 //! report is true.
 //!
+//! Other threads act while the loop counts, so the order matters. A wake from another
+//! thread puts an entry in the loop's remote queue that holds a reference of its own, so
+//! a waker used and then dropped there still shows in the count until the loop takes the
+//! entry in. And the loop looks at its remote queue once more after a count that says
+//! "deadlock" (the counts are read with `Acquire`, after the drops they see were
+//! released): anything another thread sent before giving up its last waker is seen
+//! there, and the loop runs it instead of reporting.
+//!
 //! The converse does not hold, on purpose: a waker held outside a join slot may never be
 //! used (a queue no other task will ever put into), and the rule then stays silent. A
 //! `oneshot::Sender` on another thread that sends 200 ms later holds, through the oneshot,

@@ -176,6 +176,10 @@ impl EventLoop {
         }
         let evidence = debug::evidence(core);
         let outside = match evidence.verdict() {
+            // What another thread sent before giving up its last way in (a wake before
+            // the waker's drop) is in the remote queue by the time the count shows it
+            // gone (the count is read with `Acquire`): look once more before concluding.
+            Verdict::Deadlock if core.has_ready() => return,
             Verdict::Deadlock => self.deadlock(core, DeadlockCause::Proven, &watching),
             Verdict::MayWake(WakeSource::Wakers(outside)) => outside,
             Verdict::MayWake(_) => 0,
