@@ -16,6 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use handloop_debug::Heartbeat;
 
@@ -59,10 +60,16 @@ pub(crate) struct Core {
     debug: Option<Box<LoopDebug>>,
     /// The debug state's heartbeat, kept here so that a poll reaches it with one load.
     heartbeat: Option<Arc<Heartbeat>>,
+    /// How a task dump reads the loop's clock (the driver's `dump_clock`).
+    dump_clock: Option<fn() -> Option<Instant>>,
 }
 
 impl Core {
-    pub(crate) fn new(unparker: Unparker, debug: Option<Box<LoopDebug>>) -> Core {
+    pub(crate) fn new(
+        unparker: Unparker,
+        debug: Option<Box<LoopDebug>>,
+        dump_clock: Option<fn() -> Option<Instant>>,
+    ) -> Core {
         Core {
             shared: Shared::new(unparker),
             spare_tickets: Cell::new(0),
@@ -75,7 +82,15 @@ impl Core {
             blocks: BlockCache::default(),
             heartbeat: debug.as_ref().map(|debug| debug.heartbeat()),
             debug,
+            dump_clock,
         }
+    }
+
+    /// The loop's clock for a task dump (its driver's, else the real time).
+    pub(crate) fn dump_clock(&self) -> Instant {
+        self.dump_clock
+            .and_then(|clock| clock())
+            .unwrap_or_else(Instant::now)
     }
 
     /// The debug state, when debug mode or tracing is on.

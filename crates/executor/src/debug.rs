@@ -114,20 +114,21 @@ fn record_packed(what: handloop_debug::PackedWait) {
 }
 
 /// Every live task of the loop running on this thread: a table and a tree (see
-/// [`TaskDump`]). `clock` is the loop's time, which sleeps are shown against (the real
-/// time if `None`).
+/// [`TaskDump`]). Sleeps are shown against `clock`, or if `None` against the loop's own
+/// clock (its driver's [`dump_clock`](crate::Driver::dump_clock): the timer's, virtual or
+/// real), else the real time. Any code on the loop's thread may call it while the loop
+/// runs: a task, a `call_soon` callback, a callback another thread sent.
 ///
 /// # Panics
 /// With no loop running on this thread.
 pub fn dump(clock: Option<Instant>) -> TaskDump {
-    context::with_core(|core| dump_core(core, clock.unwrap_or_else(Instant::now))).unwrap_or_else(
-        || {
+    context::with_core(|core| dump_core(core, clock.unwrap_or_else(|| core.dump_clock())))
+        .unwrap_or_else(|| {
             panic!(
                 "dump() called with no running event loop on this thread: call it from a task \
                  (or block_on's future)"
             )
-        },
-    )
+        })
 }
 
 /// Records an instant in the trace of the loop running on this thread, if it is tracing:

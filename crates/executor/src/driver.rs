@@ -58,6 +58,16 @@ pub trait Driver: 'static {
             ..Watching::default()
         }
     }
+
+    /// How a task dump made on the loop's thread reads the loop's clock, to show sleeps
+    /// against it: a function the dump calls while the loop runs (after [`enter`]), for a
+    /// driver that keeps a clock of its own (the timer). `None`, the default: the dump
+    /// uses the real time.
+    ///
+    /// [`enter`]: Driver::enter
+    fn dump_clock(&self) -> Option<fn() -> Option<Instant>> {
+        None
+    }
 }
 
 /// What a [`Driver`] watches: see [`Driver::watching`].

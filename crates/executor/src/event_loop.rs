@@ -63,8 +63,9 @@ impl EventLoop {
 
     fn build(driver: impl Driver, deadlock_grace: Duration, debug: Option<Box<LoopDebug>>) -> Self {
         let unparker = driver.unparker();
+        let dump_clock = driver.dump_clock();
         EventLoop {
-            core: Box::new(Core::new(unparker, debug)),
+            core: Box::new(Core::new(unparker, debug, dump_clock)),
             driver: RefCell::new(Box::new(driver)),
             deadlock_grace,
         }

@@ -58,7 +58,7 @@ pub use handloop_channel::locks::{
 /// # Panics
 /// With no loop running on this thread.
 pub fn dump() -> debug::TaskDump {
-    handloop_executor::debug::dump(handloop_timer::try_now())
+    handloop_executor::debug::dump(None) // sleeps against the loop's clock (the timer's)
 }
 
 /// Seeing the loop: the task dump's types, and the trace checker.

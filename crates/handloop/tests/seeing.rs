@@ -256,6 +256,25 @@ fn the_locks_the_other_queues_and_task_groups_say_what_they_wait_on() {
 }
 
 #[test]
+fn a_callback_on_the_loop_builds_the_dump_against_the_loops_clock() {
+    // What another thread's request for a dump will run: a callback on the loop.
+    virtual_runtime().block_on(async {
+        handloop::sleep(Duration::from_secs(3600)).await; // the virtual clock is an hour in
+        let nap = Builder::new()
+            .name("nap")
+            .spawn(handloop::sleep(Duration::from_millis(1500)));
+        let (tx, rx) = oneshot::channel();
+        handloop::call_soon(move || {
+            let _ = tx.send(handloop::dump());
+        });
+        let dump = rx.await.unwrap();
+        let row = dump.task(nap.id().as_u64()).unwrap();
+        assert_eq!(dump.waiting_on_text(row), "sleep until +1.500s");
+        nap.await.unwrap();
+    });
+}
+
+#[test]
 fn a_task_that_can_never_finish_is_reported_at_once_on_the_real_clock() {
     let start = Instant::now();
     let message = panic_message(|| {

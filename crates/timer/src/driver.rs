@@ -182,6 +182,11 @@ impl<D: Driver> Driver for TimerDriver<D> {
         self.inner.exit();
     }
 
+    /// The timer's clock, read through this thread's current timer (set by `enter`).
+    fn dump_clock(&self) -> Option<fn() -> Option<Instant>> {
+        Some(crate::try_now)
+    }
+
     /// The inner driver's answer, plus the timers in the heap and the loop's clock.
     fn watching(&self) -> Watching {
         let inner = self.inner.watching();
