@@ -24,8 +24,10 @@ pub use handloop_timer::{
     timeout_at,
 };
 
-// Channels (step 4).
-pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
+// Channels (step 4): asyncio's three queues, one implementation in three orders.
+pub use handloop_channel::{
+    Closed, LifoQueue, PriorityQueue, Queue, TryGetError, TryPutError, oneshot,
+};
 
 // Synchronization (step 4's waiting lines, loop-local).
 pub use handloop_channel::locks::{
