@@ -233,9 +233,11 @@ fn semaphore_a_waiter_dropped_with_no_one_behind_gives_the_permit_back() {
 }
 
 #[test]
-#[should_panic(expected = "Semaphore::add_permits(1): the permits would number more than \
+#[should_panic(
+    expected = "Semaphore::add_permits(1): the permits would number more than \
                            usize::MAX (18446744073709551615 exist, 18446744073709551614 of \
-                           them available)")]
+                           them available)"
+)]
 fn semaphore_add_permits_past_usize_max_panics() {
     let sem = Semaphore::new(usize::MAX);
     let _held = sem.try_acquire().unwrap();

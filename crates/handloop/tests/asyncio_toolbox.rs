@@ -178,7 +178,11 @@ fn barrier_wait_is_leader_abort_reset() {
         yield_now().await;
         barrier.abort();
         assert_eq!(waiting.await.unwrap(), Err(BrokenBarrier));
-        assert_eq!(barrier.wait().await, Err(BrokenBarrier), "and every later wait");
+        assert_eq!(
+            barrier.wait().await,
+            Err(BrokenBarrier),
+            "and every later wait"
+        );
         barrier.reset();
         assert!(!barrier.is_broken());
         let again = spawn({
@@ -186,7 +190,10 @@ fn barrier_wait_is_leader_abort_reset() {
             async move { barrier.wait().await }
         });
         yield_now().await;
-        assert!(barrier.wait().await.unwrap().is_leader(), "whole again after reset");
+        assert!(
+            barrier.wait().await.unwrap().is_leader(),
+            "whole again after reset"
+        );
         assert!(!again.await.unwrap().unwrap().is_leader());
     });
 }
@@ -202,10 +209,8 @@ fn as_completed_is_an_async_iterator_and_a_stream() {
         assert_eq!(finished.next().await, Some(1));
         let mut rest = Vec::new();
         let mut stream = pin!(finished);
-        while let Some(n) = std::future::poll_fn(|cx| {
-            futures_core::Stream::poll_next(stream.as_mut(), cx)
-        })
-        .await
+        while let Some(n) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)).await
         {
             rest.push(n);
         }
@@ -234,7 +239,11 @@ fn wait_returns_done_and_pending_for_each_return_when() {
             let begun = time::now();
             let (finished, pending) = handloop::wait(tasks(), when).await;
             assert_eq!(time::now() - begun, secs(at), "{when:?}");
-            assert_eq!((finished.len(), pending.len()), (done, 3 - done), "{when:?}");
+            assert_eq!(
+                (finished.len(), pending.len()),
+                (done, 3 - done),
+                "{when:?}"
+            );
             for handle in pending {
                 handle.abort();
             }
