@@ -48,6 +48,32 @@ impl JoinError {
         )
     }
 
+    /// The error of a job that panicked outside any task, on another thread, on a task's
+    /// behalf: the facade's `to_thread` reports its jobs' panics with it. `name` says what
+    /// ran; the [`id`](JoinError::id) is 0, since no loop numbered the job.
+    ///
+    /// ```
+    /// use handloop_executor::JoinError;
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("disk full")).unwrap_err();
+    /// let error = JoinError::from_panic("to_thread(save)", payload);
+    /// assert!(error.is_panic());
+    /// assert_eq!(error.to_string(), "task 'to_thread(save)' (id 0) panicked: disk full");
+    /// ```
+    pub fn from_panic(name: &str, payload: Box<dyn Any + Send>) -> JoinError {
+        let message = panic_message(&*payload).to_owned();
+        JoinError {
+            inner: Box::new(Inner {
+                id: TaskId(0),
+                name: name.to_owned(),
+                repr: Repr::Panic {
+                    message,
+                    payload: Mutex::new(payload),
+                },
+            }),
+        }
+    }
+
     fn new(header: &Header, repr: Repr) -> JoinError {
         JoinError {
             inner: Box::new(Inner {
