@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::clock::Clock;
 use crate::heap::{TimerHeap, TimerKey};
+use crate::hold::Holds;
 
 /// What a registered timer does when its deadline passes.
 pub(crate) enum Action {
@@ -35,14 +36,17 @@ pub(crate) struct Timer {
     pub(crate) heap: RefCell<TimerHeap<Action>>,
     /// Set when the driver is dropped: the heap was emptied and nothing will fire again.
     pub(crate) gone: Cell<bool>,
+    /// What keeps a virtual clock from jumping (`None` on the real clock).
+    pub(crate) holds: Option<Holds>,
 }
 
 impl Timer {
-    pub(crate) fn new(clock: Clock) -> Timer {
+    pub(crate) fn new(clock: Clock, holds: Option<Holds>) -> Timer {
         Timer {
             clock,
             heap: RefCell::new(TimerHeap::new()),
             gone: Cell::new(false),
+            holds,
         }
     }
 
