@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod as_completed;
+mod blocking;
 mod children;
 mod executor_shim;
 mod gather;
@@ -10,6 +11,7 @@ mod task_group;
 mod wait;
 
 pub use as_completed::{AsCompleted, as_completed};
+pub use blocking::{ToThread, to_thread};
 pub use gather::{Gather, Select, TryGather, gather, select, try_gather};
 pub use runtime::{Builder, Runtime, run};
 pub use task_group::{ChildPanic, TaskGroup, TaskGroupError};
@@ -39,8 +41,9 @@ pub mod task {
 /// Time: the loop's clock, sleeps, timeouts, intervals and timed callbacks (step 3's timer).
 pub mod time {
     pub use handloop_timer::{
-        Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at, call_later,
-        interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
+        ClockHold, Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at,
+        call_later, hold_clock, interval, interval_at, now, sleep, sleep_until, timeout,
+        timeout_at,
     };
 }
 

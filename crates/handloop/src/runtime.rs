@@ -3,9 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use handloop_executor::{EventLoop, ThreadPark, in_event_loop};
 use handloop_timer::TimerDriver;
+
+use crate::blocking::{self, BlockingPool};
 
 /// Runs `future` to completion on a new event loop with a real clock, and returns its
 /// output (asyncio's `asyncio.run(main())`).
@@ -30,10 +33,22 @@ pub fn run<F: Future>(future: F) -> F::Output {
 }
 
 /// Builds a [`Runtime`]: `Runtime::builder().virtual_time().build()`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until built"]
 pub struct Builder {
     virtual_time: bool,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            virtual_time: false,
+            max_blocking_threads: blocking::default_max_threads(),
+            blocking_keep_alive: blocking::KEEP_ALIVE,
+        }
+    }
 }
 
 impl Builder {
@@ -43,6 +58,28 @@ impl Builder {
     /// of sleeping takes no real time: what tests and the tutorials' timing claims want.
     pub fn virtual_time(mut self) -> Self {
         self.virtual_time = true;
+        self
+    }
+
+    /// At most `n` threads run [`to_thread`](crate::to_thread) jobs at once; more jobs
+    /// wait their turn, in order. The default is asyncio's `min(32, cores + 4)`. Threads
+    /// start only when a job needs one.
+    ///
+    /// # Panics
+    /// If `n` is 0: no job could ever run.
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "Builder::max_blocking_threads(0): to_thread jobs need at least one thread"
+        );
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long a [`to_thread`](crate::to_thread) thread with no job waits for one before
+    /// it exits (default 10 s, as tokio's blocking pool).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.blocking_keep_alive = keep_alive;
         self
     }
 
@@ -58,6 +95,7 @@ impl Builder {
         };
         Ok(Runtime {
             event_loop: EventLoop::with_driver(driver),
+            blocking: BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive),
             virtual_time: self.virtual_time,
         })
     }
@@ -80,6 +118,9 @@ impl Builder {
 /// ```
 pub struct Runtime {
     event_loop: EventLoop,
+    /// The threads of `to_thread`, started lazily; dropping it lets the jobs already
+    /// queued finish on their threads.
+    blocking: BlockingPool,
     virtual_time: bool,
 }
 
@@ -101,6 +142,7 @@ impl Runtime {
     /// # Panics
     /// If an event loop is already running on this thread.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _blocking = self.blocking.enter();
         self.event_loop.block_on(future)
     }
 
@@ -115,6 +157,7 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("virtual_time", &self.virtual_time)
             .field("event_loop", &self.event_loop)
+            .field("blocking", &self.blocking)
             .finish()
     }
 }
