@@ -23,7 +23,8 @@ pub use handloop_executor::{JoinError, JoinHandle, call_soon, spawn, yield_now};
 
 // Time (step 3).
 pub use handloop_timer::{
-    Elapsed, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout, timeout_at,
+    Elapsed, Timeout, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout,
+    timeout_at,
 };
 
 // Channels (step 4).
@@ -50,6 +51,15 @@ pub mod time {
 /// The book's first chapter: why an event loop, what `await` hands back, and the plan.
 #[doc = include_str!("../../../docs/00-overview.md")]
 pub mod overview {}
+
+/// Between steps 1 and 2: the questions Rust asks and asyncio never did (`Pin`, `poll_fn`,
+/// `'static`, `Send` wakers, spurious wakes, blocking the loop's thread).
+#[doc = include_str!("../../../docs/01a-rust-questions.md")]
+pub mod rust_questions {}
+
+/// The appendix: hints and answers to every chapter's exercises.
+#[doc = include_str!("../../../docs/answers.md")]
+pub mod answers {}
 
 #[doc(hidden)]
 pub mod __private {

@@ -2,6 +2,7 @@
 //! and when nothing is ready it is the one that sleeps ("only the scheduler sleeps").
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use handloop_executor::{Driver, ThreadPark, Unparker, call_soon};
 
 use crate::clock::{Clock, ClockKind};
 use crate::hold::{HoldCheck, Holds};
+use crate::panics::report_panic_in;
 use crate::shared::{self, Action, Timer};
 
 /// A [`Driver`] that adds timers to an event loop, wrapping an inner driver (the thread
@@ -36,8 +38,9 @@ use crate::shared::{self, Action, Timer};
 pub struct TimerDriver<D: Driver = ThreadPark> {
     inner: D,
     timer: Rc<Timer>,
-    /// Timers that came due this turn, fired after the heap's borrow is released.
-    due: Vec<Action>,
+    /// Timers that came due this turn, fired after the heap's borrow is released, from the
+    /// front: if a waker's `wake` panics, the ones behind it stay here and fire next turn.
+    due: VecDeque<Action>,
     /// The timers that were current before each `enter` (restored by `exit`).
     saved: RefCell<Vec<Option<Rc<Timer>>>>,
 }
@@ -61,7 +64,7 @@ impl<D: Driver> TimerDriver<D> {
         TimerDriver {
             inner,
             timer: Rc::new(Timer::new(Clock::new(kind), holds)),
-            due: Vec::new(),
+            due: VecDeque::new(),
             saved: RefCell::new(Vec::new()),
         }
     }
@@ -72,16 +75,17 @@ impl<D: Driver> TimerDriver<D> {
         {
             let mut heap = self.timer.heap.borrow_mut();
             while let Some(action) = heap.pop_due(now) {
-                self.due.push(action);
+                self.due.push_back(action);
             }
         }
         // The borrow is released: a woken waker or a dropped closure may touch the timer.
-        for action in self.due.drain(..) {
+        while let Some(action) = self.due.pop_front() {
             match action {
                 Action::Wake(waker) => waker.wake(),
                 // A callback runs as a tiny task on the ready queue, FIFO with the wakes
-                // above; a panic in it is caught and reported by the executor.
-                Action::Call(callback) => call_soon(callback),
+                // above; a panic in it is caught and reported by `run` itself, which knows
+                // to call it a call_later callback.
+                Action::Call(callback) => call_soon(move || callback.run()),
             }
         }
     }
@@ -195,7 +199,18 @@ impl<D: Driver> Drop for TimerDriver<D> {
         // timer). Taken out first: dropping them may cancel timers, which borrows the heap.
         self.timer.gone.set(true);
         let waiting = std::mem::take(&mut *self.timer.heap.borrow_mut());
-        drop(waiting);
+        let unfired = std::mem::take(&mut self.due); // left by a panicking wake
+        // Dropping a callback runs the destructors of what it captured: user code, which
+        // may panic. Each is dropped on its own, like a task's future at shutdown: a panic
+        // is reported and the others are still dropped (a second panic while the first
+        // unwinds would abort the process).
+        for action in unfired.into_iter().chain(waiting.into_values()) {
+            let what = action.what();
+            report_panic_in(
+                format_args!("dropping {what} still pending at shutdown"),
+                move || drop(action),
+            );
+        }
     }
 }
 

@@ -15,17 +15,43 @@
 //!
 //! - cancelling the timer at the top of the heap pops it at once (the common case: a
 //!   `timeout` whose future finished first is usually the nearest deadline);
-//! - when stale entries outnumber live ones, the heap is compacted in one O(n) pass, paid
-//!   for by the n/2 cancellations since the last one (amortised O(1) each).
+//! - when stale entries pile up, the heap is **compacted**: its stale entries are removed.
 //!
-//! So the heap never holds more than about twice the live timers, slots are reused, and a
-//! million register-then-cancel cycles allocate nothing after the first.
+//! A small heap (up to [`ONE_PASS_LIMIT`] entries, microseconds of work) is compacted in one
+//! pass once stale entries outnumber live ones: the live entries are kept and the heap is
+//! rebuilt, paid for by the n/2 cancellations since the last one (amortised O(1) each). One
+//! pass over a big heap would stall the loop (about 10 ms for a million timers), so a big
+//! heap is compacted **in steps**, starting when stale entries pass three quarters of the
+//! live ones: a scan walks the heap from its last entry to its first, [`STEP`] entries per
+//! later registration, cancel or fire, and removes each stale entry it meets where it
+//! stands (the last entry takes its place and moves up or down, as in any removal from a
+//! binary heap; most entries are near the bottom, where that is cheap).
+//!
+//! The heap keeps changing during the scan, and an entry can move past it. Entries that
+//! move toward the front (a fire's sift-down) are simply looked at again. Only a
+//! registration's sift-up can carry one entry per registration from the part not yet
+//! scanned to the part already scanned; if that entry is stale, it waits for the next
+//! compaction. The scan ends within (live + 2 × stale) / ([`STEP`] - 1) operations, and
+//! each of them leaves at most one stale entry behind (a cancel, or such a move): starting
+//! at three quarters of the live count leaves room for them. So stale entries never
+//! outnumber live ones by more than 31 (38 when small heaps are compacted in steps too;
+//! `tests/heap_churn.rs` has the proof): the heap holds at most twice the live timers plus
+//! that. Slots are reused, no single operation compacts more than [`ONE_PASS_LIMIT`]
+//! entries (in one pass) or [`STEP`] (in steps), and once the buffers have grown to the
+//! peak, register/cancel churn allocates nothing.
 
 use std::fmt;
 use std::time::Instant;
 
 /// Compaction waits until at least this many stale entries exist (tiny heaps never bother).
-const MIN_STALE_TO_COMPACT: usize = 32;
+pub const MIN_STALE_TO_COMPACT: usize = 32;
+
+/// Heaps up to this many entries are compacted in one pass (microseconds); bigger ones in
+/// steps.
+pub const ONE_PASS_LIMIT: usize = 4096;
+
+/// Entries a compaction in steps looks at per registration, cancel or fire.
+pub const STEP: usize = 32;
 
 /// Names one registered timer: its slot in the slab and its sequence number.
 ///
@@ -101,7 +127,13 @@ pub struct TimerHeap<T> {
     free: u32,
     next_seq: u64,
     live: usize,
+    /// Heap entries whose timer was cancelled.
     stale: usize,
+    /// During a compaction in steps, the heap positions `0..unscanned` it has not looked
+    /// at yet; 0 otherwise.
+    unscanned: usize,
+    /// Heaps up to this many entries are compacted in one pass.
+    one_pass_limit: usize,
 }
 
 /// How much memory a [`TimerHeap`] holds right now (for tests that check it stays flat).
@@ -122,6 +154,13 @@ pub struct Footprint {
 impl<T> TimerHeap<T> {
     /// An empty heap.
     pub fn new() -> Self {
+        Self::with_one_pass_limit(ONE_PASS_LIMIT)
+    }
+
+    /// An empty heap that compacts in one pass only up to `entries` entries, and in steps
+    /// above ([`new`](TimerHeap::new) uses [`ONE_PASS_LIMIT`]). With `0`, every compaction
+    /// goes in steps: tests use it to drive the steps with small heaps.
+    pub fn with_one_pass_limit(entries: usize) -> Self {
         TimerHeap {
             heap: Vec::new(),
             slots: Vec::new(),
@@ -129,12 +168,14 @@ impl<T> TimerHeap<T> {
             next_seq: 0,
             live: 0,
             stale: 0,
+            unscanned: 0,
+            one_pass_limit: entries,
         }
     }
 
     /// Registers a timer due at `deadline`. O(log n); no allocation once the buffers have
     /// grown to the peak number of timers.
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
         let seq = self.next_seq;
         self.next_seq = seq + 1;
@@ -149,12 +190,19 @@ impl<T> TimerHeap<T> {
         } else {
             self.new_slot(seq, value)
         };
-        self.push_entry(Entry {
-            deadline,
-            seq,
-            slot,
-        });
+        push(
+            &mut self.heap,
+            Entry {
+                deadline,
+                seq,
+                slot,
+            },
+        );
         self.live += 1;
+        if self.unscanned > 0 {
+            // Its sift-up may have carried an entry past the scan: keep the scan moving.
+            self.compaction_step();
+        }
         TimerKey { slot, seq }
     }
 
@@ -166,13 +214,11 @@ impl<T> TimerHeap<T> {
         // The nearest timer is cancelled most often (a finished `timeout`): drop its entry
         // now. Any other entry goes stale and waits for the top or for a compaction.
         if self.heap.first().is_some_and(|top| top.seq == key.seq) {
-            self.pop_top();
+            pop_top(&mut self.heap);
         } else {
             self.stale += 1;
-            if self.stale >= MIN_STALE_TO_COMPACT && self.stale > self.live {
-                self.compact();
-            }
         }
+        self.tidy();
         Some(value)
     }
 
@@ -207,14 +253,21 @@ impl<T> TimerHeap<T> {
         if top.deadline > now {
             return None;
         }
-        self.pop_top();
+        pop_top(&mut self.heap);
         let key = TimerKey {
             slot: top.slot,
             seq: top.seq,
         };
         let value = self.take_slot(key);
         debug_assert!(value.is_some(), "skip_stale left a stale entry on top");
+        self.tidy();
         value
+    }
+
+    /// Empties the heap and returns every registered timer's value, in no particular order
+    /// (for a loop that is going away: nothing will fire).
+    pub fn into_values(self) -> impl Iterator<Item = T> {
+        self.slots.into_iter().filter_map(|slot| slot.value)
     }
 
     /// How many timers are registered.
@@ -225,6 +278,11 @@ impl<T> TimerHeap<T> {
     /// Whether no timer is registered.
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+
+    /// Whether a compaction in steps is under way (for tests of the steps).
+    pub fn is_compacting(&self) -> bool {
+        self.unscanned > 0
     }
 
     /// The memory held right now.
@@ -251,65 +309,6 @@ impl<T> TimerHeap<T> {
             value: Some(value),
         });
         slot
-    }
-
-    /// Adds an entry to the heap: at the end, then up past every later parent.
-    #[inline]
-    fn push_entry(&mut self, entry: Entry) {
-        let pos = self.heap.len();
-        self.heap.push(entry);
-        if pos > 0 {
-            self.sift_up(pos);
-        }
-    }
-
-    /// Removes the top entry: the last one takes its place and sinks to where it belongs.
-    #[inline]
-    fn pop_top(&mut self) {
-        let Some(last) = self.heap.pop() else {
-            return;
-        };
-        if !self.heap.is_empty() {
-            self.heap[0] = last;
-            self.sift_down(0);
-        }
-    }
-
-    /// Moves the entry at `pos` up while it fires before its parent.
-    fn sift_up(&mut self, mut pos: usize) {
-        let heap = &mut self.heap[..];
-        let entry = heap[pos];
-        while pos > 0 {
-            let parent = (pos - 1) / 2;
-            if !entry.before(&heap[parent]) {
-                break;
-            }
-            heap[pos] = heap[parent];
-            pos = parent;
-        }
-        heap[pos] = entry;
-    }
-
-    /// Moves the entry at `pos` down while a child fires before it.
-    fn sift_down(&mut self, mut pos: usize) {
-        let heap = &mut self.heap[..];
-        let entry = heap[pos];
-        let len = heap.len();
-        loop {
-            let mut child = 2 * pos + 1;
-            if child >= len {
-                break;
-            }
-            if child + 1 < len && heap[child + 1].before(&heap[child]) {
-                child += 1;
-            }
-            if !heap[child].before(&entry) {
-                break;
-            }
-            heap[pos] = heap[child];
-            pos = child;
-        }
-        heap[pos] = entry;
     }
 
     /// Empties `key`'s slot onto the free list and returns its value.
@@ -339,7 +338,7 @@ impl<T> TimerHeap<T> {
         while self.stale > 0 {
             match self.heap.first() {
                 Some(top) if !Self::is_live(&self.slots, top) => {
-                    self.pop_top();
+                    pop_top(&mut self.heap);
                     self.stale -= 1;
                 }
                 _ => break,
@@ -347,16 +346,133 @@ impl<T> TimerHeap<T> {
         }
     }
 
+    /// After a live timer went away (cancelled or fired): one step of the compaction under
+    /// way, or the start of one if it is due. Usually two comparisons; the work is out of
+    /// line.
+    #[inline]
+    fn tidy(&mut self) {
+        if self.unscanned > 0 {
+            self.compaction_step();
+        } else if self.stale >= MIN_STALE_TO_COMPACT && 4 * self.stale > 3 * self.live {
+            self.start_compacting();
+        }
+    }
+
+    /// Compacts a small heap whose stale entries outnumber its live ones, or starts a
+    /// compaction in steps of a big heap whose stale entries passed three quarters of its
+    /// live ones.
+    #[inline(never)]
+    fn start_compacting(&mut self) {
+        if self.heap.len() > self.one_pass_limit {
+            self.unscanned = self.heap.len();
+            self.compaction_step();
+        } else if self.stale > self.live {
+            self.compact_in_one_pass();
+        }
+    }
+
     /// Drops every stale entry in one pass (rebuilding the heap is O(n)).
-    fn compact(&mut self) {
+    fn compact_in_one_pass(&mut self) {
         let slots = &self.slots;
         self.heap.retain(|entry| Self::is_live(slots, entry));
         self.stale = 0;
         // Floyd's heap construction: sift down every parent, the deepest first.
         for pos in (0..self.heap.len() / 2).rev() {
-            self.sift_down(pos);
+            sift_down(&mut self.heap, pos);
         }
     }
+
+    /// Looks at up to `STEP` more entries, from the back of the heap to the front, and
+    /// removes the stale ones where they stand.
+    #[inline(never)]
+    fn compaction_step(&mut self) {
+        for _ in 0..STEP {
+            // Fires take entries off the heap's end: it may have shrunk into the scan.
+            let Some(pos) = self.unscanned.min(self.heap.len()).checked_sub(1) else {
+                self.unscanned = 0; // the scan is over
+                return;
+            };
+            if Self::is_live(&self.slots, &self.heap[pos]) {
+                self.unscanned = pos;
+            } else {
+                remove_at(&mut self.heap, pos);
+                self.stale -= 1;
+                // Look at `pos` again: another entry took its place.
+                self.unscanned = pos + 1;
+            }
+        }
+    }
+}
+
+/// Adds an entry to a heap: at the end, then up past every later parent.
+#[inline]
+fn push(heap: &mut Vec<Entry>, entry: Entry) {
+    let pos = heap.len();
+    heap.push(entry);
+    if pos > 0 {
+        sift_up(heap, pos);
+    }
+}
+
+/// Removes a heap's top entry: the last one takes its place and sinks to where it belongs.
+#[inline]
+fn pop_top(heap: &mut Vec<Entry>) {
+    let Some(last) = heap.pop() else {
+        return;
+    };
+    if !heap.is_empty() {
+        heap[0] = last;
+        sift_down(heap, 0);
+    }
+}
+
+/// Removes the entry at `pos`: the last one takes its place and moves up or down to where
+/// it belongs.
+fn remove_at(heap: &mut Vec<Entry>, pos: usize) {
+    let last = heap.pop().expect("a position inside the heap");
+    if pos < heap.len() {
+        heap[pos] = last;
+        if pos > 0 && last.before(&heap[(pos - 1) / 2]) {
+            sift_up(heap, pos);
+        } else {
+            sift_down(heap, pos);
+        }
+    }
+}
+
+/// Moves the entry at `pos` up while it fires before its parent.
+fn sift_up(heap: &mut [Entry], mut pos: usize) {
+    let entry = heap[pos];
+    while pos > 0 {
+        let parent = (pos - 1) / 2;
+        if !entry.before(&heap[parent]) {
+            break;
+        }
+        heap[pos] = heap[parent];
+        pos = parent;
+    }
+    heap[pos] = entry;
+}
+
+/// Moves the entry at `pos` down while a child fires before it.
+fn sift_down(heap: &mut [Entry], mut pos: usize) {
+    let entry = heap[pos];
+    let len = heap.len();
+    loop {
+        let mut child = 2 * pos + 1;
+        if child >= len {
+            break;
+        }
+        if child + 1 < len && heap[child + 1].before(&heap[child]) {
+            child += 1;
+        }
+        if !heap[child].before(&entry) {
+            break;
+        }
+        heap[pos] = heap[child];
+        pos = child;
+    }
+    heap[pos] = entry;
 }
 
 impl<T> Default for TimerHeap<T> {
@@ -370,6 +486,7 @@ impl<T> fmt::Debug for TimerHeap<T> {
         f.debug_struct("TimerHeap")
             .field("live", &self.live)
             .field("stale", &self.stale)
+            .field("compacting", &self.is_compacting())
             .field("next_seq", &self.next_seq)
             .finish_non_exhaustive()
     }
@@ -466,5 +583,47 @@ mod tests {
             fired.push(v);
         }
         assert_eq!(fired, (0..1000).step_by(3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_compaction_in_steps_ends_within_its_bound_and_keeps_every_live_timer() {
+        let t0 = Instant::now();
+        let mut heap = TimerHeap::new();
+        let n = 4 * ONE_PASS_LIMIT as u64;
+        let keys: Vec<_> = (0..n).map(|i| heap.insert(t0 + ms(i), i)).collect();
+        // Cancel every other timer from the latest down (never the top), until a
+        // compaction in steps starts: when stale entries pass three quarters of the live.
+        let mut to_cancel = (0..n).rev().step_by(2);
+        let mut cancelled = vec![false; n as usize];
+        let mut cancel = |heap: &mut TimerHeap<u64>| {
+            let i = to_cancel.next().unwrap();
+            assert_eq!(heap.remove(keys[i as usize]), Some(i));
+            cancelled[i as usize] = true;
+        };
+        while !heap.is_compacting() {
+            cancel(&mut heap);
+            assert!(
+                4 * heap.stale <= 3 * heap.live + 4,
+                "not started yet: {heap:?}"
+            );
+        }
+        let (entries, stale) = (heap.heap.len(), heap.stale);
+        // Each later operation looks at STEP entries; each stale one costs a second look.
+        let mut cancels = 0;
+        while heap.is_compacting() {
+            cancel(&mut heap);
+            cancels += 1;
+        }
+        let bound = (entries + stale + STEP) / (STEP - 1);
+        assert!(cancels <= bound, "{cancels} cancels, bound {bound}");
+        // Left: only entries cancelled during the scan, where it had already passed.
+        assert!(heap.stale <= cancels, "{heap:?}");
+        // The live timers are all there, and fire in order.
+        let mut fired = Vec::new();
+        while let Some(v) = heap.pop_due(t0 + ms(n)) {
+            fired.push(v);
+        }
+        let expected: Vec<u64> = (0..n).filter(|&i| !cancelled[i as usize]).collect();
+        assert_eq!(fired, expected);
     }
 }

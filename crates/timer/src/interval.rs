@@ -12,6 +12,9 @@ use crate::sleep::{Sleep, sleep_until};
 
 /// Ticks every `period`, the first tick at once: `loop { interval.tick().await; ... }`.
 ///
+/// Like a [`Sleep`], an interval works only on the loop it was created on: ticking it
+/// on another loop panics.
+///
 /// Unlike `loop { sleep(period).await; work().await }`, the schedule does not drift by
 /// the time `work` takes: ticks stay on the grid `start + k × period`. Ticks missed
 /// because the task was busy are not replayed; see [`MissedTickBehavior`].
@@ -102,6 +105,8 @@ impl Interval {
 
     /// Polls for the next tick: `tick` for hand-written futures.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        // Even a tick that is due at once: on another loop, the next one would never come.
+        self.sleep.check_on_its_loop();
         if self.next > self.sleep.timer_now() {
             if self.sleep.deadline() != self.next {
                 self.sleep.reset(self.next);

@@ -7,6 +7,7 @@ mod driver;
 pub mod heap;
 mod hold;
 mod interval;
+mod panics;
 mod shared;
 mod sleep;
 mod sync;

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::task::Waker;
 use std::time::Instant;
 
+use crate::callback::TimerCallback;
 use crate::clock::Clock;
 use crate::heap::{TimerHeap, TimerKey};
 use crate::hold::Holds;
@@ -15,15 +16,44 @@ use crate::hold::Holds;
 pub(crate) enum Action {
     /// A sleeping task: put it back on the ready queue (Beazley's step 9).
     Wake(Waker),
-    /// A `call_later` callback: hand it to `call_soon`.
-    Call(Box<dyn FnOnce()>),
+    /// A `call_later` or `call_at` callback: hand it to `call_soon`.
+    Call(Box<dyn TimerCallback>),
 }
 
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Wake(_) => f.write_str("Wake"),
-            Action::Call(_) => f.write_str("Call"),
+            Action::Call(callback) => write!(f, "Call({})", callback.scheduled_by()),
+        }
+    }
+}
+
+impl Action {
+    /// What this timer is, for a report.
+    pub(crate) fn what(&self) -> What {
+        match self {
+            Action::Wake(_) => What::Waker,
+            Action::Call(callback) => What::Callback(callback.scheduled_by()),
+        }
+    }
+}
+
+/// What a timer is, said in a report: "a call_later callback", "the waker of a sleeping
+/// task". Cheap to keep at hand (no allocation) in case a drop panics.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum What {
+    /// A sleep's (or a timeout's or an interval's) waker.
+    Waker,
+    /// A callback, and the function that scheduled it.
+    Callback(&'static str),
+}
+
+impl fmt::Display for What {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            What::Waker => f.write_str("the waker of a sleeping task"),
+            What::Callback(scheduled_by) => write!(f, "a {scheduled_by} callback"),
         }
     }
 }
@@ -55,7 +85,7 @@ impl Timer {
         self.clock.now()
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn register(&self, deadline: Instant, action: Action) -> TimerKey {
         self.check_alive();
         self.heap.borrow_mut().insert(deadline, action)
@@ -67,6 +97,28 @@ impl Timer {
         if self.gone.get() {
             loop_gone();
         }
+    }
+
+    /// Panics unless this timer belongs to the loop running on this thread now. A timer
+    /// future polled anywhere else (another live loop, or no loop) would wait in a heap
+    /// that nobody is checking, and hang forever. Called where a timer future starts
+    /// waiting or changes hands (a new waker), not on every poll.
+    #[inline]
+    pub(crate) fn check_on_its_loop(&self) {
+        if RUNNING.get() != std::ptr::from_ref(self) {
+            self.not_on_its_loop();
+        }
+    }
+
+    #[cold]
+    fn not_on_its_loop(&self) -> ! {
+        if self.gone.get() {
+            loop_gone();
+        }
+        panic!(
+            "a handloop_timer timer was polled on another event loop than the one it was \
+             created on (or with no loop running), where it would never fire: {SAME_LOOP}"
+        )
     }
 
     /// Cancels a timer (nothing happens if it already fired or was cancelled).
@@ -82,10 +134,14 @@ impl Timer {
 thread_local! {
     /// The timer of the loop running on this thread, installed by `TimerDriver::enter`.
     static CURRENT: RefCell<Option<Rc<Timer>>> = const { RefCell::new(None) };
+    /// The same timer's address, only ever compared (never dereferenced): the check that
+    /// a timer future is on its own loop is then one load and one comparison.
+    static RUNNING: Cell<*const Timer> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Makes `timer` this thread's current timer and returns the previous one.
 pub(crate) fn set_current(timer: Option<Rc<Timer>>) -> Option<Rc<Timer>> {
+    RUNNING.set(timer.as_ref().map_or(std::ptr::null(), Rc::as_ptr));
     CURRENT.with(|current| current.replace(timer))
 }
 
@@ -107,12 +163,13 @@ pub(crate) fn with_current<R>(what: &str, f: impl FnOnce(&Timer) -> R) -> R {
     })
 }
 
+/// The end of the two messages above: what to do instead.
+const SAME_LOOP: &str = "sleeps, timeouts and intervals only work on the loop they were \
+                         created on (create them in a task of the loop that awaits them)";
+
 #[cold]
 fn loop_gone() -> ! {
-    panic!(
-        "a handloop_timer timer was used after its event loop was dropped: sleeps, timeouts \
-         and intervals only work on the loop they were created on"
-    )
+    panic!("a handloop_timer timer was used after its event loop was dropped: {SAME_LOOP}")
 }
 
 #[cold]

@@ -47,6 +47,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 /// It registers in the timer heap on its first poll (not when created), keeps one heap
 /// entry however often it is polled, and removes that entry when dropped early, so an
 /// abandoned sleep costs nothing afterwards. It never completes before its deadline.
+///
+/// A sleep belongs to the loop it was created on: it can move between that loop's tasks,
+/// but awaiting it on another loop (or after its loop was dropped) panics with a message
+/// that says so, rather than waiting forever in a heap that nobody checks.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     timer: Rc<Timer>,
@@ -86,17 +90,74 @@ impl Sleep {
         self.state == State::Done || self.deadline <= self.timer.now()
     }
 
-    /// Makes this sleep end at `deadline` instead, as if it had just been created with
-    /// [`sleep_until`]: its old heap entry is cancelled and a new one is made on next poll.
+    /// Makes this sleep end at `deadline` instead, earlier or later, even after it ended.
+    ///
+    /// A sleep that is waiting moves its heap entry, waker and all: the task waiting on it
+    /// is woken at the new deadline even if nothing polls the sleep in between. Moved to a
+    /// deadline already past, it wakes that task at once and ends on its next poll.
+    /// Otherwise the sleep registers on its next poll, as a new [`sleep_until`] would.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deregister();
         self.deadline = deadline;
-        self.state = State::Unregistered;
+        let State::Registered(key) = self.state else {
+            self.state = State::Unregistered;
+            return;
+        };
+        let moved = self.timer.heap.borrow_mut().remove(key);
+        self.state = match moved {
+            // Fired already (its task is woken), or the loop is gone: start over.
+            None => State::Unregistered,
+            Some(Action::Wake(waker)) if deadline <= self.timer.now() => {
+                waker.wake(); // outside the heap's borrow: a wake may run arbitrary code
+                State::Yielded
+            }
+            Some(action) => State::Registered(self.timer.register(deadline, action)),
+        };
+    }
+
+    /// Panics unless this sleep's loop is the one running (see `Timer::check_on_its_loop`).
+    pub(crate) fn check_on_its_loop(&self) {
+        self.timer.check_on_its_loop();
     }
 
     /// The loop's clock, as this sleep's timer sees it.
     pub(crate) fn timer_now(&self) -> Instant {
         self.timer.now()
+    }
+
+    /// `poll` for a deadline rather than a pause (a `Timeout`'s): a deadline that has
+    /// passed is over at once, on this poll, where a sleep would first yield once.
+    #[inline]
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_until(cx, false)
+    }
+
+    /// `poll`, and `poll_expired` if not `yield_if_due`.
+    #[inline(always)]
+    fn poll_until(&mut self, cx: &mut Context<'_>, yield_if_due: bool) -> Poll<()> {
+        match self.state {
+            State::Registered(key) => self.poll_registered(key, cx),
+            State::Unregistered => {
+                self.timer.check_on_its_loop();
+                if self.deadline > self.timer.now() {
+                    let action = Action::Wake(cx.waker().clone());
+                    let key = self.timer.register(self.deadline, action);
+                    self.state = State::Registered(key);
+                    Poll::Pending
+                } else if yield_if_due {
+                    // Already due: no heap entry, just go to the back of the ready queue.
+                    self.state = State::Yielded;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    self.state = State::Done;
+                    Poll::Ready(())
+                }
+            }
+            State::Yielded | State::Done => {
+                self.state = State::Done;
+                Poll::Ready(())
+            }
+        }
     }
 
     /// Cancels the heap entry, if any, and marks the sleep finished.
@@ -131,6 +192,8 @@ impl Sleep {
         // Polled again before the deadline (by a spurious wake, or by another task after
         // being moved): keep one entry, only refresh the waker if it changed.
         if !waker.will_wake(cx.waker()) {
+            // Another task: it must run on this sleep's loop (or it would never be woken).
+            self.timer.check_on_its_loop();
             let old = std::mem::replace(waker, cx.waker().clone());
             drop(heap);
             drop(old); // outside the borrow: a waker's drop may run arbitrary code
@@ -144,25 +207,7 @@ impl Future for Sleep {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match self.state {
-            State::Registered(key) => self.poll_registered(key, cx),
-            State::Unregistered => {
-                if self.deadline <= self.timer.now() {
-                    // Already due: no heap entry, just go to the back of the ready queue.
-                    self.state = State::Yielded;
-                    cx.waker().wake_by_ref();
-                } else {
-                    let action = Action::Wake(cx.waker().clone());
-                    let key = self.timer.register(self.deadline, action);
-                    self.state = State::Registered(key);
-                }
-                Poll::Pending
-            }
-            State::Yielded | State::Done => {
-                self.state = State::Done;
-                Poll::Ready(())
-            }
-        }
+        self.poll_until(cx, true)
     }
 }
 

@@ -11,13 +11,15 @@ use pin_project_lite::pin_project;
 
 use crate::sleep::{Sleep, sleep, sleep_until};
 
-/// Runs `future` for at most `duration` on the loop's clock (asyncio's `wait_for`).
+/// Runs `future` for at most `duration` on the loop's clock (asyncio's `wait_for`, and
+/// `async with asyncio.timeout(...)`).
 ///
 /// The inner future is polled first on every poll, so a future that is ready at once
-/// returns `Ok` even with a zero timeout. If the deadline passes first, the inner future
-/// is dropped right there (its destructors run before you see the error) and the result
-/// is `Err(Elapsed)`. If it finishes first, its timer is cancelled: nothing is left in the
-/// heap.
+/// returns `Ok` even with a zero timeout. Otherwise, once the deadline has passed (a zero
+/// duration: on the first poll), the inner future is dropped right there (its destructors
+/// run before you see the error) and the result is `Err(Elapsed)`. If it finishes first,
+/// its timer is cancelled: nothing is left in the heap. [`Timeout::reset`] moves the
+/// deadline while it runs.
 ///
 /// # Panics
 /// With no event loop with a timer running on this thread.
@@ -55,9 +57,50 @@ impl<F> Timeout<F> {
         }
     }
 
-    /// The instant the timeout expires.
+    /// The instant the timeout expires (asyncio's `Timeout.when()`).
     pub fn deadline(&self) -> Instant {
         self.sleep.deadline()
+    }
+
+    /// Moves the deadline to `deadline`, earlier or later (asyncio's
+    /// `Timeout.reschedule()`).
+    ///
+    /// The timer moves with the waiting task's waker, so the task is woken at the new
+    /// deadline even if it does not poll this timeout in between. A deadline already past
+    /// fires on the next poll, unless the inner future is ready on that poll: it still
+    /// goes first. On a timeout that has finished, only [`deadline`](Timeout::deadline)
+    /// changes.
+    ///
+    /// A running timeout is pinned, so `reset` takes it pinned:
+    ///
+    /// ```
+    /// use std::future::{Future, pending, poll_fn};
+    /// use std::pin::pin;
+    /// use std::task::Poll;
+    /// use std::time::Duration;
+    /// use handloop_executor::{EventLoop, ThreadPark};
+    /// use handloop_timer::{TimerDriver, now, timeout};
+    ///
+    /// let secs = Duration::from_secs;
+    /// let event_loop = EventLoop::with_driver(TimerDriver::new_virtual(ThreadPark::new()));
+    /// event_loop.block_on(async {
+    ///     let start = now();
+    ///     let mut request = pin!(timeout(secs(10), pending::<()>()));
+    ///     // Poll it once: it is waiting, due at 10 s.
+    ///     poll_fn(|cx| {
+    ///         assert!(request.as_mut().poll(cx).is_pending());
+    ///         Poll::Ready(())
+    ///     })
+    ///     .await;
+    ///     // More time is granted.
+    ///     request.as_mut().reset(start + secs(30));
+    ///     assert_eq!(request.deadline(), start + secs(30));
+    ///     assert!(request.await.is_err());
+    ///     assert_eq!(now() - start, secs(30));
+    /// });
+    /// ```
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        self.project().sleep.reset(deadline);
     }
 }
 
@@ -78,7 +121,7 @@ impl<F: Future> Future for Timeout<F> {
             this.sleep.stop(); // cancel the timer now, not when `Timeout` is dropped
             return Poll::Ready(Ok(output));
         }
-        match Pin::new(this.sleep).poll(cx) {
+        match this.sleep.poll_expired(cx) {
             Poll::Ready(()) => {
                 // Drop the inner future now, in place (it is pinned).
                 this.future.set(None);

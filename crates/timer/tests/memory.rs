@@ -64,3 +64,47 @@ fn a_million_cancelled_timers_leave_memory_flat_virtual_clock() {
 fn a_million_cancelled_timers_leave_memory_flat_real_clock() {
     run(false);
 }
+
+/// With thousands of live timers the heap is compacted in steps: memory stays flat too.
+#[test]
+fn a_million_cancels_among_many_live_timers_leave_memory_flat() {
+    const LIVE: usize = 5000; // more than ONE_PASS_LIMIT entries with the stale ones
+    EventLoop::with_driver(TimerDriver::new_virtual(ThreadPark::new())).block_on(async {
+        // Live timers, registered by polling their sleeps once (they never fire here).
+        let mut live: Vec<_> = (0..LIVE as u64)
+            .map(|i| Box::pin(sleep(Duration::from_secs(3600 + i))))
+            .collect();
+        poll_fn(|cx| {
+            for s in &mut live {
+                assert!(s.as_mut().poll(cx).is_pending());
+            }
+            Poll::Ready(())
+        })
+        .await;
+        let mut warmed_up = None;
+        poll_fn(|cx| {
+            for i in 0..CYCLES {
+                // Later than every live timer: each cancel leaves a stale entry.
+                let mut s = sleep(Duration::from_secs(7200 + u64::from(i % 1000)));
+                assert!(Pin::new(&mut s).poll(cx).is_pending());
+                drop(s);
+                let f = heap_footprint();
+                assert_eq!(f.live, LIVE, "{f:?}");
+                assert!(f.heap_len <= 2 * LIVE + 31, "{f:?}");
+                if i == CYCLES / 10 {
+                    warmed_up = Some(f);
+                }
+            }
+            Poll::Ready(())
+        })
+        .await;
+        let (warmed_up, end) = (warmed_up.unwrap(), heap_footprint());
+        assert_eq!(end.heap_capacity, warmed_up.heap_capacity, "{end:?}");
+        assert_eq!(end.slots_capacity, warmed_up.slots_capacity, "{end:?}");
+        // The entries' bound, rounded up by the buffer's doubling.
+        assert!(end.heap_capacity <= 2 * (2 * LIVE + 31), "{end:?}");
+        assert!(end.slots_capacity <= 2 * (LIVE + 1), "{end:?}");
+        drop(live);
+        assert_eq!(heap_footprint().live, 0);
+    });
+}

@@ -144,16 +144,53 @@ fn reset_moves_the_deadline_both_ways() {
         let mut s = sleep(10 * SEC);
         assert!(poll_once(&mut s).await.is_pending());
         s.reset(start + 2 * SEC);
-        assert_eq!(
-            heap_footprint().live,
-            0,
-            "the old entry is cancelled at once"
-        );
+        assert_eq!(s.deadline(), start + 2 * SEC);
+        assert_eq!(heap_footprint().live, 1, "the entry moved: still one");
         (&mut s).await;
         assert_eq!(now() - start, 2 * SEC);
+        // After it ended: a new wait, registered on the next poll.
         s.reset(now() + 5 * SEC);
+        assert_eq!(heap_footprint().live, 0);
         s.await;
         assert_eq!(now() - start, 7 * SEC);
+    });
+}
+
+#[test]
+fn a_reset_sleep_wakes_its_task_at_the_new_deadline_without_another_poll() {
+    virtual_loop().block_on(async {
+        let start = now();
+        let mut s = sleep(10 * SEC);
+        let mut polls = 0;
+        // Polls the sleep once, moves it, and then only waits for a wake: the moved entry
+        // must still hold this task's waker.
+        poll_fn(|cx| {
+            polls += 1;
+            if polls == 1 {
+                assert!(std::pin::Pin::new(&mut s).poll(cx).is_pending());
+                s.reset(start + 3 * SEC);
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        assert_eq!(polls, 2);
+        assert_eq!(now() - start, 3 * SEC);
+        // And a deadline already past wakes it on the next turn.
+        let mut s = sleep(10 * SEC);
+        let mut polls = 0;
+        poll_fn(|cx| {
+            polls += 1;
+            if polls == 1 {
+                assert!(std::pin::Pin::new(&mut s).poll(cx).is_pending());
+                s.reset(start);
+                return Poll::Pending;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        assert_eq!(now() - start, 3 * SEC, "no time passed");
+        assert!(s.is_elapsed());
     });
 }
 
