@@ -73,7 +73,8 @@ const STOPS: &[(&str, &str, fn())] = &[
     (
         "blocking",
         "std::thread::sleep blocks the loop's only thread: every other task waits for it. \
-         Awaiting handloop::sleep lets them run. (Real clock: under a second.)",
+         Awaiting handloop::sleep lets them run, and so does handing the blocking call to \
+         handloop::to_thread. (Real clock: about a second.)",
         || {
             let _ = blocking::demo();
         },

@@ -148,16 +148,17 @@ fn in_order_one_task_turns_the_tv_on_before_setting_the_channel() {
 }
 
 #[test]
-fn blocking_the_thread_delays_every_task_and_awaiting_does_not() {
+fn blocking_the_thread_delays_every_task_and_awaiting_or_to_thread_does_not() {
     let report = blocking::demo();
     assert_eq!(report.blocked.len(), 3);
     assert_eq!(report.fixed.len(), 3);
+    assert_eq!(report.to_thread.len(), 3);
     for &waited in &report.blocked {
         // Certain, not just likely: the workers start their sleep before the blocking
         // call and cannot wake until the loop gets the thread back.
         assert!(waited >= report.block, "blocked run: woke after {waited:?}");
     }
-    for &waited in &report.fixed {
+    for &waited in report.fixed.iter().chain(&report.to_thread) {
         assert!(
             waited >= report.asked,
             "a sleep never ends early: {waited:?}"
