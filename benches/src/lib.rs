@@ -13,6 +13,7 @@
 
 #[allow(unsafe_code)]
 pub mod alloc_count;
+pub mod echo;
 pub mod handloop_side;
 pub mod local_pool_side;
 pub mod memory;
@@ -221,7 +222,7 @@ macro_rules! workload {
 }
 
 /// Every workload, in table order.
-pub static WORKLOADS: [Workload; 11] = [
+pub static WORKLOADS: [Workload; 13] = [
     workload!(
         spawn_many_local,
         "1000 empty tasks spawned, then all awaited",
@@ -302,6 +303,28 @@ pub static WORKLOADS: [Workload; 11] = [
         Some(1.0),
         timer
     ),
+    Workload {
+        name: "echo_1conn",
+        description: "one connection, 1000 round trips of 64 bytes (latency)",
+        ops: echo::ECHO_1_TRIPS as u64,
+        op: "round trip",
+        goal: Some(1.1),
+        handloop: echo::on_handloop::echo_1conn,
+        tokio: echo::on_tokio::echo_1conn,
+        async_executor: None,
+        local_pool: None,
+    },
+    Workload {
+        name: "echo_50conn",
+        description: "50 connections at once, each 100 round trips of 512 bytes (throughput)",
+        ops: (echo::ECHO_50_CONNS * echo::ECHO_50_TRIPS) as u64,
+        op: "message",
+        goal: Some(1.3),
+        handloop: echo::on_handloop::echo_50conn,
+        tokio: echo::on_tokio::echo_50conn,
+        async_executor: None,
+        local_pool: None,
+    },
     workload!(
         gather_10k,
         "gather over 10,000 futures woken one at a time",

@@ -9,6 +9,9 @@
 #[path = "blocking.rs"]
 mod blocking;
 #[allow(dead_code)]
+#[path = "echo_server.rs"]
+mod echo_server;
+#[allow(dead_code)]
 #[path = "fleet.rs"]
 mod fleet;
 #[allow(dead_code)]
@@ -85,6 +88,15 @@ const STOPS: &[(&str, &str, fn())] = &[
          oneshot.",
         || {
             let _ = threads::demo();
+        },
+    ),
+    (
+        "echo_server",
+        "Beazley's last step: the loop waits on sockets. A task accepts connections, a task \
+         per connection echoes; while nothing is ready the loop sleeps in the OS poller \
+         (epoll), which wakes it when bytes arrive.",
+        || {
+            let _ = echo_server::demo();
         },
     ),
 ];

@@ -48,6 +48,22 @@ pub mod time {
     };
 }
 
+/// Networking: TCP and UDP sockets on the loop's poller (step 5's I/O).
+pub mod net {
+    pub use handloop_io::net::{TcpListener, TcpStream, UdpSocket};
+}
+
+/// I/O on any file descriptor: [`Async`](io::Async), the core the sockets are built on
+/// (step 5).
+pub mod io {
+    pub use handloop_io::Async;
+}
+
+/// Signals: Ctrl-C as an event on the loop (step 5).
+pub mod signal {
+    pub use handloop_io::signal::{CtrlC, ctrl_c};
+}
+
 /// The book's first chapter: why an event loop, what `await` hands back, and the plan.
 #[doc = include_str!("../../../docs/00-overview.md")]
 pub mod overview {}

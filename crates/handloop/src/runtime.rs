@@ -5,20 +5,23 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use handloop_executor::{EventLoop, ThreadPark, in_event_loop};
+use handloop_executor::{EventLoop, in_event_loop};
+use handloop_io::IoDriver;
 use handloop_timer::TimerDriver;
 
 use crate::blocking::{self, BlockingPool};
 
-/// Runs `future` to completion on a new event loop with a real clock, and returns its
-/// output (asyncio's `asyncio.run(main())`).
+/// Runs `future` to completion on a new event loop with a real clock and I/O, and returns
+/// its output (asyncio's `asyncio.run(main())`).
 ///
 /// Tasks still pending when `future` completes are dropped with the loop (their handles
 /// report them cancelled). Any thread can run its own loop.
 ///
 /// # Panics
 /// If an event loop is already running on this thread: `run` does not nest (neither does
-/// `asyncio.run`); await the future instead. A panic in `future` itself propagates.
+/// `asyncio.run`); await the future instead. If the OS refuses a poller (out of file
+/// descriptors): use [`Runtime::new`] to get that error instead. A panic in `future`
+/// itself propagates.
 pub fn run<F: Future>(future: F) -> F::Output {
     if in_event_loop() {
         panic!(
@@ -28,7 +31,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
     }
     Runtime::builder()
         .build()
-        .expect("building a real-clock runtime cannot fail")
+        .unwrap_or_else(|e| panic!("handloop::run could not create the OS poller: {e}"))
         .block_on(future)
 }
 
@@ -56,6 +59,8 @@ impl Builder {
     /// ready, and jumps straight to the next deadline when the loop would otherwise sleep
     /// (trio's autojump clock, tokio's paused time). Elapsed times are exact and a minute
     /// of sleeping takes no real time: what tests and the tutorials' timing claims want.
+    /// Sockets do not stop the clock: while a task waits for bytes still in flight and a
+    /// timer is pending, the clock jumps to that timer. Test network code on the real clock.
     pub fn virtual_time(mut self) -> Self {
         self.virtual_time = true;
         self
@@ -83,15 +88,16 @@ impl Builder {
         self
     }
 
-    /// Builds the runtime.
+    /// Builds the runtime: the OS poller (step 5's [`IoDriver`]) wrapped in the timer.
     ///
-    /// Returns `io::Result` so that options that need the OS (an I/O poller, in step 5)
-    /// can fail; nothing here fails yet.
+    /// Fails with the OS's error if it refuses a poller (`epoll_create1`, an eventfd),
+    /// typically for lack of file descriptors.
     pub fn build(self) -> io::Result<Runtime> {
+        let io = IoDriver::new()?;
         let driver = if self.virtual_time {
-            TimerDriver::new_virtual(ThreadPark::new())
+            TimerDriver::new_virtual(io)
         } else {
-            TimerDriver::new(ThreadPark::new())
+            TimerDriver::new(io)
         };
         Ok(Runtime {
             event_loop: EventLoop::with_driver(driver),
@@ -101,7 +107,7 @@ impl Builder {
     }
 }
 
-/// An event loop with a timer: what [`run`] makes, kept so you can choose its clock and
+/// An event loop with a timer and I/O: what [`run`] makes, kept so you can choose its clock and
 /// run several futures on it in turn.
 ///
 /// ```

@@ -9,6 +9,9 @@ use std::time::Duration;
 #[path = "../examples/blocking.rs"]
 mod blocking;
 #[allow(dead_code)]
+#[path = "../examples/echo_server.rs"]
+mod echo_server;
+#[allow(dead_code)]
 #[path = "../examples/fleet.rs"]
 mod fleet;
 #[allow(dead_code)]
@@ -177,4 +180,10 @@ fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
     assert_eq!(report.sent, (1..=10).collect::<Vec<_>>());
     assert_eq!(report.received, report.sent, "all of them, in order");
     assert_eq!(report.reply, 55);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri has no sockets")]
+fn echo_server_sends_back_what_the_client_wrote() {
+    assert_eq!(echo_server::demo(), "hello, event loop");
 }
