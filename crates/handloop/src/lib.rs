@@ -68,6 +68,10 @@ pub mod signal {
 #[doc = include_str!("../../../docs/00-overview.md")]
 pub mod overview {}
 
+/// The book's chapter on threads: one loop per thread, and blocking calls.
+#[doc = include_str!("../../../docs/07-threads.md")]
+pub mod threads {}
+
 /// Between steps 1 and 2: the questions Rust asks and asyncio never did (`Pin`, `poll_fn`,
 /// `'static`, `Send` wakers, spurious wakes, blocking the loop's thread).
 #[doc = include_str!("../../../docs/01a-rust-questions.md")]
