@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::park::ParkState;
-use std::sync::Arc;
+use crate::sync::Arc;
 
 /// What the loop calls once per turn to wait for the outside world.
 ///
@@ -54,17 +54,31 @@ pub trait Unpark: Send + Sync + 'static {
 
 /// A cloneable, thread-safe handle that wakes a parked loop.
 #[derive(Clone)]
-pub struct Unparker(Arc<dyn Unpark>);
+pub struct Unparker(Inner);
+
+/// [`ThreadPark`]'s own parker is called directly; other drivers' through `dyn Unpark`.
+#[derive(Clone)]
+enum Inner {
+    Park(Arc<ParkState>),
+    Custom(Arc<dyn Unpark>),
+}
 
 impl Unparker {
     /// Wraps anything that can unpark a driver.
     pub fn new(unpark: impl Unpark) -> Self {
-        Unparker(Arc::new(unpark))
+        let unpark: std::sync::Arc<dyn Unpark> = std::sync::Arc::new(unpark);
+        // loom's `Arc` cannot coerce to `dyn`: it adopts a std one (see `sync.rs`).
+        #[cfg(loom)]
+        let unpark = Arc::from_std(unpark);
+        Unparker(Inner::Custom(unpark))
     }
 
     /// Wakes the parked loop (or makes its next park return at once).
     pub fn unpark(&self) {
-        self.0.unpark();
+        match &self.0 {
+            Inner::Park(park) => park.unpark(),
+            Inner::Custom(custom) => custom.unpark(),
+        }
     }
 }
 
@@ -80,7 +94,7 @@ impl fmt::Debug for Unparker {
 /// A wake that arrives before the park is never lost: `unpark` leaves a token that the
 /// next `park` consumes and returns at once (the same token idea as `std::thread::park`,
 /// built from a mutex and a condition variable so that loom can check it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ThreadPark {
     state: Arc<ParkState>,
 }
@@ -88,7 +102,15 @@ pub struct ThreadPark {
 impl ThreadPark {
     /// A new parker with no token.
     pub fn new() -> Self {
-        Self::default()
+        ThreadPark {
+            state: Arc::new(ParkState::default()),
+        }
+    }
+}
+
+impl Default for ThreadPark {
+    fn default() -> Self {
+        ThreadPark::new()
     }
 }
 
@@ -99,12 +121,6 @@ impl Driver for ThreadPark {
     }
 
     fn unparker(&self) -> Unparker {
-        Unparker(self.state.clone())
-    }
-}
-
-impl Unpark for ParkState {
-    fn unpark(&self) {
-        ParkState::unpark(self);
+        Unparker(Inner::Park(self.state.clone()))
     }
 }

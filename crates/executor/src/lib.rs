@@ -1,19 +1,57 @@
 #![doc = include_str!("../../../docs/02-executor.md")]
 
-mod driver;
+// The files, in reading order. The first group is what a user calls; the second is how
+// the loop keeps its tasks; the third is how other threads reach it. The last two files
+// are performance machinery: read them last, once the rest makes sense.
+//
+//   event_loop.rs    `EventLoop`: `block_on` and the turn, dropping the loop (start here)
+//   soon.rs          `call_soon` and `yield_now`: Beazley's callback queue, inside the loop
+//   task/mod.rs      `spawn`, task names and ids, `current_task`, `all_tasks`
+//   task/join.rs     `JoinHandle` and `AbortHandle`: awaiting and cancelling a task
+//   task/error.rs    `JoinError`: a panic or a cancellation, named
+//
+//   core.rs          the loop's bookkeeping: spawn, the local wake, one poll, completion,
+//                    the remote queue's drain, shutdown
+//   ready.rs         the ready queue, a FIFO linked through the task headers
+//   live.rs          the live-task list that `all_tasks` walks and shutdown empties
+//   task/header.rs   the task header: state bits, who touches which field from which
+//                    thread, how references are counted
+//   task/refs.rs     owned references to a task: what keeps it alive, in the types
+//   task/raw.rs      one allocation per task: the future, then its output; the vtable
+//   task/waker.rs    a task's `Waker`: step 1's vtable over the header
+//
+//   driver.rs        `Driver`: what the loop does between turns (the timer and I/O hook in)
+//   park.rs          the parking token under `ThreadPark`
+//   context.rs       which loop runs on this thread
+//   remote.rs        the remote queue: what other threads hand the loop
+//   sync.rs          std's atomics and locks, or loom's models of them
+//   loom_tests.rs    the loom models of the cross-thread paths
+//
+//   task/blocks.rs   (read last) recycling finished tasks' memory
+//   shared.rs        (read last) tickets: how headers keep the loop's thread-safe half
+//                    alive without an atomic per task
+
 mod event_loop;
-mod park;
-mod ready;
-mod remote;
-mod shared;
 mod soon;
-mod sync;
 pub mod task;
+
+mod core;
+mod live;
+mod ready;
+
+mod context;
+mod driver;
+mod park;
+mod remote;
+mod sync;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+mod shared;
+
+pub use context::in_event_loop;
 pub use driver::{Driver, ThreadPark, Unpark, Unparker};
-pub use event_loop::{EventLoop, in_event_loop};
+pub use event_loop::EventLoop;
 pub use soon::{YieldNow, call_soon, yield_now};
 pub use task::{JoinError, JoinHandle, spawn};

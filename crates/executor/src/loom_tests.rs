@@ -1,127 +1,167 @@
-//! loom models of the cross-thread path: a wake from another thread reaches the remote
-//! queue and unparks the loop (no lost wake), and a wake racing the loop's shutdown gives
-//! its reference back exactly once.
+//! loom models of the cross-thread paths, on the real code: a real `EventLoop`, real task
+//! wakers woken and dropped on other threads, the real remote queue, drain and parker, the
+//! loop's shutdown, and the tickets that keep its `Shared` alive. Every atomic, lock and
+//! `Arc` involved comes from `crate::sync`, so loom explores their interleavings; a lost
+//! wake shows up as a deadlock (the loop parked forever), and a reference or ticket never
+//! given back as a leaked `Arc` (the unparker inside `Shared`).
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p handloop-executor --lib --release loom`.
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p handloop-executor --lib --release loom`
+//! (`LOOM_MAX_PREEMPTIONS` overrides the bound set here).
 
-use loom::sync::atomic::AtomicUsize;
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::park::ParkState;
-use crate::remote::RemoteQueue;
-use crate::sync::{AtomicBool, Ordering};
-use loom::sync::Arc;
+use crate::{EventLoop, spawn, yield_now};
 
-/// What a task's header contributes to the remote path: the `remote_notified` flag.
-struct FakeTask {
-    remote_notified: AtomicBool,
-    /// References held by remote-queue entries.
-    refs: AtomicUsize,
-}
-
-struct FakeLoop {
-    remote: RemoteQueue<usize>,
-    park: ParkState,
-}
-
-/// The waker side of `TaskRef::wake_remote`.
-fn wake_remote(task: &FakeTask, event_loop: &FakeLoop) {
-    if task.remote_notified.swap(true, Ordering::AcqRel) {
-        return;
+/// Runs `f` under loom with a preemption bound that keeps each model to seconds.
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
     }
-    task.refs.fetch_add(1, Ordering::Relaxed);
-    match event_loop.remote.push(0) {
-        Ok(()) => event_loop.park.unpark(),
-        Err(_) => {
-            task.refs.fetch_sub(1, Ordering::Relaxed);
+    builder.check(f);
+}
+
+/// A future that hands a clone of its waker to `send` on its first poll and completes
+/// once `done` is set.
+fn signal(
+    done: Arc<AtomicBool>,
+    mut send: impl FnMut(Waker),
+) -> impl std::future::Future<Output = ()> {
+    let mut sent = false;
+    poll_fn(move |cx| {
+        if done.load(Ordering::Acquire) {
+            return Poll::Ready(());
         }
-    }
-}
-
-fn fresh() -> (Arc<FakeTask>, Arc<FakeLoop>) {
-    let task = Arc::new(FakeTask {
-        remote_notified: AtomicBool::new(false),
-        refs: AtomicUsize::new(0),
-    });
-    let event_loop = Arc::new(FakeLoop {
-        remote: RemoteQueue::new(),
-        park: ParkState::default(),
-    });
-    (task, event_loop)
-}
-
-/// The loop's side: drain, and park when there is nothing. A lost wake deadlocks here,
-/// which loom reports.
-fn run_until_woken(event_loop: &FakeLoop) -> Vec<usize> {
-    let mut drained = Vec::new();
-    loop {
-        event_loop.remote.drain_into(&mut drained);
-        if !drained.is_empty() {
-            return drained;
+        if !sent {
+            sent = true;
+            send(cx.waker().clone());
         }
-        event_loop.park.park(None);
-    }
+        Poll::Pending
+    })
 }
 
 #[test]
-fn loom_remote_wake_reaches_a_parking_loop() {
-    loom::model(|| {
-        let (task, event_loop) = fresh();
-        let waker = {
-            let (task, event_loop) = (task.clone(), event_loop.clone());
-            thread::spawn(move || wake_remote(&task, &event_loop))
-        };
-        let drained = run_until_woken(&event_loop);
-        assert_eq!(drained.len(), 1);
-        task.remote_notified.store(false, Ordering::Release);
-        task.refs.fetch_sub(1, Ordering::Relaxed);
-        waker.join().unwrap();
-        assert_eq!(task.refs.load(Ordering::Relaxed), 0);
+fn loom_a_remote_wake_reaches_a_parking_loop() {
+    // block_on's own future: its waker (a local one) is woken by value on another thread,
+    // which sends a wake and the waker's reference back through the remote queue.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let done = Arc::new(AtomicBool::new(false));
+        let mut waker_thread = None;
+        event_loop.block_on(signal(done.clone(), |waker| {
+            let done = done.clone();
+            waker_thread = Some(thread::spawn(move || {
+                done.store(true, Ordering::Release);
+                waker.wake();
+            }));
+        }));
+        waker_thread.unwrap().join().unwrap();
     });
 }
 
 #[test]
-fn loom_two_remote_wakes_enqueue_once_and_are_not_lost() {
-    loom::model(|| {
-        let (task, event_loop) = fresh();
-        let wakers: Vec<_> = (0..2)
-            .map(|_| {
-                let (task, event_loop) = (task.clone(), event_loop.clone());
-                thread::spawn(move || wake_remote(&task, &event_loop))
+fn loom_two_remote_wakes_of_a_task_are_not_lost() {
+    // A spawned task waits for two threads: one clones the waker there (a shared clone)
+    // and wakes it by reference, the other wakes the local waker by value. Neither wake
+    // may be lost, whichever finds the task already in the remote queue.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let count = Arc::new(AtomicUsize::new(0));
+        let (first, second) = event_loop.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+            let seen = count.clone();
+            let mut sent = false;
+            let task = spawn(poll_fn(move |cx| {
+                if seen.load(Ordering::Acquire) == 2 {
+                    return Poll::Ready(());
+                }
+                if !sent {
+                    sent = true;
+                    tx.send(cx.waker().clone()).unwrap();
+                }
+                Poll::Pending
+            }));
+            yield_now().await; // the task runs once and hands its waker over
+            let waker = rx.try_recv().unwrap();
+            let local_clone = waker.clone();
+            let (c1, c2) = (count.clone(), count.clone());
+            let first = thread::spawn(move || {
+                let shared = local_clone.clone();
+                c1.fetch_add(1, Ordering::Release);
+                shared.wake_by_ref();
+                drop(shared);
+                drop(local_clone);
+            });
+            let second = thread::spawn(move || {
+                c2.fetch_add(1, Ordering::Release);
+                waker.wake();
+            });
+            task.await.unwrap();
+            (first, second)
+        });
+        first.join().unwrap();
+        second.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_a_wake_and_a_drop_racing_shutdown_give_every_reference_back() {
+    // A pending task's local waker is woken by reference and dropped on another thread
+    // while the loop is dropped: the wake and the release go through the remote queue
+    // before it closes, or find it closed and the task's wakers counting atomically. The
+    // task may be freed on either thread, returning its ticket of `Shared` concurrently
+    // with the loop's own; `Shared` (and its unparker) must be freed exactly once.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let waker_thread = event_loop.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+            drop(spawn(poll_fn(move |cx| {
+                tx.send(cx.waker().clone()).unwrap();
+                Poll::<()>::Pending
+            })));
+            yield_now().await; // the task runs once and hands its waker over
+            let waker = rx.try_recv().unwrap();
+            thread::spawn(move || {
+                waker.wake_by_ref();
+                drop(waker);
             })
-            .collect();
-        let mut drained = run_until_woken(&event_loop);
-        task.remote_notified.store(false, Ordering::Release);
-        for _ in drained.drain(..) {
-            task.refs.fetch_sub(1, Ordering::Relaxed);
-        }
-        for waker in wakers {
-            waker.join().unwrap();
-        }
-        // The second wake either found the flag set (and counted on the first entry) or
-        // came after the loop cleared it and enqueued again: drain that too.
-        event_loop.remote.drain_into(&mut drained);
-        for _ in drained.drain(..) {
-            task.refs.fetch_sub(1, Ordering::Relaxed);
-        }
-        assert_eq!(task.refs.load(Ordering::Relaxed), 0);
+        });
+        drop(event_loop);
+        waker_thread.join().unwrap();
     });
 }
 
 #[test]
-fn loom_a_wake_racing_shutdown_gives_its_reference_back() {
-    loom::model(|| {
-        let (task, event_loop) = fresh();
-        let waker = {
-            let (task, event_loop) = (task.clone(), event_loop.clone());
-            thread::spawn(move || wake_remote(&task, &event_loop))
-        };
-        // The loop shuts down: close, and give back the references of what was waiting.
-        for _ in event_loop.remote.close() {
-            task.refs.fetch_sub(1, Ordering::Relaxed);
-        }
-        waker.join().unwrap();
-        assert_eq!(task.refs.load(Ordering::Relaxed), 0, "no reference leaked");
-        assert!(event_loop.remote.push(1).is_err(), "closed for good");
+fn loom_a_waker_dropped_off_the_loop_while_its_task_completes() {
+    // The thread drops a local waker (a release entry) while the loop completes the task
+    // and moves its wakers into the atomic count: the release must land on the right count
+    // whichever comes first.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let waker_thread = event_loop.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+            let mut polls = 0;
+            let task = spawn(poll_fn(move |cx| {
+                polls += 1;
+                if polls == 1 {
+                    tx.send(cx.waker().clone()).unwrap();
+                    cx.waker().wake_by_ref(); // run again at once, and finish
+                    return Poll::Pending;
+                }
+                Poll::Ready(())
+            }));
+            yield_now().await;
+            let waker = rx.try_recv().unwrap();
+            let waker_thread = thread::spawn(move || drop(waker));
+            task.await.unwrap();
+            waker_thread
+        });
+        waker_thread.join().unwrap();
+        drop(event_loop);
     });
 }

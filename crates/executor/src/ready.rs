@@ -2,32 +2,40 @@
 //!
 //! A task is in the ready queue at most once (its `NOTIFIED` bit says so), so each header
 //! can carry its own `next` link: pushing and popping touch two pointers and never
-//! allocate. The queue owns no references: the loop's own reference keeps every queued
-//! task alive, because a queued task is never complete.
+//! allocate. Each entry owns a reference to its task (a [`Notified`]), so a queued task
+//! stays allocated whatever happens to its other references.
 
 use std::cell::Cell;
 
-use crate::task::header::TaskRef;
+use crate::task::header::TaskPtr;
+use crate::task::refs::Notified;
 
 #[derive(Default)]
 pub(crate) struct ReadyQueue {
-    head: Cell<Option<TaskRef>>,
-    tail: Cell<Option<TaskRef>>,
+    head: Cell<Option<TaskPtr>>,
+    tail: Cell<Option<TaskPtr>>,
 }
 
 impl ReadyQueue {
     /// Appends a task that is not in the queue.
-    pub(crate) fn push_back(&self, task: TaskRef) {
+    #[inline]
+    pub(crate) fn push_back(&self, task: Notified) {
         task.header().ready_next.set(None);
+        let task = task.into_counted();
         match self.tail.replace(Some(task)) {
-            Some(tail) => tail.header().ready_next.set(Some(task)),
+            // SAFETY: the tail is in the queue, whose entry keeps it alive; we are on the
+            // loop's thread (the queue is not `Sync`, and `Notified`s are made there).
+            Some(tail) => unsafe { tail.header() }.ready_next.set(Some(task)),
             None => self.head.set(Some(task)),
         }
     }
 
     /// Removes the oldest task.
-    pub(crate) fn pop_front(&self) -> Option<TaskRef> {
+    #[inline]
+    pub(crate) fn pop_front(&self) -> Option<Notified> {
         let task = self.head.get()?;
+        // SAFETY: `task` was the head: the queue owned a reference for it, which we take.
+        let task = unsafe { Notified::from_counted(task) };
         let next = task.header().ready_next.take();
         self.head.set(next);
         if next.is_none() {
@@ -36,8 +44,8 @@ impl ReadyQueue {
         Some(task)
     }
 
-    /// The newest task: where the current turn ends.
-    pub(crate) fn back(&self) -> Option<TaskRef> {
+    /// The newest task: where the current turn ends (compared by address only).
+    pub(crate) fn back(&self) -> Option<TaskPtr> {
         self.tail.get()
     }
 
@@ -50,34 +58,41 @@ impl ReadyQueue {
         let mut next = self.head.get();
         while let Some(task) = next {
             len += 1;
-            next = task.header().ready_next.get();
+            // SAFETY: every task in the queue is kept alive by its entry.
+            next = unsafe { task.header() }.ready_next.get();
         }
         len
     }
 
-    /// Removes `target` wherever it is (a walk: only used when `block_on` unwinds).
-    pub(crate) fn remove(&self, target: TaskRef) {
-        let mut prev: Option<TaskRef> = None;
+    /// Removes `target` wherever it is, and returns its entry (a walk: only used when
+    /// `block_on` returns or unwinds with its main task still queued).
+    pub(crate) fn remove(&self, target: TaskPtr) -> Option<Notified> {
+        let mut prev: Option<TaskPtr> = None;
         let mut next = self.head.get();
         while let Some(task) = next {
-            next = task.header().ready_next.get();
+            // SAFETY: every task in the queue is kept alive by its entry.
+            next = unsafe { task.header() }.ready_next.get();
             if task == target {
                 match prev {
-                    Some(prev) => prev.header().ready_next.set(next),
+                    // SAFETY: as above.
+                    Some(prev) => unsafe { prev.header() }.ready_next.set(next),
                     None => self.head.set(next),
                 }
                 if next.is_none() {
                     self.tail.set(prev);
                 }
-                return;
+                // SAFETY: unlinked just above; its entry's reference is ours now.
+                return Some(unsafe { Notified::from_counted(task) });
             }
             prev = Some(task);
         }
+        None
     }
+}
 
-    /// Forgets every entry (the tasks are being completed by the loop's shutdown).
-    pub(crate) fn clear(&self) {
-        self.head.set(None);
-        self.tail.set(None);
+impl Drop for ReadyQueue {
+    fn drop(&mut self) {
+        // The loop's shutdown empties the queue; entries left here would leak.
+        debug_assert!(self.is_empty(), "the ready queue is drained at shutdown");
     }
 }

@@ -1,11 +1,40 @@
-//! The remote queue: where wakes from other threads wait until the loop's next turn.
+//! The remote queue: what other threads hand the loop, waiting for the loop's next turn.
 //!
 //! A mutex-protected list plus an atomic "something is waiting" flag, so that the loop's
-//! check on every turn is one load, and the lock is only taken when there is work.
-//! Closing it (when the loop is dropped) hands back what was waiting and refuses later
-//! pushes, so a waker that outlives its loop never enqueues into nothing.
+//! check on every turn is one load, and the lock is only taken when there is work. Entries
+//! are applied in the order they were pushed, at the start of a turn, before the ready
+//! queue's tasks run.
+//!
+//! Closing it (at the end of the loop's shutdown) hands back what was waiting and refuses
+//! later pushes, so a waker that outlives its loop never enqueues into nothing.
+
+use std::fmt;
 
 use crate::sync::{AtomicBool, Mutex, Ordering, lock};
+use crate::task::refs::{RemoteRef, WakerRelease};
+
+/// One thing another thread handed the loop. Each variant owns what it carries: dropping an
+/// entry anywhere gives its reference back.
+pub(crate) enum Remote {
+    /// Schedule the task (a wake from another thread), with a reference of its own.
+    Wake(RemoteRef),
+    /// A local waker was dropped (or woken by value, if `wake`) off the loop's thread: its
+    /// reference comes back to the loop.
+    Waker { release: WakerRelease, wake: bool },
+}
+
+impl fmt::Debug for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Wake(task) => f.debug_tuple("Wake").field(task).finish(),
+            Remote::Waker { release, wake } => f
+                .debug_struct("Waker")
+                .field("release", release)
+                .field("wake", wake)
+                .finish(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct RemoteQueue<T> {

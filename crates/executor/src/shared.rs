@@ -14,11 +14,10 @@
 //! plus one per live task header.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use crate::driver::Unparker;
-use crate::remote::RemoteQueue;
-use crate::task::header::TaskRef;
+use crate::remote::{Remote, RemoteQueue};
+use crate::sync::{AtomicUsize, Ordering, fence};
 
 /// How many tickets the loop buys at once.
 pub(crate) const TICKET_BATCH: usize = 256;
@@ -26,18 +25,10 @@ pub(crate) const TICKET_BATCH: usize = 256;
 /// The part of a loop that other threads may touch: where their wakes go, and how to wake
 /// the loop up.
 pub(crate) struct Shared {
-    pub(crate) remote: RemoteQueue<TaskRef>,
+    pub(crate) remote: RemoteQueue<Remote>,
     pub(crate) unparker: Unparker,
     tickets: AtomicUsize,
 }
-
-// SAFETY: the `TaskRef`s in the remote queue are pointers to task headers whose only
-// cross-thread use is reference counting, the atomic `remote_notified` flag and reading
-// the immutable `shared` pointer; the loop's thread does everything else with them. The
-// queue itself is behind a mutex and the ticket count is atomic.
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
 
 impl Shared {
     /// A new `Shared` holding one ticket: the loop's own.
@@ -61,10 +52,12 @@ impl Shared {
     /// The caller owns `count` tickets of `shared` and uses none of them afterwards.
     pub(crate) unsafe fn give_back(shared: NonNull<Shared>, count: usize) {
         // SAFETY: the caller's tickets keep `shared` alive until this decrement.
-        let previous = unsafe { shared.as_ref() }
-            .tickets
-            .fetch_sub(count, Ordering::Release);
-        if previous == count {
+        let tickets = &unsafe { shared.as_ref() }.tickets;
+        // As for a task's last reference: a count equal to ours proves nobody else holds a
+        // ticket, so the last ones are given back with a load.
+        if tickets.load(Ordering::Acquire) == count
+            || tickets.fetch_sub(count, Ordering::Release) == count
+        {
             // Every other holder's last use happens-before this point, as in `Arc::drop`.
             fence(Ordering::Acquire);
             // SAFETY: made by `Box::leak` in `new`; that was the last ticket.

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::task::header::Kind;
-use crate::task::running_core;
+use crate::task::with_running_core;
 
 /// Schedules `callback` to run on a later turn of this thread's loop, in FIFO order with
 /// tasks (asyncio's `loop.call_soon`).
@@ -18,7 +18,9 @@ use crate::task::running_core;
 /// # Panics
 /// With no loop running on this thread.
 pub fn call_soon<F: FnOnce() + 'static>(callback: F) {
-    running_core("call_soon").spawn(Callback(Some(callback)), Kind::Callback, None);
+    with_running_core("call_soon", |core| {
+        core.spawn(Callback(Some(callback)), Kind::Callback, None)
+    });
 }
 
 /// A callback dressed as a future: ready on its first poll.

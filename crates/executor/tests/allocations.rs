@@ -35,6 +35,7 @@ fn allocations() -> usize {
 
 #[test]
 #[cfg_attr(miri, ignore = "counts differ under Miri's allocator shims")]
+#[cfg_attr(handloop_no_block_cache, ignore = "the block cache is turned off")]
 fn one_allocation_per_task_and_none_once_blocks_are_recycled() {
     const TASKS: usize = 1000;
     let event_loop = EventLoop::new();

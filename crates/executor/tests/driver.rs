@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use common::{Gate, Log};
+use common::{Gate, Log, count_polls};
 use handloop_executor::{Driver, EventLoop, ThreadPark, Unparker, spawn, yield_now};
 
 /// Records every park; on the first idle park, opens a gate (an "event arrived").
@@ -125,14 +125,16 @@ fn a_turn_polls_only_the_tasks_ready_when_it_began() {
 fn waking_an_aborted_task_does_nothing() {
     EventLoop::new().block_on(async {
         let gate = Gate::new();
-        let g = gate.clone();
-        let handle = spawn(async move { g.wait().await });
+        let (polls, counted) = count_polls(gate.wait());
+        let handle = spawn(counted);
         yield_now().await;
+        assert_eq!(polls.get(), 1);
         let waker = gate.waker().unwrap();
         handle.abort();
         let err = handle.await.unwrap_err();
         assert!(err.is_cancelled());
-        // The task is gone; its stored waker is woken, by reference and by value.
+        // The task is gone; its stored waker is woken, by reference and by value, here
+        // and from another thread.
         waker.wake_by_ref();
         std::thread::spawn({
             let waker = waker.clone();
@@ -143,6 +145,7 @@ fn waking_an_aborted_task_does_nothing() {
         waker.wake();
         yield_now().await;
         yield_now().await;
+        assert_eq!(polls.get(), 1, "never polled again: cancelled, not woken");
         let alive = handloop_executor::task::all_tasks();
         assert_eq!(alive.len(), 1, "only block_on's own future: {alive:?}");
     });

@@ -105,25 +105,43 @@ fn aborting_a_finished_task_keeps_its_output() {
 
 #[test]
 fn a_task_can_abort_itself_through_a_handle() {
-    EventLoop::new().block_on(async {
-        let slot: Rc<Cell<Option<handloop_executor::JoinHandle<()>>>> = Rc::default();
-        let s = slot.clone();
-        let handle = spawn(async move {
-            yield_now().await;
-            if let Some(me) = s.take() {
+    // As asyncio's `task.cancel()` on the current task: the rest of this poll runs, the
+    // next await never returns, and the future is dropped on the loop's next turn.
+    let log = Log::default();
+    let dropped = Rc::new(Cell::new(false));
+    EventLoop::new().block_on({
+        let (log, dropped) = (log.clone(), dropped.clone());
+        async move {
+            let slot: Rc<Cell<Option<handloop_executor::JoinHandle<()>>>> = Rc::default();
+            let s = slot.clone();
+            let l = log.clone();
+            let flag = DropFlag(dropped.clone());
+            let handle = spawn(async move {
+                let _flag = flag;
+                yield_now().await;
+                let me = s.take().expect("main handed the handle over");
                 me.abort();
-                drop(me);
-            }
-            std::future::pending::<()>().await;
-        });
-        // Keep a second view of the task through all_tasks; give our handle to the task.
-        let id = handle.id();
-        slot.set(Some(handle));
-        for _ in 0..3 {
-            yield_now().await;
+                drop(me); // the handle is gone too: nobody holds the task but the loop
+                l.push("the rest of the poll runs");
+                yield_now().await;
+                l.push("never: the next await does not return");
+            });
+            let watcher = handle.abort_handle();
+            slot.set(Some(handle));
+            yield_now().await; // first poll: up to the first yield
+            yield_now().await; // second poll: the task aborts itself and yields
+            assert!(
+                !dropped.get(),
+                "dropped on the next turn, not inside its own poll"
+            );
+            yield_now().await; // the loop drops the cancelled future
+            assert!(dropped.get());
+            assert!(watcher.is_finished());
+            assert!(format!("{watcher:?}").contains("Cancelled"), "{watcher:?}");
+            assert!(task::all_tasks().iter().all(|t| t.id != watcher.id()));
         }
-        assert!(task::all_tasks().iter().all(|t| t.id != id));
     });
+    assert_eq!(log.take(), ["the rest of the poll runs"]);
 }
 
 #[test]

@@ -50,6 +50,44 @@ fn nested_block_on_panics_with_a_clear_message() {
 }
 
 #[test]
+#[allow(
+    clippy::async_yields_async,
+    reason = "the handles are returned on purpose"
+)]
+fn a_join_handle_awaited_inside_another_loop_panics_instead_of_hanging() {
+    // Two loops on one thread: the task's loop is not running while the other one awaits
+    // the handle, so the task could never run. That is a mistake to report, not a hang.
+    let home = EventLoop::new();
+    let handle = home.block_on(async {
+        handloop_executor::task::Builder::new()
+            .name("stuck")
+            .spawn(std::future::pending::<()>())
+    });
+    let elsewhere = EventLoop::new();
+    let message = panic_message(catch_unwind(std::panic::AssertUnwindSafe(|| {
+        elsewhere.block_on(async {
+            let _ = handle.await;
+        })
+    })));
+    assert!(
+        message.starts_with(
+            "the JoinHandle of task 'stuck' (id 1) was awaited inside another event loop"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("await the handle inside the loop that spawned the task"),
+        "{message}"
+    );
+    // A finished task's output can be taken anywhere on the thread, with any loop.
+    let done = home.block_on(async { spawn(async { 5 }) });
+    home.block_on(async {}); // its loop runs it
+    assert_eq!(elsewhere.block_on(done).unwrap(), 5);
+}
+
+/// Asserts nothing beyond "no crash": it exists to run under Miri (`.ci/run`), which would
+/// report a task freed or leaked by the loop's drop.
+#[test]
 fn spawn_inside_a_task_of_a_loop_dropped_later_is_fine() {
     let event_loop = EventLoop::new();
     event_loop.block_on(async {

@@ -1,6 +1,7 @@
 //! Panics in tasks: caught, reported through the handle, never taking the loop down; a
 //! panic nobody observes is reported once on stderr.
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 
@@ -31,6 +32,30 @@ fn a_panic_is_caught_and_the_loop_goes_on() {
         good.await.unwrap()
     });
     assert_eq!(out, "still flying");
+}
+
+#[test]
+fn a_handle_tells_a_panic_from_a_value_and_a_cancellation_without_taking_the_output() {
+    EventLoop::new().block_on(async {
+        let bad = spawn(async {
+            yield_now().await;
+            panic!("boom")
+        });
+        let good = spawn(async { 1 });
+        let doomed = spawn(std::future::pending::<()>());
+        assert!(!bad.is_panicked(), "still running");
+        doomed.abort();
+        yield_now().await;
+        yield_now().await;
+        assert!(bad.is_finished() && good.is_finished() && doomed.is_finished());
+        assert!(bad.is_panicked());
+        assert!(!good.is_panicked(), "a value");
+        assert!(!doomed.is_panicked(), "a cancellation");
+        // The outcomes are still there.
+        assert!(bad.await.unwrap_err().is_panic());
+        assert_eq!(good.await.unwrap(), 1);
+        assert!(doomed.await.unwrap_err().is_cancelled());
+    });
 }
 
 #[test]
@@ -85,10 +110,29 @@ fn child_unobserved_panic() {
         let late = Builder::new()
             .name("late-fleet")
             .spawn(async { panic!("too late") });
-        handloop_executor::call_soon(|| panic!("callback boom"));
+        handloop_executor::call_soon(|| {
+            // A callback is no task: it cannot hide its panic this way.
+            assert!(!handloop_executor::task::mark_panic_observed());
+            panic!("callback boom")
+        });
+        // A wrapper that reports its child's panic itself marks it observed: its handle,
+        // dropped unawaited, is not reported again.
+        let mut child = Box::pin(async { panic!("seen by the wrapper") });
+        let wrapped =
+            Builder::new().name("wrapped").spawn(std::future::poll_fn(
+                move |cx| match catch_unwind(AssertUnwindSafe(|| child.as_mut().poll(cx))) {
+                    Ok(poll) => poll,
+                    Err(payload) => {
+                        eprintln!("the wrapper reports: seen by the wrapper");
+                        assert!(handloop_executor::task::mark_panic_observed());
+                        std::panic::resume_unwind(payload)
+                    }
+                },
+            ));
         yield_now().await;
         yield_now().await;
         drop(late);
+        drop(wrapped);
     });
 }
 
@@ -118,6 +162,58 @@ fn unobserved_panics_are_reported_once_on_stderr() {
         !stderr.contains("callback-"),
         "callbacks are not called tasks: {stderr}"
     );
+    assert_eq!(
+        stderr
+            .matches("the wrapper reports: seen by the wrapper")
+            .count(),
+        1
+    );
+    assert!(
+        !stderr.contains("task 'wrapped'"),
+        "an observed panic is not reported as unobserved: {stderr}"
+    );
+}
+
+/// Runs in a child process (see below) so its stderr can be read.
+#[test]
+#[ignore = "run by a_panicking_join_waker_is_reported_and_the_loop_goes_on in a child process"]
+fn child_panicking_join_waker() {
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("waker boom");
+        }
+    }
+    let out = EventLoop::new().block_on(async {
+        let mut handle = Builder::new().name("joined").spawn(async { 1 });
+        let waker = Waker::from(Arc::new(Panics));
+        let poll = std::pin::Pin::new(&mut handle).poll(&mut Context::from_waker(&waker));
+        assert!(poll.is_pending());
+        yield_now().await; // the task completes; its join waker panics
+        handle.await.unwrap() + spawn(async { 1 }).await.unwrap()
+    });
+    assert_eq!(out, 2);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn a_panicking_join_waker_is_reported_and_the_loop_goes_on() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_panicking_join_waker",
+            "--nocapture",
+        ])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr was:\n{stderr}");
+    let report = "handloop: waking the JoinHandle of task 'joined' (id 1) panicked: waker boom\n";
+    assert_eq!(stderr.matches(report).count(), 1, "stderr was:\n{stderr}");
 }
 
 #[test]

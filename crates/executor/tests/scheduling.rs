@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Gate, Log, count_polls};
+use handloop_executor::task::{self, TaskState};
 use handloop_executor::{EventLoop, call_soon, spawn, yield_now};
 
 #[test]
@@ -225,12 +226,26 @@ fn tasks_left_pending_continue_in_the_next_block_on() {
 fn block_on_returns_while_other_tasks_still_wait() {
     let event_loop = EventLoop::new();
     let gate = Gate::new();
-    let out = event_loop.block_on({
+    let (out, waiting) = event_loop.block_on({
         let gate = gate.clone();
         async move {
-            spawn(async move { gate.wait().await });
-            "main done"
+            let waiting = spawn(async move {
+                gate.wait().await;
+                "waiter done"
+            });
+            yield_now().await; // the task runs up to its wait
+            ("main done", waiting)
         }
     });
+    // block_on returned with its own output while the task still waits, neither finished
+    // nor dropped.
     assert_eq!(out, "main done");
+    assert_eq!(waiting.state(), TaskState::Pending);
+    let (alive, polls) = event_loop.block_on(async {
+        let all = task::all_tasks();
+        (all.len(), all[1].polls)
+    });
+    assert_eq!((alive, polls), (2, 1), "main and the waiter, polled once");
+    gate.open();
+    assert_eq!(event_loop.block_on(waiting).unwrap(), "waiter done");
 }

@@ -5,6 +5,8 @@ mod error;
 pub(crate) mod header;
 mod join;
 pub(crate) mod raw;
+pub(crate) mod refs;
+pub(crate) mod waker;
 
 use std::fmt;
 use std::future::Future;
@@ -12,7 +14,8 @@ use std::future::Future;
 pub use error::{JoinError, panic_message};
 pub use join::{AbortHandle, JoinHandle};
 
-use crate::event_loop::{Core, current};
+use crate::context::with_core;
+use crate::core::Core;
 use header::{CANCELLED, COMPLETE, Header, Kind, RUNNING};
 
 /// A task's id: unique within its loop, counting up from 1 in the order tasks are
@@ -105,20 +108,51 @@ impl TaskInfo {
 /// As `asyncio.run` makes its coroutine a task, the future given to
 /// [`EventLoop::block_on`](crate::EventLoop::block_on) counts as one: id 0, named `main`.
 pub fn current_task() -> Option<TaskInfo> {
-    let core = current()?;
-    core.current_task()
-        .filter(|task| task.header().kind != Kind::Callback)
-        .map(|task| TaskInfo::of(task.header()))
+    with_core(Core::current_task).flatten()
+}
+
+/// Marks the panic now unwinding out of the current task's poll as observed, so that the
+/// loop does not also report it on stderr as "nobody awaited its JoinHandle".
+///
+/// For a wrapper future that catches its inner future's panic, records it somewhere a
+/// user will see it, and resumes the unwind so that the task's [`JoinHandle`] still
+/// reports the panic (as `handloop::TaskGroup`'s children do): call this before
+/// `std::panic::resume_unwind`. It applies to the current poll only, and the handle, if
+/// awaited, still gives the panic as a [`JoinError`]. Outside a task's poll (no loop
+/// running, or in a `call_soon` callback) it does nothing and returns `false`.
+///
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+/// use std::future::{Future, poll_fn};
+/// use handloop_executor::{EventLoop, spawn, task::mark_panic_observed, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     // A wrapper that logs its child's panic itself, then lets it go on to the handle.
+///     let mut child = Box::pin(async { panic!("engine failure") });
+///     let handle = spawn(poll_fn(move |cx| {
+///         match catch_unwind(AssertUnwindSafe(|| child.as_mut().poll(cx))) {
+///             Ok(poll) => poll,
+///             Err(payload) => {
+///                 eprintln!("the wrapper saw the panic");
+///                 assert!(mark_panic_observed());
+///                 resume_unwind(payload)
+///             }
+///         }
+///     }));
+///     yield_now().await;
+///     drop(handle); // not awaited, yet not reported again: the wrapper reported it
+/// });
+/// assert!(!mark_panic_observed()); // no task is running
+/// ```
+pub fn mark_panic_observed() -> bool {
+    with_core(Core::mark_panic_observed).unwrap_or(false)
 }
 
 /// Every live task of this thread's running loop (asyncio's `all_tasks()`): `block_on`'s
 /// own future first (id 0, `main`), then the spawned tasks in spawn order. Empty when no
 /// loop runs. `call_soon` callbacks are not listed.
 pub fn all_tasks() -> Vec<TaskInfo> {
-    match current() {
-        Some(core) => core.all_tasks(),
-        None => Vec::new(),
-    }
+    with_core(Core::all_tasks).unwrap_or_default()
 }
 
 /// Spawns a task on this thread's running loop; see [`crate::spawn`].
@@ -127,19 +161,24 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let core = running_core("spawn");
-    JoinHandle::new(core.spawn(future, Kind::Task, name))
+    let task = with_running_core("spawn", |core| core.spawn(future, Kind::Task, name));
+    JoinHandle::new(task.expect("a task has a handle's reference"))
 }
 
-/// The running loop, or a panic that says how to get one.
-pub(crate) fn running_core(what: &str) -> &'static Core {
-    match current() {
-        Some(core) => core,
-        None => panic!(
-            "{what}() called with no running event loop on this thread: call it from inside \
-             EventLoop::block_on (or handloop::run), not before the loop starts"
-        ),
+/// Runs `f` with the running loop, or panics with a message that says how to get one.
+pub(crate) fn with_running_core<R>(what: &str, f: impl FnOnce(&Core) -> R) -> R {
+    match with_core(f) {
+        Some(out) => out,
+        None => no_running_loop(what),
     }
+}
+
+#[cold]
+fn no_running_loop(what: &str) -> ! {
+    panic!(
+        "{what}() called with no running event loop on this thread: call it from inside \
+         EventLoop::block_on (or handloop::run), not before the loop starts"
+    )
 }
 
 /// Spawns a task on the loop running on this thread (asyncio's `create_task`).

@@ -4,19 +4,21 @@ use std::alloc::Layout;
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::future::Future;
-use std::mem::ManuallyDrop;
+use std::mem::needs_drop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::{self, NonNull};
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll};
 
-use crate::event_loop::current;
+use crate::context;
 use crate::shared::Shared;
 use crate::task::JoinError;
 use crate::task::blocks::{BlockCache, release};
 use crate::task::header::{
-    CANCELLED, COMPLETE, Header, JOIN_INTEREST, Kind, NOTIFIED, RUNNING, TaskRef, Vtable,
+    CANCELLED, Header, JOIN_INTEREST, Kind, PANIC_OBSERVED, PANICKED, Polled, TaskPtr, Vtable,
 };
+use crate::task::refs::LocalRef;
+use crate::task::waker::LentWaker;
 
 /// A task: header first (`#[repr(C)]`), then what the task holds at this stage of its life.
 #[repr(C)]
@@ -41,12 +43,12 @@ impl<F: Future + 'static> Task<F> {
     };
 
     /// Allocates a task (its one allocation, often a recycled block) and returns a pointer
-    /// to its header.
+    /// to its header. The header's initial counts are the caller's references.
     pub(crate) fn allocate(
         blocks: &BlockCache,
         future: F,
         make_header: impl FnOnce(&'static Vtable) -> Header,
-    ) -> TaskRef {
+    ) -> TaskPtr {
         let block = blocks.allocate(Layout::new::<Task<F>>()).cast::<Task<F>>();
         let task = block.as_ptr();
         // SAFETY: the block is allocated for `Task<F>`'s layout and unused; writing each
@@ -57,7 +59,7 @@ impl<F: Future + 'static> Task<F> {
             ptr::addr_of_mut!((*task).stage).write(UnsafeCell::new(Stage::Running(future)));
         }
         // SAFETY: the block is non-null, initialised above, and the header is at offset 0.
-        unsafe { TaskRef::from_raw(task as *const ()) }
+        unsafe { TaskPtr::from_raw(task as *const ()) }
     }
 }
 
@@ -65,7 +67,7 @@ impl<F: Future + 'static> Task<F> {
 ///
 /// # Safety
 /// `task` was made by `Task::<F>::allocate` and is alive.
-unsafe fn stage<F: Future>(task: TaskRef) -> *mut Stage<F> {
+unsafe fn stage<F: Future>(task: TaskPtr) -> *mut Stage<F> {
     let task = task.as_ptr() as *const Task<F>;
     // SAFETY: the caller promises `task` points to a live `Task<F>`.
     unsafe { (*task).stage.get() }
@@ -99,13 +101,16 @@ unsafe fn drop_future<F: Future>(stage: *mut Stage<F>) -> Option<Box<dyn Any + S
     catch_unwind(AssertUnwindSafe(|| unsafe { drop_future_in_place(stage) })).err()
 }
 
-/// `Vtable::poll`: one step of the task.
+/// `Vtable::poll`: one step of the task. Once the future is gone (it finished, panicked,
+/// or was dropped because of `abort()`), the stage holds its outcome; the loop then
+/// completes the task (`core.rs`), running no user code in here but the future's own.
 ///
 /// # Safety
 /// `task` is a live `Task<F>` on its loop's thread, not complete, with `RUNNING` set by
-/// the loop (the `Vtable` contract).
-unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
-    let header = task.header();
+/// the loop, which holds a reference across the call (the `Vtable` contract).
+unsafe fn poll<F: Future + 'static>(task: TaskPtr) -> Polled {
+    // SAFETY: the loop's reference keeps the task alive; we are on its thread.
+    let header = unsafe { task.header() };
     // SAFETY: this vtable belongs to a `Task<F>`.
     let stage = unsafe { stage::<F>(task) };
 
@@ -116,11 +121,12 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
             Some(payload) => Err(JoinError::panic(header, payload)),
         }
     } else {
-        // Borrow the task's waker: no reference count traffic on the poll path. The
-        // `ManuallyDrop` keeps it from giving back a reference it never took.
-        // SAFETY: the vtable's contract holds for this task pointer (see `waker.rs`).
-        let waker = ManuallyDrop::new(unsafe { Waker::from_raw(raw_waker(task)) });
-        let mut cx = Context::from_waker(&waker);
+        // Lend the task's waker: no reference count traffic on the poll path. The loop's
+        // own reference backs it while the poll runs.
+        // SAFETY: the loop's reference is one local reference, made on this thread.
+        let running = std::mem::ManuallyDrop::new(unsafe { LocalRef::from_counted(task) });
+        let waker = LentWaker::new(&running);
+        let mut cx = Context::from_waker(waker.waker());
         // Poll and, once ready, drop the finished future in place at once: both under one
         // `catch_unwind`, since a panic in either is the task's panic. The pinned borrow
         // is made inside the closure, so it is dead (not a protected capture) by the time
@@ -146,7 +152,7 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
             }
         }));
         match polled {
-            Ok(Poll::Pending) => return false,
+            Ok(Poll::Pending) => return Polled::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
             Err(payload) => {
                 // The poll panicked (the future is still there: drop it; a second panic
@@ -160,26 +166,24 @@ unsafe fn poll<F: Future + 'static>(task: TaskRef) -> bool {
             }
         }
     };
-
     let state = header.state.get();
-    let mut complete = (state & !(RUNNING | NOTIFIED)) | COMPLETE;
-    if !matches!(&outcome, Err(error) if error.is_cancelled()) {
-        // It finished (or panicked, even while being dropped) before the abort could
-        // take effect: its state says what its handle will report.
-        complete &= !CANCELLED;
+    let cancelled = matches!(&outcome, Err(error) if error.is_cancelled());
+    if !cancelled {
+        // It finished (or panicked, even while being dropped) before the abort could take
+        // effect: its state says what its handle will report.
+        let panicked = if outcome.is_err() { PANICKED } else { 0 };
+        header.state.set((state & !CANCELLED) | panicked);
     }
-    header.state.set(complete);
-
-    if state & JOIN_INTEREST != 0 {
-        // SAFETY: the stage is `Consumed` (the future was dropped), nothing to drop.
-        unsafe { ptr::write(stage, Stage::Finished(outcome)) };
-        if let Some(waker) = header.join_waker.take() {
-            waker.wake();
-        }
-    } else {
-        discard(header, outcome);
+    if state & JOIN_INTEREST == 0 && (cancelled || (outcome.is_ok() && !needs_drop::<F::Output>()))
+    {
+        // Nobody wants it, and dropping it runs no user code: no need to keep it for the
+        // loop's `drop_output`.
+        drop(outcome);
+        return Polled::Dropped;
     }
-    true
+    // SAFETY: the stage is `Consumed` (the future was dropped): nothing to drop.
+    unsafe { ptr::write(stage, Stage::Finished(outcome)) };
+    Polled::Stored
 }
 
 /// Drops an outcome nobody will see, reporting an unobserved panic once on stderr
@@ -190,6 +194,7 @@ fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
     }
     if let Err(error) = &outcome
         && error.is_panic()
+        && header.state.get() & PANIC_OBSERVED == 0
     {
         if header.kind == Kind::Callback {
             let message = error.panic_message().unwrap_or_default();
@@ -212,7 +217,7 @@ fn discard<T>(header: &Header, outcome: Result<T, JoinError>) {
 /// # Safety
 /// `task` is a live, complete `Task<F>`, on its loop's thread, and `out` points to a
 /// `Poll<Result<F::Output, JoinError>>`.
-unsafe fn take_output<F: Future + 'static>(task: TaskRef, out: *mut ()) {
+unsafe fn take_output<F: Future + 'static>(task: TaskPtr, out: *mut ()) {
     // SAFETY: this vtable belongs to a `Task<F>`; the task is complete, so the loop no
     // longer touches the stage, and the handle (the only caller) is on the loop's thread.
     let stage = unsafe { &mut *stage::<F>(task) };
@@ -225,15 +230,18 @@ unsafe fn take_output<F: Future + 'static>(task: TaskRef, out: *mut ()) {
     }
 }
 
-/// `Vtable::drop_output`: the handle is being dropped after completion.
+/// `Vtable::drop_output`: nobody will read the outcome (the task had no handle left when
+/// it completed, or the handle is being dropped). Runs the output's destructor: the caller
+/// holds a reference across the call.
 ///
 /// # Safety
 /// `task` is a live, complete `Task<F>`, on its loop's thread.
-unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
-    // SAFETY: as in `take_output`.
-    let stage = unsafe { &mut *stage::<F>(task) };
-    if let Stage::Finished(outcome) = std::mem::replace(stage, Stage::Consumed) {
-        discard(task.header(), outcome);
+unsafe fn drop_output<F: Future + 'static>(task: TaskPtr) {
+    // SAFETY: as in `take_output`; the borrow of the stage ends before user code runs.
+    let outcome = std::mem::replace(unsafe { &mut *stage::<F>(task) }, Stage::Consumed);
+    if let Stage::Finished(outcome) = outcome {
+        // SAFETY: alive (the caller's reference), loop thread.
+        discard(unsafe { task.header() }, outcome);
     }
 }
 
@@ -241,77 +249,35 @@ unsafe fn drop_output<F: Future + 'static>(task: TaskRef) {
 /// runs, the block goes back to the loop's cache; anywhere else, to the allocator.
 ///
 /// # Safety
-/// `task` is a `Task<F>` whose reference count just reached zero; nothing else uses it.
-/// Its future and output were already dropped on the loop's thread (see `header.rs`), so
-/// what is left to drop here is `Send`.
-unsafe fn dealloc<F: Future + 'static>(task: TaskRef) {
+/// `task` is a `Task<F>` whose every reference was given back; nothing else uses it. It is
+/// complete (or it is `block_on`'s main task, whose stage holds a `Pending<()>`), so its
+/// future and output were dropped on the loop's thread already and what is left to drop
+/// here runs no user code and is `Send`.
+unsafe fn dealloc<F: Future + 'static>(task: TaskPtr) {
     let layout = Layout::new::<Task<F>>();
-    // Decide before dropping the header, which holds the loop's identity and its ticket.
-    let shared = task.header().shared;
-    let core = current().filter(|core| core.owns(task.header()));
+    // Read before dropping the header, which holds the loop's identity and its ticket. No
+    // reference into the task is kept across the drop and the free.
+    // SAFETY: nobody else uses the task; its cross-thread part is still intact.
+    let shared = unsafe { task.cross() }.shared_ptr();
     let ptr = task.as_ptr() as *mut Task<F>;
+    // SAFETY: `ptr` came from a non-null block.
+    let block = unsafe { NonNull::new_unchecked(ptr as *mut u8) };
     // SAFETY: written by `allocate`; this was the last reference, so nobody else can reach
     // it. (The header's ticket is not given back by this drop, but just below.)
     unsafe { ptr::drop_in_place(ptr) };
-    // SAFETY: `ptr` came from a non-null block.
-    let block = unsafe { NonNull::new_unchecked(ptr as *mut u8) };
-    match core {
-        Some(core) => {
-            core.return_ticket();
-            // SAFETY: the block was allocated for `layout` and is unused now.
-            unsafe { core.blocks().recycle(block, layout) };
+    let recycled = context::with_core(|core| {
+        if !core.is(shared) {
+            return false;
         }
-        None => {
-            // SAFETY: as above.
-            unsafe { release(block, layout) };
-            // SAFETY: the header held one ticket of `shared`, which nothing uses now.
-            unsafe { Shared::give_back(NonNull::new_unchecked(shared as *mut Shared), 1) };
-        }
+        core.return_ticket();
+        // SAFETY: the block was allocated for `layout` and is unused now.
+        unsafe { core.blocks().recycle(block, layout) };
+        true
+    });
+    if recycled != Some(true) {
+        // SAFETY: as above.
+        unsafe { release(block, layout) };
+        // SAFETY: the header held one ticket of `shared`, which nothing uses now.
+        unsafe { Shared::give_back(shared, 1) };
     }
-}
-
-/// The waker vtable shared by every task: it only needs the header.
-static WAKER_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(waker_clone, waker_wake, waker_wake_by_ref, waker_drop);
-
-/// A `RawWaker` for `task` (owning no reference by itself: see the callers).
-pub(crate) fn raw_waker(task: TaskRef) -> RawWaker {
-    RawWaker::new(task.as_ptr(), &WAKER_VTABLE)
-}
-
-// The four functions below receive the data pointer of a RawWaker made by `raw_waker`. A
-// waker that exists (borrowed from a poll, or cloned and so owning a reference) keeps the
-// task allocated while its functions run. That is their shared `# Safety` contract, the
-// one `RawWakerVTable` states: `ptr` comes from `raw_waker` and its waker is alive.
-
-/// # Safety
-/// `ptr` is the data of a live waker made by [`raw_waker`].
-unsafe fn waker_clone(ptr: *const ()) -> RawWaker {
-    // SAFETY: `ptr` is a live task header (see above).
-    let task = unsafe { TaskRef::from_raw(ptr) };
-    task.ref_inc(); // the clone owns a reference
-    raw_waker(task)
-}
-
-/// # Safety
-/// `ptr` is the data of a live waker made by [`raw_waker`].
-unsafe fn waker_wake(ptr: *const ()) {
-    // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
-    let task = unsafe { TaskRef::from_raw(ptr) };
-    task.wake_by_ref();
-    task.ref_dec();
-}
-
-/// # Safety
-/// `ptr` is the data of a live waker made by [`raw_waker`].
-unsafe fn waker_wake_by_ref(ptr: *const ()) {
-    // SAFETY: `ptr` is a live task header.
-    unsafe { TaskRef::from_raw(ptr) }.wake_by_ref();
-}
-
-/// # Safety
-/// `ptr` is the data of a live waker made by [`raw_waker`].
-unsafe fn waker_drop(ptr: *const ()) {
-    // SAFETY: `ptr` is a live task header; this waker owns the reference it gives back.
-    unsafe { TaskRef::from_raw(ptr) }.ref_dec();
 }

@@ -1,0 +1,440 @@
+//! The loop's core: its bookkeeping on its own thread. Spawning, the local wake, one poll,
+//! completion, the remote queue's drain, and shutdown. `event_loop.rs` drives it.
+//!
+//! Two rules keep it sound when user code (a future's `poll` or destructor, a waker's
+//! `wake`) calls back into the loop, drops handles or panics:
+//!
+//! - The loop holds an owned reference ([`Notified`], [`LocalRef`]) to every task it is
+//!   working on, across any call into user code; only after that code returned (or
+//!   unwound) does it give the reference back.
+//! - Lists are brought to their final state before user code runs: a completed task leaves
+//!   the live list before its join waker is woken or its output dropped.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::{self, NonNull};
+
+use crate::driver::Unparker;
+use crate::live::LiveTasks;
+use crate::ready::ReadyQueue;
+use crate::remote::Remote;
+use crate::shared::{Shared, TICKET_BATCH};
+use crate::task::blocks::BlockCache;
+use crate::task::header::{
+    CANCELLED, COMPLETE, CrossThread, Header, JOIN_INTEREST, Kind, NOTIFIED, PANIC_OBSERVED,
+    Polled, RUNNING, TaskPtr,
+};
+use crate::task::raw::Task;
+use crate::task::refs::{LocalRef, Notified};
+use crate::task::{TaskId, TaskInfo, panic_message};
+
+/// The loop's own state, used only on its thread (it is neither `Send` nor `Sync`).
+pub(crate) struct Core {
+    /// Identity of this loop, compared with a task's `shared` pointer on every wake; this
+    /// core holds one ticket of it, plus `spare_tickets`.
+    shared: NonNull<Shared>,
+    /// Tickets bought and not yet handed to a task (see `shared.rs`).
+    spare_tickets: Cell<usize>,
+    /// Tasks to poll, in the order they were woken; each entry owns a reference.
+    pub(crate) ready: ReadyQueue,
+    /// Every task that is not complete, oldest first; the list owns a reference to each.
+    live: LiveTasks,
+    /// The task being polled right now; the loop holds its `Notified` meanwhile.
+    current: Cell<Option<TaskPtr>>,
+    /// `block_on`'s main task, while it runs; `MainTask` holds its reference.
+    main: Cell<Option<TaskPtr>>,
+    /// The last task id handed out.
+    last_id: Cell<u64>,
+    /// Reused buffer for draining the remote queue.
+    remote_buf: Cell<Vec<Remote>>,
+    /// Memory of finished tasks, for the next ones.
+    blocks: BlockCache,
+}
+
+impl Core {
+    pub(crate) fn new(unparker: Unparker) -> Core {
+        Core {
+            shared: Shared::new(unparker),
+            spare_tickets: Cell::new(0),
+            ready: ReadyQueue::default(),
+            live: LiveTasks::default(),
+            current: Cell::new(None),
+            main: Cell::new(None),
+            last_id: Cell::new(0),
+            remote_buf: Cell::new(Vec::new()),
+            blocks: BlockCache::default(),
+        }
+    }
+
+    /// The loop's cache of task memory.
+    pub(crate) fn blocks(&self) -> &BlockCache {
+        &self.blocks
+    }
+
+    /// The thread-safe half.
+    pub(crate) fn shared(&self) -> &Shared {
+        // SAFETY: this core holds a ticket until it is dropped.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// A ticket of `Shared` for a new task header (bought in batches: no atomic per task).
+    pub(crate) fn take_ticket(&self) -> NonNull<Shared> {
+        let spare = match self.spare_tickets.get() {
+            0 => {
+                self.shared().buy(TICKET_BATCH);
+                TICKET_BATCH
+            }
+            spare => spare,
+        };
+        self.spare_tickets.set(spare - 1);
+        self.shared
+    }
+
+    /// Takes back the ticket of a task freed on this loop's thread.
+    pub(crate) fn return_ticket(&self) {
+        self.spare_tickets.set(self.spare_tickets.get() + 1);
+    }
+
+    /// Whether `header` belongs to this loop.
+    #[inline]
+    pub(crate) fn owns(&self, header: &Header) -> bool {
+        self.is(header.shared)
+    }
+
+    /// Whether the task with this cross-thread part belongs to this loop.
+    #[inline]
+    pub(crate) fn owns_cross(&self, cross: CrossThread<'_>) -> bool {
+        self.is(cross.shared_ptr())
+    }
+
+    /// Whether `shared` is this loop's thread-safe half.
+    #[inline]
+    pub(crate) fn is(&self, shared: NonNull<Shared>) -> bool {
+        ptr::eq(self.shared.as_ptr(), shared.as_ptr())
+    }
+
+    /// The local wake: mark the task notified and, unless it is running right now, put it
+    /// at the back of the ready queue. Waking a notified or complete task does nothing.
+    ///
+    /// # Safety
+    /// The caller holds a reference to the task, which belongs to this loop.
+    #[inline]
+    pub(crate) unsafe fn schedule(&self, task: TaskPtr) {
+        // SAFETY: the caller's reference keeps it alive; this core is borrowed on its own
+        // thread, which is the task's loop thread.
+        let header = unsafe { task.header() };
+        debug_assert!(self.owns(header));
+        let state = header.state.get();
+        if state & (NOTIFIED | COMPLETE) != 0 {
+            return;
+        }
+        header.state.set(state | NOTIFIED);
+        if state & RUNNING == 0 {
+            // SAFETY: as above.
+            self.ready.push_back(unsafe { Notified::new(self, task) });
+        }
+    }
+
+    /// The local wake by value: as [`Core::schedule`], but the waker's own reference
+    /// becomes the ready queue's entry when the task is queued, and is given back
+    /// otherwise.
+    ///
+    /// # Safety
+    /// The caller owns one local waker reference to the task, which belongs to this loop,
+    /// and does not use the task afterwards.
+    #[inline]
+    pub(crate) unsafe fn schedule_by_value(&self, task: TaskPtr) {
+        // SAFETY: the caller's reference keeps it alive; this core is borrowed on its own
+        // thread, which is the task's loop thread.
+        let header = unsafe { task.header() };
+        debug_assert!(self.owns(header));
+        let state = header.state.get();
+        if state & (NOTIFIED | COMPLETE | RUNNING) == 0 {
+            header.state.set(state | NOTIFIED);
+            // Not complete: the waker's reference counts in `local` (and `wakers`).
+            header.wakers.set(header.wakers.get() - 1);
+            // SAFETY: the waker's local reference is handed to the entry.
+            self.ready.push_back(Notified::from_local(unsafe {
+                LocalRef::from_counted(task)
+            }));
+            return;
+        }
+        // SAFETY: as above.
+        unsafe {
+            self.schedule(task);
+            crate::task::waker::release_on_loop(task);
+        }
+    }
+
+    /// Allocates a task, links it into the live list and queues its first poll. Returns the
+    /// handle's reference for a `Kind::Task`.
+    pub(crate) fn spawn<F>(&self, future: F, kind: Kind, name: Option<&str>) -> Option<LocalRef>
+    where
+        F: Future + 'static,
+    {
+        let id = TaskId(self.last_id.get() + 1);
+        self.last_id.set(id.0);
+        // Local references: the live list's, the ready queue's, and the handle's.
+        let (state, local) = match kind {
+            Kind::Task => (NOTIFIED | JOIN_INTEREST, 3),
+            _ => (NOTIFIED, 2),
+        };
+        let shared = self.take_ticket();
+        let task = Task::allocate(&self.blocks, future, |vtable| {
+            Header::new(kind, state, local, vtable, shared, id, name)
+        });
+        // SAFETY: the new header counts `local` references, all ours, on this thread.
+        let (listed, queued) =
+            unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
+        self.live.push_back(listed);
+        self.ready.push_back(Notified::from_local(queued));
+        // SAFETY: as above (the third reference, for a task).
+        (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
+    }
+
+    /// A task just popped from the ready queue: poll it, and complete it if it is done.
+    #[inline]
+    pub(crate) fn run_task(&self, task: Notified) {
+        let ptr = task.ptr();
+        // SAFETY: `task` keeps the task alive; it belongs to this loop, is not complete (the
+        // loop never queues a complete task), and `poll_with` sets RUNNING.
+        let polled = self.poll_with(task, || unsafe { (ptr_vtable(ptr).poll)(ptr) });
+        if let Some((task, polled)) = polled {
+            self.complete(task, polled);
+        }
+    }
+
+    /// The bookkeeping around one poll, for tasks and for `block_on`'s own future alike:
+    /// `RUNNING` and the current task are set while `poll` runs; a task woken during its own
+    /// poll goes to the back of the queue (its reference moves into the new entry), others
+    /// give their reference back. A finished task's reference comes back to the caller.
+    #[inline(always)]
+    pub(crate) fn poll_with(
+        &self,
+        task: Notified,
+        poll: impl FnOnce() -> Polled,
+    ) -> Option<(Notified, Polled)> {
+        let header = task.header();
+        header
+            .state
+            .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
+        header.polls.set(header.polls.get().wrapping_add(1));
+        self.current.set(Some(task.ptr()));
+        let polled = poll();
+        self.current.set(None);
+        if polled != Polled::Pending {
+            return Some((task, polled));
+        }
+        let state = header.state.get() & !RUNNING;
+        header.state.set(state);
+        if state & NOTIFIED != 0 {
+            self.ready.push_back(task);
+        }
+        None
+    }
+
+    /// A task's future is gone (its outcome is in its stage, or already dropped if nobody
+    /// wanted it and dropping it ran no user code). The order matters: first the
+    /// state and the lists reach their final form, then user code runs (the join waker's
+    /// `wake`, or the output's destructor), then the loop gives its references back. User
+    /// code may drop the last handle or panic; the references held here keep the task
+    /// alive until the end.
+    fn complete(&self, running: Notified, polled: Polled) {
+        let header = running.header();
+        let state = header.state.get();
+        header.state.set((state & !(RUNNING | NOTIFIED)) | COMPLETE);
+        // SAFETY: on the loop's thread, as the task becomes complete.
+        unsafe { header.move_wakers_to_refs() };
+        // SAFETY: a task that was not complete is on the live list (only `block_on`'s main
+        // task is not, and it never goes through here).
+        let listed = unsafe { self.live.remove(running.ptr()) };
+
+        if state & JOIN_INTEREST != 0 {
+            if let Some(waker) = header.join_waker.take() {
+                wake_join_waker(header, waker);
+            }
+        } else if polled == Polled::Stored {
+            // SAFETY: complete, on the loop's thread, alive (we hold references).
+            unsafe { (header.vtable.drop_output)(running.ptr()) };
+        }
+        drop(listed);
+        drop(running);
+    }
+
+    /// Moves what other threads sent onto the ready queue (wakes) and gives back the
+    /// references they returned.
+    #[inline]
+    pub(crate) fn drain_remote(&self) {
+        if self.shared().remote.is_pending() {
+            self.drain_remote_slow();
+        }
+    }
+
+    #[inline(never)]
+    fn drain_remote_slow(&self) {
+        let mut buf = self.remote_buf.take();
+        self.shared().remote.drain_into(&mut buf);
+        for entry in buf.drain(..) {
+            self.apply(entry);
+        }
+        self.remote_buf.set(buf);
+    }
+
+    /// Applies one remote entry.
+    fn apply(&self, entry: Remote) {
+        match entry {
+            Remote::Wake(task) => {
+                // SAFETY: the entry's reference keeps the task alive.
+                let cross = unsafe { task.ptr().cross() };
+                assert!(self.owns_cross(cross), "a remote wake reaches its own loop");
+                // An acquire: this wake's writes happen-before the poll it leads to, even
+                // when later remote wakes found the flag set and counted on this entry.
+                cross
+                    .remote_notified()
+                    .swap(false, crate::sync::Ordering::AcqRel);
+                // SAFETY: the entry holds a reference; the task belongs to this loop.
+                unsafe { self.schedule(task.ptr()) };
+            }
+            Remote::Waker { release, wake } => {
+                if wake {
+                    // SAFETY: the release's reference keeps the task alive.
+                    let cross = unsafe { release.ptr().cross() };
+                    assert!(self.owns_cross(cross), "a remote wake reaches its own loop");
+                    cross
+                        .remote_notified()
+                        .swap(false, crate::sync::Ordering::AcqRel);
+                    // SAFETY: as above.
+                    unsafe { self.schedule(release.ptr()) };
+                }
+                release.apply(self);
+            }
+        }
+    }
+
+    /// Whether the loop has something to do without waiting.
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty() || self.shared().remote.is_pending()
+    }
+
+    /// The task being polled: its info, unless it is a `call_soon` callback.
+    pub(crate) fn current_task(&self) -> Option<TaskInfo> {
+        let task = self.current.get()?;
+        // SAFETY: `current` is set only while the loop polls the task and holds its
+        // `Notified`; we are on the loop's thread (borrowing the core).
+        let header = unsafe { task.header() };
+        (header.kind != Kind::Callback).then(|| TaskInfo::of(header))
+    }
+
+    /// Marks the running task's poll as having its panic observed (not a callback's: a
+    /// callback is no task, as for `current_task`).
+    pub(crate) fn mark_panic_observed(&self) -> bool {
+        let Some(task) = self.current.get() else {
+            return false;
+        };
+        // SAFETY: as in `current_task`.
+        let header = unsafe { task.header() };
+        if header.kind == Kind::Callback {
+            return false;
+        }
+        header.state.set(header.state.get() | PANIC_OBSERVED);
+        true
+    }
+
+    /// `block_on` is returning (or unwinding): its main task is complete.
+    pub(crate) fn complete_main(&self, header: &Header) {
+        debug_assert!(self.owns(header) && header.kind == Kind::Main);
+        header.state.set(COMPLETE);
+        // SAFETY: on the loop's thread, as the task becomes complete.
+        unsafe { header.move_wakers_to_refs() };
+    }
+
+    pub(crate) fn set_main(&self, main: Option<TaskPtr>) {
+        self.main.set(main);
+        if main.is_none() {
+            self.current.set(None); // if its poll unwound
+        }
+    }
+
+    pub(crate) fn all_tasks(&self) -> Vec<TaskInfo> {
+        let mut tasks = Vec::new();
+        if let Some(main) = self.main.get() {
+            // SAFETY: `MainTask` holds a reference while `main` is set; loop thread.
+            tasks.push(TaskInfo::of(unsafe { main.header() }));
+        }
+        self.live.for_each(|header| {
+            if header.kind == Kind::Task {
+                tasks.push(TaskInfo::of(header));
+            }
+        });
+        tasks
+    }
+
+    /// How many tasks are alive and not complete (for `Debug`).
+    pub(crate) fn live_count(&self) -> usize {
+        let mut live = 0;
+        self.live.for_each(|_| live += 1);
+        live
+    }
+
+    /// Cancels every task that is not complete, dropping each future here on the loop's
+    /// thread, then closes the remote queue.
+    ///
+    /// Dropping a future runs user code that may wake, abort or spawn tasks. Everything it
+    /// queues is drained here: entries of the ready queue only give their references back
+    /// (each task is cancelled through the live list), new tasks join the live list, and
+    /// the loop keeps going until both are empty. Only then is the remote queue closed: by
+    /// that time every task is complete, so a waker that finds it closed can count its
+    /// reference atomically.
+    pub(crate) fn shut_down(&self) {
+        loop {
+            self.drain_remote();
+            while let Some(queued) = self.ready.pop_front() {
+                drop(queued);
+            }
+            let Some(task) = self.live.front() else {
+                break;
+            };
+            let header = task.header();
+            header.state.set(header.state.get() | CANCELLED);
+            // The same path as a poll: CANCELLED makes `poll` drop the future.
+            self.run_task(Notified::from_local(task));
+        }
+        for entry in self.shared().remote.close() {
+            // Every task is complete: wakes schedule nothing, releases go to `refs`.
+            self.apply(entry);
+        }
+        debug_assert!(self.ready.is_empty() && self.live.is_empty());
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // SAFETY: the core owns its own ticket and its spare ones, and uses none after this.
+        unsafe { Shared::give_back(self.shared, self.spare_tickets.get() + 1) };
+    }
+}
+
+/// The vtable of a task.
+///
+/// # Safety
+/// The task is alive for the call.
+#[inline]
+unsafe fn ptr_vtable(task: TaskPtr) -> &'static crate::task::header::Vtable {
+    // SAFETY: the caller's promise.
+    unsafe { task.cross() }.vtable()
+}
+
+/// Wakes whoever awaits a completed task's `JoinHandle`. The waker is user code: it may drop
+/// the handle (the loop still holds its own references) or panic, which is reported and
+/// goes no further, like a task's own panic.
+fn wake_join_waker(header: &Header, waker: std::task::Waker) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+        eprintln!(
+            "handloop: waking the JoinHandle of task '{}' (id {}) panicked: {}",
+            header.name(),
+            header.id,
+            panic_message(&*payload)
+        );
+    }
+}
