@@ -114,7 +114,7 @@ pub static THREAD_WORKLOADS: [ThreadWorkload; 6] = [
         ops: REMOTE_SPAWN_TASKS as u64,
         op: "task",
         goal: Some(2.0),
-        handloop: None,
+        handloop: Some(handloop_side::remote_spawn),
         tokio: tokio_side::remote_spawn,
     },
     ThreadWorkload {
@@ -123,7 +123,7 @@ pub static THREAD_WORKLOADS: [ThreadWorkload; 6] = [
         ops: THREADSAFE_CALLS as u64,
         op: "callback",
         goal: None,
-        handloop: None,
+        handloop: Some(handloop_side::call_soon_threadsafe),
         tokio: tokio_side::call_soon_threadsafe,
     },
     ThreadWorkload {

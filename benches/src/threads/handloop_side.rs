@@ -3,11 +3,66 @@
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::sync::mpsc;
+use std::sync::{Arc, Barrier, mpsc};
 
 use handloop::{oneshot, spawn, to_thread};
 
 use super::*;
+use crate::Countdown;
+
+/// tokio's `remote_spawn.rs` shape: threads outside the loop spawn empty tasks through a
+/// `Handle`, all starting together; then the loop awaits every handle.
+pub fn remote_spawn(rts: &ThreadRuntimes) {
+    let handle = rts.handloop.handle();
+    let per_thread = REMOTE_SPAWN_TASKS / REMOTE_SPAWN_THREADS;
+    let barrier = Barrier::new(REMOTE_SPAWN_THREADS);
+    let handles: Vec<_> = std::thread::scope(|s| {
+        let spawners: Vec<_> = (0..REMOTE_SPAWN_THREADS)
+            .map(|_| {
+                let (barrier, handle) = (&barrier, &handle);
+                s.spawn(move || {
+                    let mut handles = Vec::with_capacity(per_thread);
+                    barrier.wait();
+                    for _ in 0..per_thread {
+                        handles.push(handle.spawn(async {}));
+                    }
+                    handles
+                })
+            })
+            .collect();
+        spawners
+            .into_iter()
+            .flat_map(|spawner| spawner.join().expect("spawning thread"))
+            .collect()
+    });
+    rts.handloop.block_on(async {
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    });
+}
+
+/// One other thread schedules callbacks with `call_soon_threadsafe`; the last one to
+/// run signals the loop's `block_on`.
+pub fn call_soon_threadsafe(rts: &ThreadRuntimes) {
+    let (done, finished) = oneshot::channel();
+    let countdown = Arc::new(Countdown::new(THREADSAFE_CALLS, done));
+    let handle = rts.handloop.handle();
+    let caller = std::thread::spawn(move || {
+        for _ in 0..THREADSAFE_CALLS {
+            let countdown = countdown.clone();
+            handle
+                .call_soon_threadsafe(move || {
+                    if let Some(done) = countdown.tick() {
+                        let _ = done.send(());
+                    }
+                })
+                .expect("the loop is alive");
+        }
+    });
+    rts.handloop.block_on(async { finished.await.unwrap() });
+    caller.join().expect("calling thread");
+}
 
 /// One task awaits 100 batches of 16 `to_thread` no-ops, one batch after the other (the
 /// shape of tokio's `spawn_blocking.rs` at concurrency 1).

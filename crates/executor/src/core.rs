@@ -309,6 +309,7 @@ impl Core {
                 }
                 release.apply(self);
             }
+            Remote::Schedule(schedule) => schedule(self),
         }
     }
 
@@ -401,8 +402,22 @@ impl Core {
             self.run_task(Notified::from_local(task));
         }
         for entry in self.shared().remote.close() {
-            // Every task is complete: wakes schedule nothing, releases go to `refs`.
-            self.apply(entry);
+            match entry {
+                // Sent by a `Handle` too late to run: dropped, not scheduled (a callback
+                // or task spawned now would outlive the loop). Dropping it drops the
+                // user's closure or future here, on the loop's thread; it tells an
+                // awaiting `RemoteJoinHandle` the task was cancelled.
+                Remote::Schedule(schedule) => {
+                    if catch_unwind(AssertUnwindSafe(move || drop(schedule))).is_err() {
+                        eprintln!(
+                            "handloop: dropping work sent to a closing loop (a callback or \
+                             a future from a Handle) panicked"
+                        );
+                    }
+                }
+                // Every task is complete: wakes schedule nothing, releases go to `refs`.
+                entry => self.apply(entry),
+            }
         }
         debug_assert!(self.ready.is_empty() && self.live.is_empty());
     }

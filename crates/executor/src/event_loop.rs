@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::context::{Enter, in_event_loop};
 use crate::core::Core;
 use crate::driver::{Driver, ThreadPark};
+use crate::handle::Handle;
 use crate::task::TaskId;
 use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
@@ -45,6 +46,12 @@ impl EventLoop {
             core: Box::new(Core::new(unparker)),
             driver: RefCell::new(Box::new(driver)),
         }
+    }
+
+    /// A [`Handle`] on this loop, for other threads to run work on it (asyncio's loop
+    /// object, handed to another thread for `call_soon_threadsafe`).
+    pub fn handle(&self) -> Handle {
+        Handle::of(&self.core)
     }
 
     /// Runs the loop until `future` completes, and returns its output (asyncio's

@@ -21,6 +21,9 @@ pub use wait::{ReturnWhen, Wait, wait};
 pub use handloop_executor::task::{all_tasks, current_task};
 pub use handloop_executor::{JoinError, JoinHandle, call_soon, spawn, yield_now};
 
+// Threads: reaching a loop from anywhere.
+pub use handloop_executor::{Handle, LoopClosed, RemoteJoinHandle};
+
 // Time (step 3).
 pub use handloop_timer::{
     Elapsed, Timeout, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout,
@@ -33,8 +36,8 @@ pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
 /// Tasks: spawning with options, handles, ids, states (step 2's executor).
 pub mod task {
     pub use handloop_executor::task::{
-        AbortHandle, Builder, JoinError, JoinHandle, TaskId, TaskInfo, TaskState, all_tasks,
-        current_task, spawn,
+        AbortHandle, Builder, JoinError, JoinHandle, RemoteJoinHandle, TaskId, TaskInfo, TaskState,
+        all_tasks, current_task, spawn,
     };
     pub use handloop_executor::{YieldNow, yield_now};
 }

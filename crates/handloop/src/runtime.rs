@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use handloop_executor::{EventLoop, in_event_loop};
+use handloop_executor::{EventLoop, Handle, in_event_loop};
 use handloop_io::IoDriver;
 use handloop_timer::TimerDriver;
 
@@ -150,6 +150,13 @@ impl Runtime {
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _blocking = self.blocking.enter();
         self.event_loop.block_on(future)
+    }
+
+    /// A [`Handle`] on this runtime's loop, for other threads to run work on it
+    /// (`call_soon_threadsafe`, `spawn`, `spawn_with`). Inside the loop,
+    /// [`Handle::current`] gives the same.
+    pub fn handle(&self) -> Handle {
+        self.event_loop.handle()
     }
 
     /// Whether this runtime uses the virtual clock.

@@ -74,13 +74,35 @@ impl JoinError {
         }
     }
 
+    /// A task's cancellation, by its id and name (for a task whose header is not at hand).
+    pub(crate) fn cancelled_task(id: TaskId, name: String) -> JoinError {
+        JoinError::from_parts(id, name, Repr::Cancelled)
+    }
+
+    /// A task's panic, by its id and name.
+    pub(crate) fn panicked_task(
+        id: TaskId,
+        name: String,
+        payload: Box<dyn Any + Send>,
+    ) -> JoinError {
+        let message = panic_message(&*payload).to_owned();
+        JoinError::from_parts(
+            id,
+            name,
+            Repr::Panic {
+                message,
+                payload: Mutex::new(payload),
+            },
+        )
+    }
+
     fn new(header: &Header, repr: Repr) -> JoinError {
+        JoinError::from_parts(header.id, header.name().to_owned(), repr)
+    }
+
+    fn from_parts(id: TaskId, name: String, repr: Repr) -> JoinError {
         JoinError {
-            inner: Box::new(Inner {
-                id: header.id,
-                name: header.name().to_owned(),
-                repr,
-            }),
+            inner: Box::new(Inner { id, name, repr }),
         }
     }
 
