@@ -6,7 +6,7 @@
 //! for the keep-alive time (10 s) exits. Jobs wait in one FIFO queue. A job's result comes
 //! back through a `oneshot`, whose wake reaches the loop like any wake from another thread.
 //!
-//! Dropping the runtime stops the pool: idle threads exit at once, and jobs already handed
+//! The loops of a `LoopPool` share one pool. Dropping the (last) runtime stops the pool: idle threads exit at once, and jobs already handed
 //! over still run (nothing a task handed over is thrown away), on threads that exit when
 //! the queue is empty. Dropping the runtime does not wait for them.
 
@@ -135,9 +135,23 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Pool>>> = const { RefCell::new(None) };
 }
 
-/// The runtime's handle on its pool: dropping it stops the pool.
+/// A runtime's handle on its pool. The runtimes of a `LoopPool` share one (clones);
+/// dropping the last clone stops the pool.
+#[derive(Clone)]
 pub(crate) struct BlockingPool {
     pool: Arc<Pool>,
+    _owners: Arc<Owners>,
+}
+
+/// Dropped with the last `BlockingPool` clone: stops the pool. (The pool's threads hold
+/// the `Pool` itself, not this.)
+struct Owners(Arc<Pool>);
+
+impl Drop for Owners {
+    fn drop(&mut self) {
+        self.0.lock().shutdown = true;
+        self.0.condvar.notify_all();
+    }
 }
 
 /// Makes a pool this thread's current one until dropped (restoring the previous one).
@@ -154,19 +168,21 @@ impl Drop for Entered {
 
 impl BlockingPool {
     pub(crate) fn new(max_threads: usize, keep_alive: Duration) -> BlockingPool {
-        BlockingPool {
-            pool: Arc::new(Pool {
-                state: Mutex::new(State {
-                    queue: VecDeque::new(),
-                    threads: 0,
-                    idle: 0,
-                    notified: 0,
-                    shutdown: false,
-                }),
-                condvar: Condvar::new(),
-                max_threads,
-                keep_alive,
+        let pool = Arc::new(Pool {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                notified: 0,
+                shutdown: false,
             }),
+            condvar: Condvar::new(),
+            max_threads,
+            keep_alive,
+        });
+        BlockingPool {
+            _owners: Arc::new(Owners(pool.clone())),
+            pool,
         }
     }
 
@@ -174,13 +190,6 @@ impl BlockingPool {
     pub(crate) fn enter(&self) -> Entered {
         let previous = CURRENT.with(|current| current.replace(Some(self.pool.clone())));
         Entered { previous }
-    }
-}
-
-impl Drop for BlockingPool {
-    fn drop(&mut self) {
-        self.pool.lock().shutdown = true;
-        self.pool.condvar.notify_all();
     }
 }
 

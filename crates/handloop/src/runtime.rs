@@ -93,6 +93,18 @@ impl Builder {
     /// Fails with the OS's error if it refuses a poller (`epoll_create1`, an eventfd),
     /// typically for lack of file descriptors.
     pub fn build(self) -> io::Result<Runtime> {
+        let blocking = self.blocking_pool();
+        self.build_sharing(blocking)
+    }
+
+    /// The `to_thread` pool this builder's settings describe.
+    pub(crate) fn blocking_pool(&self) -> BlockingPool {
+        BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive)
+    }
+
+    /// Builds a runtime whose `to_thread` jobs go to `blocking` (a `LoopPool`'s loops
+    /// share one pool).
+    pub(crate) fn build_sharing(self, blocking: BlockingPool) -> io::Result<Runtime> {
         let io = IoDriver::new()?;
         let driver = if self.virtual_time {
             TimerDriver::new_virtual(io)
@@ -101,7 +113,7 @@ impl Builder {
         };
         Ok(Runtime {
             event_loop: EventLoop::with_driver(driver),
-            blocking: BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive),
+            blocking,
             virtual_time: self.virtual_time,
         })
     }
