@@ -214,7 +214,7 @@ fn dropping_the_pool_cancels_pending_tasks_on_their_loops_and_joins_the_threads(
 
 #[test]
 fn a_pool_of_no_loops_is_an_error_and_handles_are_numbered_from_zero() {
-    let error = LoopPool::new(0).err().expect("an error");
+    let error = LoopPool::new(0).expect_err("no loops");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     let pool = LoopPool::new(1).unwrap();
     let message = panic_text(catch_unwind(AssertUnwindSafe(|| pool.handle(1))).unwrap_err());
