@@ -5,7 +5,6 @@
 //!
 //! Every workload is written once per runtime ([`tokio_side`], [`handloop_side`]); one
 //! function runs one full iteration with the runtimes of [`ThreadRuntimes`], built once.
-//! A handloop side is `None` where the API it needs is not in the facade yet.
 
 pub mod echo;
 pub mod handloop_side;
@@ -40,6 +39,8 @@ pub struct ThreadRuntimes {
     pub tokio: tokio::runtime::Runtime,
     /// tokio echo servers on 1 and 2 worker threads.
     pub tokio_echo: [echo::TokioEchoServer; 2],
+    /// handloop echo servers on pools of 1 and 2 loops.
+    pub handloop_echo: [echo::HandloopEchoServer; 2],
     /// The echo clients' runtime (tokio current-thread, on the bench's thread): the same
     /// client drives every server.
     pub echo_client: tokio::runtime::Runtime,
@@ -57,6 +58,10 @@ impl ThreadRuntimes {
             tokio_echo: [
                 echo::TokioEchoServer::start(1),
                 echo::TokioEchoServer::start(2),
+            ],
+            handloop_echo: [
+                echo::HandloopEchoServer::start(1),
+                echo::HandloopEchoServer::start(2),
             ],
             echo_client: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -76,6 +81,7 @@ impl fmt::Debug for ThreadRuntimes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadRuntimes")
             .field("tokio_echo", &self.tokio_echo)
+            .field("handloop_echo", &self.handloop_echo)
             .finish_non_exhaustive()
     }
 }
@@ -93,7 +99,7 @@ pub struct ThreadWorkload {
     pub op: &'static str,
     /// The goal for tokio's time divided by handloop's, if any.
     pub goal: Option<f64>,
-    /// One iteration on handloop (`None`: its API is not in the facade yet).
+    /// One iteration on handloop.
     pub handloop: Option<fn(&ThreadRuntimes)>,
     /// One iteration on tokio's multi-thread runtime.
     pub tokio: fn(&ThreadRuntimes),
@@ -150,7 +156,7 @@ pub static THREAD_WORKLOADS: [ThreadWorkload; 6] = [
         ops: (ECHO_CONNECTIONS * ECHO_ROUNDS) as u64,
         op: "round trip",
         goal: None,
-        handloop: None,
+        handloop: Some(handloop_side::echo_1_loop),
         tokio: tokio_side::echo_1_loop,
     },
     ThreadWorkload {
@@ -159,7 +165,7 @@ pub static THREAD_WORKLOADS: [ThreadWorkload; 6] = [
         ops: (ECHO_CONNECTIONS * ECHO_ROUNDS) as u64,
         op: "round trip",
         goal: None,
-        handloop: None,
+        handloop: Some(handloop_side::echo_2_loops),
         tokio: tokio_side::echo_2_loops,
     },
 ];

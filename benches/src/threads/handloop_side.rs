@@ -107,3 +107,13 @@ pub fn remote_wake(rts: &ThreadRuntimes) {
     });
     waker.join().expect("waking thread");
 }
+
+/// The echo clients against handloop's server on a pool of 1 loop.
+pub fn echo_1_loop(rts: &ThreadRuntimes) {
+    echo::run_clients(&rts.echo_client, rts.handloop_echo[0].addr);
+}
+
+/// The echo clients against handloop's server on a pool of 2 loops.
+pub fn echo_2_loops(rts: &ThreadRuntimes) {
+    echo::run_clients(&rts.echo_client, rts.handloop_echo[1].addr);
+}

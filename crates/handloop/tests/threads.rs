@@ -35,7 +35,11 @@ fn call_soon_threadsafe_wakes_a_runtime_sleeping_in_its_poller() {
     });
     let ran_on = runtime.block_on(rx).unwrap();
     sender.join().unwrap();
-    assert_eq!(ran_on, thread_name(), "the callback ran on the loop's thread");
+    assert_eq!(
+        ran_on,
+        thread_name(),
+        "the callback ran on the loop's thread"
+    );
 }
 
 #[test]
@@ -121,7 +125,10 @@ fn spawn_with_places_each_task_on_the_loop_with_the_fewest_live_tasks() {
             "handloop-loop-1"
         ]
     );
-    assert!(format!("{pool:?}").contains("placed_tasks: [2, 2]"), "{pool:?}");
+    assert!(
+        format!("{pool:?}").contains("placed_tasks: [2, 2]"),
+        "{pool:?}"
+    );
     for release in releases {
         release.send(()).unwrap();
     }
@@ -156,7 +163,11 @@ fn run_on_each_resumes_a_panic_once_every_loop_finished() {
     }))
     .unwrap_err();
     assert_eq!(panic_text(payload), "loop 0 failed");
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "loop 1's future ran to the end");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "loop 1's future ran to the end"
+    );
 }
 
 #[test]
@@ -206,7 +217,10 @@ fn dropping_the_pool_cancels_pending_tasks_on_their_loops_and_joins_the_threads(
     let handle = pool.handle(1);
     drop(pool);
     // Joined: the loop's thread is done, its task dropped there.
-    assert_eq!(dropped_on.lock().unwrap().as_deref(), Some("handloop-loop-1"));
+    assert_eq!(
+        dropped_on.lock().unwrap().as_deref(),
+        Some("handloop-loop-1")
+    );
     assert!(handloop_waker::block_on(task).unwrap_err().is_cancelled());
     assert!(handle.is_closed());
     assert_eq!(handle.call_soon_threadsafe(|| ()), Err(LoopClosed));
@@ -218,7 +232,10 @@ fn a_pool_of_no_loops_is_an_error_and_handles_are_numbered_from_zero() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     let pool = LoopPool::new(1).unwrap();
     let message = panic_text(catch_unwind(AssertUnwindSafe(|| pool.handle(1))).unwrap_err());
-    assert!(message.contains("the pool has 1 loops, numbered from 0"), "{message}");
+    assert!(
+        message.contains("the pool has 1 loops, numbered from 0"),
+        "{message}"
+    );
 }
 
 #[test]
