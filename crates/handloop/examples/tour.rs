@@ -85,7 +85,8 @@ const STOPS: &[(&str, &str, fn())] = &[
     (
         "threads",
         "Two threads, one loop each, handing values through a Queue and a reply through a \
-         oneshot.",
+         oneshot; then a thread with no loop reaching a third loop through its Handle \
+         (call_soon_threadsafe, spawn_with).",
         || {
             let _ = threads::demo();
         },

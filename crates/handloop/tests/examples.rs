@@ -175,11 +175,18 @@ fn blocking_the_thread_delays_every_task_and_awaiting_or_to_thread_does_not() {
 }
 
 #[test]
-fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
+fn threads_hand_values_through_a_queue_and_reach_a_loop_through_its_handle() {
     let report = threads::demo();
     assert_eq!(report.sent, (1..=10).collect::<Vec<_>>());
     assert_eq!(report.received, report.sent, "all of them, in order");
     assert_eq!(report.reply, 55);
+    // And from a thread with no loop, through loop C's handle.
+    assert_eq!(report.callback_ran_on, "loop-c");
+    assert_eq!(
+        report.spawned,
+        ("slept 10 ms".to_owned(), "loop-c".to_owned())
+    );
+    assert_eq!(report.after_close, Err(handloop::LoopClosed));
 }
 
 #[test]
