@@ -290,21 +290,36 @@ impl<T> Future for RemoteJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = lock(&self.slot.inner);
-        match mem::replace(&mut inner.outcome, Outcome::Taken) {
-            Outcome::Ready(outcome) => Poll::Ready(outcome),
-            Outcome::Taken => {
-                drop(inner);
-                panic!("a RemoteJoinHandle was polled again after it returned the task's output")
-            }
-            Outcome::Pending => {
-                inner.outcome = Outcome::Pending;
-                match &inner.join_waker {
-                    Some(old) if old.will_wake(cx.waker()) => {}
-                    _ => inner.join_waker = Some(cx.waker().clone()),
+        let mut new_waker = None;
+        loop {
+            let mut inner = lock(&self.slot.inner);
+            match mem::replace(&mut inner.outcome, Outcome::Taken) {
+                Outcome::Ready(outcome) => return Poll::Ready(outcome),
+                Outcome::Taken => {
+                    drop(inner);
+                    panic!(
+                        "a RemoteJoinHandle was polled again after it returned the task's output"
+                    )
                 }
-                Poll::Pending
+                Outcome::Pending => inner.outcome = Outcome::Pending,
             }
+            if let Some(waker) = new_waker.take() {
+                let old = inner.join_waker.replace(waker);
+                drop(inner);
+                drop(old); // user code (a waker's drop), outside the lock
+                return Poll::Pending;
+            }
+            if inner
+                .join_waker
+                .as_ref()
+                .is_some_and(|old| old.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
+            }
+            // A new waker: cloned outside the lock (a waker's clone is user code), then
+            // stored if the task is still running.
+            drop(inner);
+            new_waker = Some(cx.waker().clone());
         }
     }
 }
