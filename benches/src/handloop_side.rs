@@ -1,8 +1,10 @@
 //! The workloads on handloop, through the facade only.
 #![forbid(unsafe_code)]
 
+use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use handloop::{Queue, Runtime, oneshot, spawn, yield_now};
@@ -161,6 +163,42 @@ pub fn queue_contention(rt: &Runtime) {
             black_box(queue.get().await.unwrap());
         }
     });
+}
+
+/// `CANCEL_STORM` putters wait on a full bounded(1) queue (each future boxed and polled
+/// once), then are dropped newest first (`oldest_first: false`) or oldest first.
+fn queue_cancel(rt: &Runtime, oldest_first: bool) {
+    rt.block_on(async {
+        let queue = Queue::bounded(1);
+        queue.try_put(usize::MAX).unwrap();
+        let mut waiting = Vec::with_capacity(CANCEL_STORM);
+        poll_fn(|cx| {
+            for n in 0..CANCEL_STORM {
+                let mut put = Box::pin(queue.put(n));
+                assert!(put.as_mut().poll(cx).is_pending());
+                waiting.push(put);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        if oldest_first {
+            waiting.reverse();
+        }
+        while let Some(put) = waiting.pop() {
+            drop(put);
+        }
+        assert_eq!(black_box(queue.try_get()), Ok(usize::MAX));
+    });
+}
+
+/// 10,000 putters wait on a full bounded(1) queue, then give up newest first.
+pub fn queue_cancel_storm(rt: &Runtime) {
+    queue_cancel(rt, false);
+}
+
+/// 10,000 putters wait on a full bounded(1) queue, then give up oldest first.
+pub fn queue_cancel_in_order(rt: &Runtime) {
+    queue_cancel(rt, true);
 }
 
 /// 1000 × `timeout(1 s, yield_now())` in one task: a timer registered and cancelled.

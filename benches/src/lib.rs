@@ -18,6 +18,7 @@ pub mod handloop_side;
 pub mod local_pool_side;
 pub mod memory;
 pub mod smol_side;
+pub mod sync;
 pub mod threads;
 pub mod tokio_side;
 
@@ -52,6 +53,9 @@ pub const PRODUCERS: usize = 5;
 pub const PER_PRODUCER: usize = 1000;
 /// `queue_contention`: capacity of the shared queue.
 pub const CONTENTION_CAPACITY: usize = 100;
+/// `queue_cancel_storm`, `queue_cancel_in_order`: putters waiting on a full queue, then
+/// dropped.
+pub const CANCEL_STORM: usize = 10_000;
 /// `timer_cancel`: `timeout(1 s, yield_now())` calls.
 pub const TIMEOUTS: usize = 1000;
 /// `timers_fired`: sleeping tasks.
@@ -166,6 +170,9 @@ pub struct Workload {
     pub op: &'static str,
     /// The goal for tokio's time divided by handloop's, if any.
     pub goal: Option<f64>,
+    /// The goal for async-executor's and LocalPool's time divided by handloop's (`None`:
+    /// at least 1, handloop no slower).
+    pub others_goal: Option<f64>,
     /// One iteration on handloop.
     pub handloop: fn(&handloop::Runtime),
     /// One iteration on tokio's current-thread runtime.
@@ -192,6 +199,25 @@ impl Workload {
     }
 }
 
+/// A sync row: handloop's primitive, tokio's and async-lock's (on async-executor and on
+/// LocalPool), with the goal of 3x each of them.
+macro_rules! sync_row {
+    ($name:ident, $description:expr, $ops:expr, $op:expr) => {
+        Workload {
+            name: stringify!($name),
+            description: $description,
+            ops: $ops as u64,
+            op: $op,
+            goal: Some(3.0),
+            others_goal: Some(3.0),
+            handloop: sync::on_handloop::$name,
+            tokio: sync::on_tokio::$name,
+            async_executor: Some(sync::on_async_executor::$name),
+            local_pool: Some(sync::on_local_pool::$name),
+        }
+    };
+}
+
 macro_rules! workload {
     ($name:ident, $description:expr, $ops:expr, $op:expr, $goal:expr, all) => {
         Workload {
@@ -200,12 +226,16 @@ macro_rules! workload {
             ops: $ops as u64,
             op: $op,
             goal: $goal,
+            others_goal: None,
             handloop: handloop_side::$name,
             tokio: tokio_side::$name,
             async_executor: Some(smol_side::$name),
             local_pool: Some(local_pool_side::$name),
         }
     };
+    // Only handloop and tokio: the workload needs a timer, or a queue whose waiting
+    // senders futures' `mpsc` cannot express (each of its senders has a slot of its own,
+    // so senders never wait in one line).
     ($name:ident, $description:expr, $ops:expr, $op:expr, $goal:expr, timer) => {
         Workload {
             name: stringify!($name),
@@ -213,6 +243,7 @@ macro_rules! workload {
             ops: $ops as u64,
             op: $op,
             goal: $goal,
+            others_goal: None,
             handloop: handloop_side::$name,
             tokio: tokio_side::$name,
             async_executor: None,
@@ -222,7 +253,7 @@ macro_rules! workload {
 }
 
 /// Every workload, in table order.
-pub static WORKLOADS: [Workload; 13] = [
+pub static WORKLOADS: [Workload; 20] = [
     workload!(
         spawn_many_local,
         "1000 empty tasks spawned, then all awaited",
@@ -288,6 +319,22 @@ pub static WORKLOADS: [Workload; 13] = [
         all
     ),
     workload!(
+        queue_cancel_storm,
+        "10,000 putters wait on a full bounded(1) queue, then give up newest first",
+        CANCEL_STORM,
+        "waiter",
+        None,
+        timer
+    ),
+    workload!(
+        queue_cancel_in_order,
+        "10,000 putters wait on a full bounded(1) queue, then give up oldest first",
+        CANCEL_STORM,
+        "waiter",
+        None,
+        timer
+    ),
+    workload!(
         timer_cancel,
         "1000 x timeout(1 s, yield_now()): a timer registered and cancelled",
         TIMEOUTS,
@@ -309,6 +356,7 @@ pub static WORKLOADS: [Workload; 13] = [
         ops: echo::ECHO_1_TRIPS as u64,
         op: "round trip",
         goal: Some(1.1),
+        others_goal: None,
         handloop: echo::on_handloop::echo_1conn,
         tokio: echo::on_tokio::echo_1conn,
         async_executor: None,
@@ -320,6 +368,7 @@ pub static WORKLOADS: [Workload; 13] = [
         ops: (echo::ECHO_50_CONNS * echo::ECHO_50_TRIPS) as u64,
         op: "message",
         goal: Some(1.3),
+        others_goal: None,
         handloop: echo::on_handloop::echo_50conn,
         tokio: echo::on_tokio::echo_50conn,
         async_executor: None,
@@ -332,6 +381,36 @@ pub static WORKLOADS: [Workload; 13] = [
         "future",
         None,
         all
+    ),
+    sync_row!(
+        sync_semaphore_5,
+        "6 tasks share 5 permits, each 1000 x (acquire, yield_now, release); async-lock on AE/LP",
+        sync::TASKS * sync::ROUNDS,
+        "acquire"
+    ),
+    sync_row!(
+        sync_semaphore_10,
+        "6 tasks share 10 permits (none waits), each 1000 x (acquire, yield_now, release)",
+        sync::TASKS * sync::ROUNDS,
+        "acquire"
+    ),
+    sync_row!(
+        sync_lock,
+        "6 tasks, each 1000 x (lock, add, yield_now, unlock): every lock a hand-off",
+        sync::TASKS * sync::ROUNDS,
+        "lock"
+    ),
+    sync_row!(
+        sync_event,
+        "10 tasks wait on an event, woken all at once 100 times (tokio: Notify::notify_waiters; smol: event-listener)",
+        sync::WAITERS * sync::WAVES,
+        "wake"
+    ),
+    sync_row!(
+        sync_barrier,
+        "10 tasks meet at a barrier of 10, 100 rounds",
+        sync::WAITERS * sync::WAVES,
+        "wait"
     ),
 ];
 

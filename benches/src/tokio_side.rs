@@ -2,8 +2,10 @@
 //! `spawn`, `sync::{oneshot, mpsc}`, `time::{timeout, sleep}` and `task::yield_now`.
 #![forbid(unsafe_code)]
 
+use std::future::{Future, poll_fn};
 use std::hint::black_box;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
@@ -166,6 +168,43 @@ pub fn queue_contention(rt: &Runtime) {
             black_box(rx.recv().await.unwrap());
         }
     });
+}
+
+/// `CANCEL_STORM` senders wait on a full `mpsc::channel(1)` (each `send` future boxed and
+/// polled once: it waits in the channel's semaphore), then are dropped newest first
+/// (`oldest_first: false`) or oldest first.
+fn queue_cancel(rt: &Runtime, oldest_first: bool) {
+    rt.block_on(async {
+        let (tx, mut rx) = mpsc::channel(1);
+        tx.try_send(usize::MAX).unwrap();
+        let mut waiting = Vec::with_capacity(CANCEL_STORM);
+        poll_fn(|cx| {
+            for n in 0..CANCEL_STORM {
+                let mut send = Box::pin(tx.send(n));
+                assert!(send.as_mut().poll(cx).is_pending());
+                waiting.push(send);
+            }
+            Poll::Ready(())
+        })
+        .await;
+        if oldest_first {
+            waiting.reverse();
+        }
+        while let Some(send) = waiting.pop() {
+            drop(send);
+        }
+        assert_eq!(black_box(rx.try_recv()), Ok(usize::MAX));
+    });
+}
+
+/// 10,000 senders wait on a full `mpsc::channel(1)`, then give up newest first.
+pub fn queue_cancel_storm(rt: &Runtime) {
+    queue_cancel(rt, false);
+}
+
+/// 10,000 senders wait on a full `mpsc::channel(1)`, then give up oldest first.
+pub fn queue_cancel_in_order(rt: &Runtime) {
+    queue_cancel(rt, true);
 }
 
 /// 1000 × `timeout(1 s, yield_now())` in one task: a timer registered and cancelled.

@@ -1,10 +1,17 @@
 #![doc = include_str!("../../../docs/04-channel.md")]
-#![deny(unsafe_code)] // allowed in `sync.rs` (its lock) and `oneshot.rs` (its two cells)
+// `unsafe` is allowed only in `sync.rs` (the lock), `oneshot.rs` (its cells and its
+// allocation), `queue/handoff.rs` (a waiting future's answer cell) and the few marked
+// lines of `queue/` that use it.
+#![deny(unsafe_code)]
 
 mod errors;
+mod line;
+#[doc = include_str!("../../../docs/04a-locks.md")]
+pub mod locks;
 pub mod oneshot;
 mod queue;
 mod sync;
 
 pub use errors::{Closed, TryGetError, TryPutError};
-pub use queue::{Get, Join, Put, Queue};
+pub use queue::order;
+pub use queue::{Get, Join, LifoQueue, PriorityQueue, Put, Queue, QueueOf};

@@ -5,12 +5,20 @@
 //! [`Receiver`] is awaited (`await fut`). If the sender goes away without sending, the
 //! receiver wakes with [`RecvError`], as an awaiting task would get an exception.
 //!
-//! # No lock: one atomic state word
+//! ```
+//! use handloop_channel::oneshot;
+//!
+//! let (tx, rx) = oneshot::channel();
+//! std::thread::spawn(move || tx.send("done").unwrap());
+//! assert_eq!(futures::executor::block_on(rx), Ok("done"));
+//! ```
+//!
+//! # No lock, no `Arc`: one allocation and one atomic state word
 //!
 //! The queue needs a lock because any number of tasks touch its state. A oneshot has
-//! exactly two parties and each does one thing once, so a state word with three bits is
-//! enough to say who may touch the two cells (the value, the receiver's waker), and each
-//! side changes the word with a single atomic read-modify-write:
+//! exactly two parties and each does one thing once, so one atomic word is enough to say
+//! who may touch the two cells (the value, the receiver's waker) and who frees the
+//! allocation they live in. Three flag bits and a count:
 //!
 //! * `COMPLETE`: the sender is done (`send` wrote the value first; a dropped sender did
 //!   not). Before it is set, the value cell is the sender's; after, the receiver's.
@@ -19,63 +27,92 @@
 //!   (by the receiver's `will_wake`, by the sender's `wake_by_ref`). To change its waker
 //!   the receiver first clears the bit, and if `COMPLETE` was already set it leaves the
 //!   cell alone, since the sender may be reading it.
-//! * `CLOSED`: the receiver was dropped. A `send` that finds it set takes its value back.
+//! * `CLOSED`: the receiver was dropped before it had its answer. A `send` that finds it
+//!   set takes its value back.
+//! * the count, in the bits above the flags: how many halves still hold the allocation.
+//!   It starts at 2, and each half takes 1 off once, as the last thing it does. The half
+//!   that takes it to 0 frees the allocation.
 //!
-//! A round trip (receiver waits, sender sends, receiver reads) costs two atomic
-//! read-modify-writes on the word and two loads (one per poll), where a lock costs one
-//! read-modify-write per access. The `Arc` around it adds one each when the halves are
-//! dropped; its last owner drops what
-//! is left in the cells. `tests/loom.rs` checks the races between the two halves.
-#![allow(unsafe_code)] // the cells, whose accesses the state word's protocol orders
+//! ## A release that usually costs no atomic read-modify-write
+//!
+//! An atomic read-modify-write (a `fetch_or`, a `compare_exchange`) costs several
+//! nanoseconds even with no other thread around, which is more than the rest of a
+//! oneshot's work. So each half avoids them where it can:
+//!
+//! * **Load first.** A half about to let go first *loads* the word. A count of 1 can
+//!   only be its own (the other half has already let go, for good), so it frees the
+//!   allocation with no read-modify-write. Only when the count is 2 does it subtract,
+//!   and then whichever half's subtraction leaves 0 frees.
+//! * **Send and let go at once.** When the receiver is not waiting (no waker to wake),
+//!   `send` sets `COMPLETE` and takes the sender's 1 off the count in a single
+//!   `compare_exchange`: after that, the sender never touches the allocation again.
+//!   When the receiver does wait, the sender must read its waker after setting
+//!   `COMPLETE`, so it lets go only after waking it.
+//!
+//! A send to a receiver that is not yet waiting costs one read-modify-write in all (the
+//! receiver's read and its release are loads). A send to a waiting receiver costs three:
+//! the receiver storing its waker, the sender completing, the sender letting go. (An
+//! `Arc` would add four: a clone, two drops and the weak count.) `tests/loom.rs` checks
+//! every interleaving of the two halves, including who frees; Miri checks that the
+//! allocation is freed exactly once.
+#![allow(unsafe_code)] // the cells and the allocation, whose accesses the state word orders
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, Waker};
 
-use crate::sync::{Arc, AtomicUsize, RawCell};
+use crate::sync::{AtomicUsize, RawCell};
 
 /// The sender is done: it sent a value (in the value cell) or was dropped without one.
 const COMPLETE: usize = 0b001;
 /// The receiver's waker is in its cell, for the sender to wake.
 const RX_WAKER: usize = 0b010;
-/// The receiver was dropped.
+/// The receiver was dropped before it had its answer.
 const CLOSED: usize = 0b100;
+/// One half holding the allocation; the count lives in the bits above the flags.
+const REF_ONE: usize = 0b1000;
+/// The bits of the count.
+const REF_MASK: usize = !(REF_ONE - 1);
 
 /// Creates a connected sender and receiver.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Arc::new(Shared {
-        state: AtomicUsize::new(0),
+    let shared = Box::new(Shared {
+        state: AtomicUsize::new(2 * REF_ONE),
         value: RawCell::new(None),
         waker: RawCell::new(None),
+        #[cfg(loom)]
+        _leak_check: loom::alloc::Track::new(()),
     });
+    let shared = NonNull::from(Box::leak(shared));
     (
         Sender {
-            shared: Some(Arc::clone(&shared)),
+            shared,
+            _owns: PhantomData,
         },
         Receiver {
             shared,
             done: false,
+            _owns: PhantomData,
         },
     )
 }
 
-/// What both halves share. Who may touch each cell when is the protocol described in the
-/// module documentation, and repeated at each `unsafe` block.
+/// What both halves share, in one allocation. Who may touch each cell when, and who
+/// frees it, is the protocol described in the module documentation, and repeated at each
+/// `unsafe` block.
 struct Shared<T> {
     state: AtomicUsize,
     value: RawCell<Option<T>>,
     /// The receiver's task, while it waits.
     waker: RawCell<Option<Waker>>,
+    /// Under loom, reports the allocation if no half frees it.
+    #[cfg(loom)]
+    _leak_check: loom::alloc::Track<()>,
 }
-
-// (`Shared<T>` is `Send` on its own when `T` is: its cells are.)
-// SAFETY: the state word gives each cell to one side at a time (or lets both only read the
-// waker, which is `Sync`), with release/acquire ordering on every hand-over. So the value
-// only ever moves between threads, never is shared: `T: Send` is what that needs, as for
-// `std::sync::Mutex<T>`.
-unsafe impl<T: Send> Sync for Shared<T> {}
 
 // As with the queue's lock: a panic (in a waker's `clone` or `will_wake`) can happen only
 // before a cell is written or after the state word is updated, so no one can observe a
@@ -83,24 +120,39 @@ unsafe impl<T: Send> Sync for Shared<T> {}
 impl<T> std::panic::RefUnwindSafe for Shared<T> {}
 impl<T> std::panic::UnwindSafe for Shared<T> {}
 
-impl<T> Shared<T> {
-    /// Takes the value out once `COMPLETE` has been seen (with acquire ordering).
-    ///
-    /// # Safety
-    ///
-    /// The caller saw `COMPLETE` set by a state change that did not find `CLOSED` set
-    /// (so the sender is done with the value cell for good), and is the receiver.
-    unsafe fn take_value(&self) -> Option<T> {
-        // SAFETY: per the contract, the value cell is the receiver's alone.
-        self.value.with_mut(|value| unsafe { (*value).take() })
+/// Lets go of the allocation: the last thing a half does with it (see "A release that
+/// usually costs no atomic read-modify-write" in the module documentation).
+///
+/// # Safety
+///
+/// `shared` came from [`channel`], and the caller is a half that has not let go yet and
+/// never touches the allocation again.
+unsafe fn release<T>(shared: NonNull<Shared<T>>) {
+    // SAFETY: we still hold our count, so the allocation is alive.
+    let state = unsafe { shared.as_ref() }.state.load(Acquire);
+    let last = if state & REF_MASK == REF_ONE {
+        // Only our own count is left: the other half has let go for good (Acquire: after
+        // everything it did), and no one can take a count again. Nothing to subtract.
+        true
+    } else {
+        // SAFETY: as above.
+        let state = unsafe { shared.as_ref() }.state.fetch_sub(REF_ONE, AcqRel);
+        state & REF_MASK == REF_ONE
+    };
+    if last {
+        // SAFETY: the count reached zero with us: no one else holds the allocation, and
+        // it was made by `Box` in `channel`. Whatever is left in the cells (a value sent
+        // and never received, a waker) is dropped with it.
+        drop(unsafe { Box::from_raw(shared.as_ptr()) });
     }
 }
 
 /// Sends the one value. Dropping it without sending wakes the receiver with
 /// [`RecvError`].
 pub struct Sender<T> {
-    /// `None` only once `send` has run: then `Drop` has nothing left to do.
-    shared: Option<Arc<Shared<T>>>,
+    shared: NonNull<Shared<T>>,
+    /// Owns a `T` (the value it may hand over), for the drop checker.
+    _owns: PhantomData<T>,
 }
 
 /// A future of the one value: `Ok(value)`, or `Err(RecvError)` if the sender was dropped
@@ -109,45 +161,97 @@ pub struct Sender<T> {
 /// **Cancel safety.** Dropping it drops a value already sent, if any; a later
 /// [`Sender::send`] then fails and gives its value back.
 pub struct Receiver<T> {
-    shared: Arc<Shared<T>>,
-    /// Already returned its result: polling again is a bug.
+    shared: NonNull<Shared<T>>,
+    /// Already returned its result: polling again is a bug, and the sender is done.
     done: bool,
+    _owns: PhantomData<T>,
 }
 
+// Neither half is ever pinned in place (the shared state is behind a pointer).
+impl<T> Unpin for Sender<T> {}
+impl<T> Unpin for Receiver<T> {}
+
+// SAFETY: the two halves only ever move the value from one thread to another (the state
+// word gives each cell to one side at a time, with release/acquire ordering at every
+// hand-over, or lets both only read the waker, which is `Send + Sync`): `T: Send` is what
+// that needs, as for `std::sync::Mutex<T>`. The allocation is freed by whichever half
+// lets go last, on whatever thread, which again only needs `T: Send`.
+unsafe impl<T: Send> Send for Sender<T> {}
+// SAFETY: through `&Sender` one can only load the state word (`is_closed`, `Debug`).
+unsafe impl<T: Send> Sync for Sender<T> {}
+// SAFETY: as for `Sender`.
+unsafe impl<T: Send> Send for Receiver<T> {}
+// SAFETY: through `&Receiver` one can only load the state word and, once `COMPLETE` is
+// seen, read whether the value cell is empty (`Debug`); every write to that cell needs
+// `&mut Receiver` (or the sender, before `COMPLETE`).
+unsafe impl<T: Send> Sync for Receiver<T> {}
+
 impl<T> Sender<T> {
+    fn shared(&self) -> &Shared<T> {
+        // SAFETY: a sender holds its count until it is consumed or dropped.
+        unsafe { self.shared.as_ref() }
+    }
+
     /// Sends `value`, waking the receiver. Fails with `Err(value)` if the receiver was
     /// already dropped, so the value is never lost silently.
-    pub fn send(mut self, value: T) -> Result<(), T> {
-        let shared = self.shared.take().expect("a live sender holds the channel");
+    ///
+    /// ```
+    /// use handloop_channel::oneshot;
+    ///
+    /// let (tx, rx) = oneshot::channel();
+    /// drop(rx);
+    /// assert_eq!(tx.send(7), Err(7)); // nobody to receive it: you get it back
+    /// ```
+    pub fn send(self, value: T) -> Result<(), T> {
+        let this = std::mem::ManuallyDrop::new(self); // `send` lets go itself, below
+        let shared = this.shared();
         // SAFETY: `COMPLETE` is not set (only we set it, and we are here once), so the
         // value cell is ours.
         shared.value.with_mut(|cell| unsafe { *cell = Some(value) });
-        // Release: the receiver that sees `COMPLETE` sees the value.
+        let mut state = shared.state.load(Relaxed);
+        // The receiver is not waiting: complete and let go in one step (Release: the
+        // receiver that sees `COMPLETE` sees the value).
+        while state & (RX_WAKER | CLOSED) == 0 {
+            match shared.state.compare_exchange_weak(
+                state,
+                (state | COMPLETE) - REF_ONE,
+                AcqRel,
+                Relaxed,
+            ) {
+                // We let go: the allocation may already be freed by the receiver.
+                Ok(_) => return Ok(()),
+                Err(now) => state = now,
+            }
+        }
+        // The receiver is waiting, or gone.
         let state = shared.state.fetch_or(COMPLETE, AcqRel);
-        if state & CLOSED != 0 {
+        let result = if state & CLOSED != 0 {
             // The receiver went away first; it saw no `COMPLETE`, so it did not touch the
             // value cell and never will: the value is still ours to give back.
             // SAFETY: as just said, no one else touches the value cell any more.
             let value = shared.value.with_mut(|cell| unsafe { (*cell).take() });
-            return Err(value.expect("the value we just stored"));
-        }
-        if state & RX_WAKER != 0 {
-            wake_receiver(&shared);
-        }
-        Ok(())
+            Err(value.expect("the value we just stored"))
+        } else {
+            // `RX_WAKER` may have been cleared since our load: the receiver is changing
+            // its waker, and will see `COMPLETE` when it sets the bit again.
+            if state & RX_WAKER != 0 {
+                wake_receiver(shared);
+            }
+            Ok(())
+        };
+        // SAFETY: we are the sender, we have not let go, and we are done.
+        unsafe { release(this.shared) };
+        result
     }
 
     /// Whether the receiver was dropped: a `send` would fail.
     pub fn is_closed(&self) -> bool {
-        let shared = self
-            .shared
-            .as_ref()
-            .expect("a live sender holds the channel");
-        shared.state.load(Acquire) & CLOSED != 0
+        self.shared().state.load(Acquire) & CLOSED != 0
     }
 }
 
-/// Wakes the receiver after setting `COMPLETE` over a set `RX_WAKER`.
+/// Wakes the receiver after setting `COMPLETE` over a set `RX_WAKER` (the caller still
+/// holds its count).
 fn wake_receiver<T>(shared: &Shared<T>) {
     shared.waker.with(|waker| {
         // SAFETY: `RX_WAKER` was set when we set `COMPLETE`, so the receiver no longer
@@ -161,14 +265,23 @@ fn wake_receiver<T>(shared: &Shared<T>) {
 }
 
 impl<T> Drop for Sender<T> {
+    /// Dropped without sending: complete with no value, waking a waiting receiver.
     fn drop(&mut self) {
-        let Some(shared) = self.shared.take() else {
-            return; // `send` already ran
-        };
+        let shared = self.shared();
         let state = shared.state.fetch_or(COMPLETE, AcqRel);
         if state & (RX_WAKER | CLOSED) == RX_WAKER {
-            wake_receiver(&shared);
+            wake_receiver(shared);
         }
+        // SAFETY: we are the sender, we have not let go (`send` does not run `Drop`),
+        // and we are done.
+        unsafe { release(self.shared) };
+    }
+}
+
+impl<T> Receiver<T> {
+    fn shared(&self) -> &Shared<T> {
+        // SAFETY: a receiver holds its count until it is dropped.
+        unsafe { self.shared.as_ref() }
     }
 }
 
@@ -178,7 +291,7 @@ impl<T> Future for Receiver<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "oneshot::Receiver polled after it completed");
-        let shared = &*this.shared;
+        let shared = this.shared();
         // Acquire: if the sender is done, we see the value it wrote.
         let mut state = shared.state.load(Acquire);
         if state & COMPLETE == 0 && state & RX_WAKER != 0 {
@@ -196,7 +309,8 @@ impl<T> Future for Receiver<T> {
         }
         if state & COMPLETE == 0 {
             // SAFETY: `RX_WAKER` is clear (never set, or cleared just above before the
-            // sender completed), so the waker cell is ours alone.
+            // sender completed), so the waker cell is ours alone. The waker it replaces
+            // is dropped here: we run the task that owns it, and no one waits on us.
             shared
                 .waker
                 .with_mut(|waker| unsafe { *waker = Some(cx.waker().clone()) });
@@ -207,8 +321,9 @@ impl<T> Future for Receiver<T> {
             }
             // The sender completed meanwhile, without seeing our waker: read its answer.
         }
-        // SAFETY: we saw `COMPLETE`, and `CLOSED` is not set (only our `Drop` sets it).
-        let value = unsafe { shared.take_value() };
+        // SAFETY: we saw `COMPLETE`, so the sender is done with the value cell for good,
+        // and `CLOSED` is not set (only our `Drop` sets it): the cell is ours.
+        let value = shared.value.with_mut(|value| unsafe { (*value).take() });
         this.done = true;
         Poll::Ready(value.ok_or(RecvError))
     }
@@ -216,16 +331,18 @@ impl<T> Future for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if self.done {
-            return; // the value was taken or the sender is gone: no one will look again
+        if !self.done {
+            let shared = self.shared();
+            let state = shared.state.fetch_or(CLOSED, AcqRel);
+            if state & COMPLETE != 0 {
+                // A value already sent is dropped with the receiver, not left to whichever
+                // half happens to free the allocation.
+                // SAFETY: we saw `COMPLETE` before setting `CLOSED`: the cell is ours.
+                drop(shared.value.with_mut(|value| unsafe { (*value).take() }));
+            }
         }
-        let state = self.shared.state.fetch_or(CLOSED, AcqRel);
-        if state & COMPLETE != 0 {
-            // A value already sent is dropped with the receiver, not left to whichever
-            // half happens to drop the `Arc` last.
-            // SAFETY: we saw `COMPLETE` before setting `CLOSED`.
-            drop(unsafe { self.shared.take_value() });
-        }
+        // SAFETY: we are the receiver, we have not let go, and we are done.
+        unsafe { release(self.shared) };
     }
 }
 
@@ -251,15 +368,12 @@ impl<T> fmt::Debug for Sender<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.state.load(Acquire);
+        let shared = self.shared();
+        let state = shared.state.load(Acquire);
         let sender_gone = state & COMPLETE != 0;
         // SAFETY: once `COMPLETE` is seen the value cell is the receiver's, and `&self`
         // rules out our own `poll` taking it meanwhile: reading is fine.
-        let has_value = sender_gone
-            && self
-                .shared
-                .value
-                .with(|value| unsafe { (*value).is_some() });
+        let has_value = sender_gone && shared.value.with(|value| unsafe { (*value).is_some() });
         f.debug_struct("Receiver")
             .field("has_value", &has_value)
             .field("sender_gone", &sender_gone)

@@ -1,19 +1,26 @@
-//! `Queue<T>`: the handle, the state behind its lock, and the non-waiting operations.
+//! The queues: one implementation, [`QueueOf<T, O>`], and its three orders, [`Queue`]
+//! (FIFO), [`LifoQueue`] and [`PriorityQueue`]. The handle and its non-waiting operations
+//! are here.
 //!
-//! The waiting operations (`put`, `get`, `join`) are futures in `queue/futures.rs`;
-//! the lines of waiting tasks are in `queue/waiters.rs`.
+//! The state behind the lock and the steps of each operation are in `queue/state.rs`;
+//! the waiting operations (`put`, `get`, `join`) are futures in `queue/futures.rs`, and a
+//! waiting future receives its answer in its own cell (`queue/handoff.rs`); the calls for
+//! plain threads are in `queue/blocking.rs`; the orders in `queue/order.rs`.
 
+mod blocking;
 mod futures;
-mod waiters;
+mod handoff;
+pub mod order;
+mod state;
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::task::Waker;
 
 use crate::errors::{TryGetError, TryPutError};
+use crate::line::WakeList;
 use crate::sync::{Arc, Lock, LockGuard};
 pub use futures::{Get, Join, Put};
-use waiters::{Waiters, Wake2, WakeList};
+use order::{Fifo, Lifo, Order, Priority};
+use state::State;
 
 /// A multi-producer, multi-consumer FIFO queue for async tasks: asyncio's `Queue`,
 /// with fair hand-off.
@@ -22,59 +29,105 @@ use waiters::{Waiters, Wake2, WakeList};
 /// clone), so each task can own one. It only talks to executors through
 /// [`std::task::Waker`], so it works on handloop's loop, on tokio, or on any other.
 ///
-/// * [`put`](Queue::put) waits while the queue is full, [`get`](Queue::get) while it is
-///   empty; [`try_put`](Queue::try_put) and [`try_get`](Queue::try_get) never wait.
+/// * [`put`](QueueOf::put) waits while the queue is full, [`get`](QueueOf::get) while
+///   it is empty; [`try_put`](QueueOf::try_put) and [`try_get`](QueueOf::try_get) never
+///   wait.
 /// * **Hand-off.** An item put while a getter waits goes straight to the getter that has
 ///   waited longest; a running task calling `try_get` cannot take it first. A freed slot
 ///   goes to the putter that has waited longest, so items enter in the order their
 ///   putters arrived.
-/// * [`close`](Queue::close) rejects further puts and lets getters drain what is left;
-///   [`close_and_drain`](Queue::close_and_drain) also takes every item out at once.
-/// * [`task_done`](Queue::task_done) and [`join`](Queue::join) count unfinished items,
-///   as in asyncio.
+/// * [`close`](QueueOf::close) rejects further puts and lets getters drain what is left;
+///   [`close_and_drain`](QueueOf::close_and_drain) also takes every item out at once.
+/// * [`task_done`](QueueOf::task_done) and [`join`](QueueOf::join) count unfinished
+///   items, as in asyncio.
+/// * [`put_blocking`](QueueOf::put_blocking) and [`get_blocking`](QueueOf::get_blocking)
+///   let plain threads (not tasks) feed or drain it.
 ///
-/// An item handed to a waiting getter keeps its slot until that getter collects it, so a
-/// bounded queue never holds more than its capacity, counting those items.
-pub struct Queue<T> {
-    shared: Arc<Lock<State<T>>>,
+/// `Queue<T>` is [`QueueOf<T, Fifo<T>>`](QueueOf): [`LifoQueue`] and [`PriorityQueue`]
+/// are the same queue with another order, and every method is documented on `QueueOf`.
+///
+/// ```
+/// use handloop_channel::Queue;
+///
+/// futures::executor::block_on(async {
+///     let queue = Queue::bounded(2);
+///     queue.put("first").await.unwrap();
+///     queue.put("second").await.unwrap();
+///     assert_eq!(queue.get().await, Ok("first"));
+///     assert_eq!(queue.get().await, Ok("second"));
+/// });
+/// ```
+pub type Queue<T> = QueueOf<T, Fifo<T>>;
+
+/// A queue that hands out the item put last first: asyncio's `LifoQueue` (a stack), with
+/// [`Queue`]'s waiting, fairness and closing.
+///
+/// Getters still wait in line and are served in arrival order; only the order of the items
+/// changes. `close_and_drain` returns the items in the order `get` would have (newest
+/// first).
+///
+/// ```
+/// use handloop_channel::LifoQueue;
+///
+/// let stack = LifoQueue::unbounded();
+/// for page in ["home", "docs", "api"] {
+///     stack.try_put(page).unwrap();
+/// }
+/// assert_eq!(stack.try_get(), Ok("api"));
+/// assert_eq!(stack.close_and_drain(), ["docs", "home"]);
+/// ```
+pub type LifoQueue<T> = QueueOf<T, Lifo<T>>;
+
+/// A queue that hands out its smallest item first: asyncio's `PriorityQueue`, with
+/// [`Queue`]'s waiting, fairness and closing.
+///
+/// Items are compared with [`Ord`]; put `(priority, job)` pairs as in asyncio, or any
+/// type whose order is its priority. Unlike asyncio's (a plain heap), the order is
+/// **stable**: items that compare equal come out in the order they were put. An item
+/// handed to a waiting getter is that getter's, even if a smaller one arrives before the
+/// getter runs (hand-off, as in [`Queue`]).
+///
+/// ```
+/// use handloop_channel::PriorityQueue;
+///
+/// let jobs = PriorityQueue::bounded(8);
+/// jobs.try_put((2, "write the report")).unwrap();
+/// jobs.try_put((0, "put out the fire")).unwrap();
+/// jobs.try_put((1, "answer the mail")).unwrap();
+/// assert_eq!(jobs.try_get(), Ok((0, "put out the fire")));
+/// assert_eq!(jobs.try_get(), Ok((1, "answer the mail")));
+/// ```
+pub type PriorityQueue<T> = QueueOf<T, Priority<T>>;
+
+/// The one queue implementation behind [`Queue`], [`LifoQueue`] and [`PriorityQueue`]:
+/// `O` ([`order::Fifo`], [`order::Lifo`] or [`order::Priority`]) says in which order
+/// ready items leave; everything else (the lines of waiting tasks, hand-off, closing,
+/// `join`, the blocking calls) is shared. You normally name it through those three.
+///
+/// An item handed to a waiting getter leaves the queue at once (it is the getter's), so
+/// it no longer takes up a slot: a bounded queue never holds more than its capacity in
+/// ready items, with one exception: if a getter that was handed an item is dropped before
+/// it took it, the item comes back into the queue even if the queue has filled up since
+/// (nothing is lost), and puts wait until the queue is below its capacity again.
+pub struct QueueOf<T, O> {
+    shared: Arc<Lock<State<T, O>>>,
 }
 
-/// Everything behind the queue's one lock.
-///
-/// Invariants, true whenever the lock is free:
-/// * a getter is in line only while `items` is empty (an item never waits while a
-///   getter does);
-/// * a putter is in line only while there is no room (`items.len() + handed >= capacity`);
-/// * `handed` is the number of answered getters that hold an item they have not collected.
-///
-/// The fast paths lean on the first two: a put that finds no getter in line just stores
-/// its item, a get that finds no putter in line just takes one, and neither has anyone
-/// to wake.
-pub(crate) struct State<T> {
-    /// Items ready for the next `get`, oldest first.
-    items: VecDeque<T>,
-    /// Items handed to getters that have not collected them yet; they keep their slot.
-    handed: usize,
-    /// `usize::MAX` for an unbounded queue.
-    capacity: usize,
-    closed: bool,
-    /// Items put and not yet marked done with `task_done` (asyncio's `_unfinished_tasks`).
-    unfinished: usize,
-    /// Getters waiting for an item. Payload: the item handed to them.
-    getters: Waiters<Option<T>>,
-    /// Putters waiting for a slot. Payload: their item, until it enters.
-    putters: Waiters<Option<T>>,
-    /// Tasks waiting in `join`.
-    joiners: Waiters<()>,
-}
-
-impl<T> Queue<T> {
+impl<T, O: Order<T>> QueueOf<T, O> {
     /// A queue that holds at most `capacity` items; `put` waits while it is full.
+    ///
+    /// ```
+    /// use handloop_channel::{Queue, TryPutError};
+    ///
+    /// let queue = Queue::bounded(1);
+    /// queue.try_put(1).unwrap();
+    /// assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
+    /// ```
     ///
     /// # Panics
     ///
     /// If `capacity` is zero: a queue with no room could never accept an item.
-    /// (asyncio reads `maxsize=0` as "no limit"; here that is [`Queue::unbounded`].)
+    /// (asyncio reads `maxsize=0` as "no limit"; here that is [`unbounded`](Self::unbounded).)
     #[track_caller]
     pub fn bounded(capacity: usize) -> Self {
         assert!(
@@ -82,57 +135,48 @@ impl<T> Queue<T> {
             "Queue::bounded(0): a queue needs room for at least one item; \
              use Queue::unbounded() for a queue without a limit (asyncio's maxsize=0)"
         );
-        Queue::with_capacity(capacity, VecDeque::with_capacity(capacity.min(1024)))
+        QueueOf::with_state(State::new(capacity, O::with_capacity(capacity.min(1024))))
     }
 
     /// A queue without a limit: `put` never waits (asyncio's `Queue()`).
     pub fn unbounded() -> Self {
-        Queue::with_capacity(usize::MAX, VecDeque::new())
+        QueueOf::with_state(State::new(usize::MAX, O::with_capacity(0)))
     }
 
-    fn with_capacity(capacity: usize, items: VecDeque<T>) -> Self {
-        let state = State {
-            items,
-            handed: 0,
-            capacity,
-            closed: false,
-            unfinished: 0,
-            getters: Waiters::new(),
-            putters: Waiters::new(),
-            joiners: Waiters::new(),
-        };
-        Queue {
+    fn with_state(state: State<T, O>) -> Self {
+        QueueOf {
             shared: Arc::new(Lock::new(state)),
         }
     }
 
     #[inline]
-    pub(crate) fn state(&self) -> LockGuard<'_, State<T>> {
+    pub(crate) fn state(&self) -> LockGuard<'_, State<T, O>> {
         self.shared.lock()
     }
 
-    /// Puts `item` at the back of the queue, waiting while the queue is full.
+    /// Puts `item` into the queue, waiting while the queue is full.
     ///
     /// Fails with [`Closed`](crate::Closed) holding the item if the queue is closed before the item
     /// entered. See [`Put`] for what dropping the future does.
     #[inline]
-    pub fn put(&self, item: T) -> Put<'_, T> {
+    pub fn put(&self, item: T) -> Put<'_, T, O> {
         Put::new(self, item)
     }
 
-    /// Takes the item at the front of the queue, waiting while the queue is empty.
+    /// Takes the next item (the front one for a [`Queue`]), waiting while the queue is
+    /// empty.
     ///
-    /// After [`close`](Queue::close), `get` still returns the items left in the queue, and
-    /// fails with [`Closed`](crate::Closed) only once it is empty. See [`Get`] for what dropping the
-    /// future does.
+    /// After [`close`](Self::close), `get` still returns the items left in the queue, and
+    /// fails with [`Closed`](crate::Closed) only once it is empty. See [`Get`] for what
+    /// dropping the future does.
     #[inline]
-    pub fn get(&self) -> Get<'_, T> {
+    pub fn get(&self) -> Get<'_, T, O> {
         Get::new(self)
     }
 
     /// Waits until every item put so far has been marked done with
-    /// [`task_done`](Queue::task_done). Returns at once if nothing is unfinished.
-    pub fn join(&self) -> Join<'_, T> {
+    /// [`task_done`](Self::task_done). Returns at once if nothing is unfinished.
+    pub fn join(&self) -> Join<'_, T, O> {
         Join::new(self)
     }
 
@@ -156,7 +200,7 @@ impl<T> Queue<T> {
         Ok(())
     }
 
-    /// Takes the front item without waiting: `Empty` if no item is ready,
+    /// Takes the next item without waiting: `Empty` if no item is ready,
     /// `Closed` if the queue is closed and drained.
     ///
     /// An item put while a getter waits belongs to that getter, so `try_get` sees `Empty`
@@ -164,9 +208,11 @@ impl<T> Queue<T> {
     #[inline]
     pub fn try_get(&self) -> Result<T, TryGetError> {
         let mut state = self.state();
-        let (result, wake) = state.take();
+        let (result, putter) = state.take();
         drop(state);
-        wake.wake_all();
+        if let Some(putter) = putter {
+            putter.wake();
+        }
         result
     }
 
@@ -182,9 +228,10 @@ impl<T> Queue<T> {
     }
 
     /// Closes the queue and takes every item left in it, like asyncio's
-    /// `shutdown(immediate=True)`, but returning the items instead of dropping them.
+    /// `shutdown(immediate=True)`, but returning the items (in the order `get` would have
+    /// returned them) instead of dropping them.
     ///
-    /// Getters then fail at once. The unfinished count (see [`join`](Queue::join)) drops by
+    /// Getters then fail at once. The unfinished count (see [`join`](Self::join)) drops by
     /// the number of items taken, which may release `join`. Items already handed to
     /// waiting getters are not taken: those getters still receive them, and if such a
     /// getter is dropped instead, its item goes back into the queue (nothing is lost), where
@@ -193,20 +240,20 @@ impl<T> Queue<T> {
         let mut wake = WakeList::new();
         let mut state = self.state();
         state.close(&mut wake);
-        let drained = std::mem::take(&mut state.items);
+        let drained = state.items.drain();
         state.unfinished = state.unfinished.saturating_sub(drained.len());
         if state.unfinished == 0 {
             state.release_joiners(&mut wake);
         }
         drop(state);
         wake.wake_all();
-        Vec::from(drained)
+        drained
     }
 
     /// Marks one item taken from the queue as processed (asyncio's `task_done`).
     ///
     /// Every successful put adds one to the queue's unfinished count; `task_done` takes one
-    /// off; [`join`](Queue::join) waits for zero.
+    /// off; [`join`](Self::join) waits for zero.
     ///
     /// # Panics
     ///
@@ -231,8 +278,8 @@ impl<T> Queue<T> {
         }
     }
 
-    /// The number of items ready to be taken (not counting items already handed to
-    /// waiting getters).
+    /// The number of items ready to be taken (items already handed to waiting getters are
+    /// theirs, and not counted).
     pub fn len(&self) -> usize {
         self.state().items.len()
     }
@@ -242,8 +289,8 @@ impl<T> Queue<T> {
         self.len() == 0
     }
 
-    /// Whether a put would wait now: every slot holds an item (ready, or handed to a getter
-    /// that has not collected it yet). Always `false` for an unbounded queue.
+    /// Whether a put would wait now: the queue holds as many items as its capacity.
+    /// Always `false` for an unbounded queue.
     pub fn is_full(&self) -> bool {
         !self.state().has_room()
     }
@@ -254,162 +301,39 @@ impl<T> Queue<T> {
         (capacity != usize::MAX).then_some(capacity)
     }
 
-    /// Whether [`close`](Queue::close) or [`close_and_drain`](Queue::close_and_drain) was
+    /// Whether [`close`](Self::close) or [`close_and_drain`](Self::close_and_drain) was
     /// called.
     pub fn is_closed(&self) -> bool {
         self.state().closed
     }
 
-    /// Items put and not yet marked done with [`task_done`](Queue::task_done).
+    /// Items put and not yet marked done with [`task_done`](Self::task_done).
     pub fn unfinished(&self) -> usize {
         self.state().unfinished
     }
 }
 
-impl<T> State<T> {
-    #[inline]
-    pub(crate) fn has_room(&self) -> bool {
-        self.items.len() + self.handed < self.capacity
-    }
-
-    /// Whether a new put may enter now: there is room, and so no earlier putter is waiting
-    /// for it (a freed slot goes to a waiting putter at once, so putters wait only while
-    /// the queue is full): a new put never jumps their line.
-    #[inline]
-    fn may_enter(&self) -> bool {
-        let room = self.has_room();
-        debug_assert!(
-            !room || self.putters.is_empty(),
-            "putters wait while there is room"
-        );
-        room
-    }
-
-    /// A put succeeded: the item enters the queue and counts as unfinished. Returns the
-    /// getter to wake if the item was handed to one.
-    #[inline]
-    fn enter(&mut self, item: T) -> Option<Waker> {
-        self.unfinished += 1;
-        if self.getters.is_empty() {
-            // The common case: no one is waiting for it, so there is no one to wake.
-            self.items.push_back(item);
-            None
-        } else {
-            self.hand_or_store(item, Place::Back)
-        }
-    }
-
-    /// Hands `item` to the longest-waiting getter if there is one (Beazley's step 5: the
-    /// getter is woken, put back on its ready queue, not called); otherwise stores it.
-    /// Returns the getter to wake.
-    fn hand_or_store(&mut self, item: T, place: Place) -> Option<Waker> {
-        if let Some(getter) = self.getters.answer_first() {
-            getter.payload = Some(item);
-            let waker = getter.waker.take();
-            self.handed += 1;
-            waker
-        } else {
-            match place {
-                Place::Back => self.items.push_back(item),
-                Place::Front => self.items.push_front(item),
-            }
-            None
-        }
-    }
-
-    /// Takes the front item if there is one, passing the freed slot on. Returns the
-    /// result and the tasks to wake.
-    #[inline]
-    fn take(&mut self) -> (Result<T, TryGetError>, Wake2) {
-        match self.items.pop_front() {
-            Some(item) => (Ok(item), self.slot_freed()),
-            None if self.closed => (Err(TryGetError::Closed), Wake2::none()),
-            None => (Err(TryGetError::Empty), Wake2::none()),
-        }
-    }
-
-    /// A slot was freed: it goes to the longest-waiting putter, whose item enters now,
-    /// in the order the putters arrived. Returns the tasks to wake: that putter, and the
-    /// getter its item was handed to, if any.
-    #[inline]
-    fn slot_freed(&mut self) -> Wake2 {
-        if self.putters.is_empty() {
-            return Wake2::none(); // the common case: no one waits for room
-        }
-        self.admit_first_putter()
-    }
-
-    fn admit_first_putter(&mut self) -> Wake2 {
-        debug_assert!(self.has_room(), "a slot was just freed");
-        let putter = self
-            .putters
-            .answer_first()
-            .expect("slot_freed checked that a putter waits");
-        let item = putter
-            .payload
-            .take()
-            .expect("a putter in line holds its item");
-        let putter = putter.waker.take();
-        let getter = self.enter(item);
-        Wake2::two(putter, getter)
-    }
-
-    /// A getter handed `item` went away without collecting it: the item goes back to the
-    /// front of the queue (or to the next waiting getter), keeping its slot. Returns the
-    /// getter to wake.
-    fn give_back(&mut self, item: T) -> Option<Waker> {
-        self.handed -= 1;
-        self.hand_or_store(item, Place::Front)
-    }
-
-    fn close(&mut self, wake: &mut WakeList) {
-        self.closed = true;
-        // Putters keep their item in their entry: their future returns it in `Closed`.
-        while let Some(putter) = self.putters.answer_first() {
-            wake.push(putter.waker.take());
-        }
-        // Getters in line means no item is ready: they will find the queue closed.
-        while let Some(getter) = self.getters.answer_first() {
-            wake.push(getter.waker.take());
-        }
-    }
-
-    fn release_joiners(&mut self, wake: &mut WakeList) {
-        while let Some(joiner) = self.joiners.answer_first() {
-            wake.push(joiner.waker.take());
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Place {
-    Front,
-    Back,
-}
-
-impl<T> Clone for Queue<T> {
+impl<T, O> Clone for QueueOf<T, O> {
     /// Another handle to the same queue.
     fn clone(&self) -> Self {
-        Queue {
+        QueueOf {
             shared: Arc::clone(&self.shared),
         }
     }
 }
 
-impl<T> fmt::Debug for Queue<T> {
+impl<T, O: Order<T>> fmt::Debug for QueueOf<T, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();
         let capacity = (state.capacity != usize::MAX).then_some(state.capacity);
-        f.debug_struct("Queue")
+        f.debug_struct(O::NAME)
             .field("len", &state.items.len())
-            .field("is_empty", &state.items.is_empty())
-            .field("handed", &state.handed)
             .field("capacity", &capacity)
             .field("is_full", &!state.has_room())
             .field("closed", &state.closed)
             .field("unfinished", &state.unfinished)
-            .field("waiting_getters", &state.getters.in_line())
-            .field("waiting_putters", &state.putters.in_line())
+            .field("waiting_getters", &state.getters.len())
+            .field("waiting_putters", &state.putters.len())
             .finish()
     }
 }

@@ -9,6 +9,11 @@
 //! store and a lock/unlock costs one atomic read-modify-write (about 6 ns on the machines
 //! we measure on; a put plus a get costs about 20-25 ns in all).
 //!
+//! Measured with `Lock` swapped for `std::sync::Mutex` (the CPU time of `compare --iters N
+//! --only W --runtime handloop`, 9 interleaved runs of each build, medians): this lock was
+//! 11% faster on `queue_uncontended`, 12% on `request_reply` and 5% on `queue_bounded1`,
+//! and level on `queue_contention` and on `ping_pong` (which takes no lock).
+//!
 //! A lock that never sleeps is only right when it is held briefly, so the crate keeps its
 //! critical sections tiny and never runs foreign code in them: wakers are called and items
 //! are dropped after unlocking. (Cloning a `Waker` is the only call out, and a waker's
@@ -30,15 +35,16 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 #[cfg(loom)]
 pub(crate) use loom::cell::UnsafeCell as RawCell;
 #[cfg(loom)]
-pub(crate) use loom::sync::{Arc, atomic::AtomicUsize};
+use loom::cell::UnsafeCell;
 #[cfg(loom)]
-use loom::{cell::UnsafeCell, sync::atomic::AtomicBool};
+pub(crate) use loom::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize},
+};
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
-use std::sync::atomic::AtomicBool;
-#[cfg(not(loom))]
-pub(crate) use std::sync::atomic::AtomicUsize;
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 /// A spin-then-yield lock around `S`, for critical sections of a few dozen instructions.
 pub(crate) struct Lock<S> {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
@@ -75,8 +76,8 @@ fn debug_shows_the_counts() {
     queue.try_put('a').unwrap();
     assert_eq!(
         format!("{queue:?}"),
-        "Queue { len: 1, is_empty: false, handed: 0, capacity: Some(3), is_full: false, \
-         closed: false, unfinished: 1, waiting_getters: 0, waiting_putters: 0 }"
+        "Queue { len: 1, capacity: Some(3), is_full: false, closed: false, unfinished: 1, \
+         waiting_getters: 0, waiting_putters: 0 }"
     );
     let get = queue.get();
     assert_eq!(format!("{get:?}"), "Get { waiting: false, .. }");
@@ -86,16 +87,42 @@ fn debug_shows_the_counts() {
 fn an_item_put_while_a_getter_waits_is_handed_to_it() {
     let queue = Queue::bounded(1);
     let (wakes, waker) = CountingWaker::new();
-    let mut get = queue.get();
+    let mut get = Box::pin(queue.get());
     assert_eq!(poll_once(&mut get, &waker), Poll::Pending);
     queue.try_put(1).unwrap();
     assert_eq!(wakes.wakes(), 1, "the put woke the getter");
-    // The item is the getter's: nobody else can take it, and it keeps its slot.
+    // The item is the getter's: nobody else can take it, and it has left the queue, so
+    // its slot is free for the next item.
     assert_eq!(queue.try_get(), Err(TryGetError::Empty));
-    assert_eq!((queue.len(), queue.is_full()), (0, true));
-    assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
+    assert_eq!((queue.len(), queue.is_full()), (0, false));
+    assert_eq!(queue.try_put(2), Ok(()));
+    assert!(queue.is_full());
+    // The getter collects its item (without the queue's lock), whatever came after.
     assert_eq!(poll_once(&mut get, &waker), Poll::Ready(Ok(1)));
-    assert!(!queue.is_full());
+    assert_eq!(queue.try_get(), Ok(2));
+}
+
+#[test]
+fn a_getter_dropped_after_the_queue_filled_up_gives_its_item_back_over_capacity() {
+    let queue = Queue::bounded(1);
+    let mut get = Box::pin(queue.get());
+    assert!(poll_once(&mut get, Waker::noop()).is_pending());
+    queue.try_put(1).unwrap(); // handed to `get`
+    queue.try_put(2).unwrap(); // fills the queue
+    drop(get);
+    // Nothing is lost: 1 is back, ahead of 2, though that is one more than the capacity.
+    assert_eq!(queue.len(), 2);
+    assert_eq!(queue.try_put(3), Err(TryPutError::Full(3)));
+    let mut put = Box::pin(queue.put(3));
+    assert!(poll_once(&mut put, Waker::noop()).is_pending());
+    assert_eq!(queue.try_get(), Ok(1));
+    assert!(
+        poll_once(&mut put, Waker::noop()).is_pending(),
+        "still full: the putter waits until the queue is below its capacity"
+    );
+    assert_eq!(queue.try_get(), Ok(2));
+    assert_eq!(poll_once(&mut put, Waker::noop()), Poll::Ready(Ok(())));
+    assert_eq!(queue.try_get(), Ok(3));
 }
 
 #[test]
@@ -103,7 +130,7 @@ fn the_latest_waker_is_the_one_woken() {
     let queue = Queue::unbounded();
     let (old_wakes, old) = CountingWaker::new();
     let (new_wakes, new) = CountingWaker::new();
-    let mut get = queue.get();
+    let mut get = Box::pin(queue.get());
     assert_eq!(poll_once(&mut get, &old), Poll::Pending);
     assert_eq!(poll_once(&mut get, &new), Poll::Pending);
     queue.try_put(()).unwrap();
@@ -113,7 +140,7 @@ fn the_latest_waker_is_the_one_woken() {
 #[test]
 fn a_cancelled_getter_puts_its_item_back_at_the_front() {
     let queue = Queue::bounded(2);
-    let mut get = queue.get();
+    let mut get = Box::pin(queue.get());
     assert!(poll_once(&mut get, Waker::noop()).is_pending());
     queue.try_put(1).unwrap(); // handed to `get`
     queue.try_put(2).unwrap(); // stored
@@ -131,8 +158,8 @@ fn a_cancelled_getter_puts_its_item_back_at_the_front() {
 fn a_cancelled_getter_passes_its_item_to_the_next_getter() {
     let queue = Queue::unbounded();
     let (second_wakes, second_waker) = CountingWaker::new();
-    let mut first = queue.get();
-    let mut second = queue.get();
+    let mut first = Box::pin(queue.get());
+    let mut second = Box::pin(queue.get());
     assert!(poll_once(&mut first, Waker::noop()).is_pending());
     assert!(poll_once(&mut second, &second_waker).is_pending());
     queue.try_put("x").unwrap();
@@ -158,8 +185,8 @@ fn a_cancelled_waiting_putter_drops_only_its_item_and_leaves_the_line() {
     let item = |n| Tracked(n, Arc::clone(&drops));
     let queue = Queue::bounded(1);
     queue.try_put(item(0)).unwrap();
-    let mut first: Put<'_, Tracked> = queue.put(item(1));
-    let mut second = queue.put(item(2));
+    let mut first: Pin<Box<Put<'_, Tracked>>> = Box::pin(queue.put(item(1)));
+    let mut second = Box::pin(queue.put(item(2)));
     assert!(poll_once(&mut first, Waker::noop()).is_pending());
     assert!(poll_once(&mut second, Waker::noop()).is_pending());
     drop(first);
@@ -183,7 +210,7 @@ fn a_putter_dropped_after_its_item_entered_has_still_put_it() {
     let queue = Queue::bounded(1);
     queue.try_put(0).unwrap();
     let (wakes, waker) = CountingWaker::new();
-    let mut put = queue.put(1);
+    let mut put = Box::pin(queue.put(1));
     assert!(poll_once(&mut put, &waker).is_pending());
     assert_eq!(queue.try_get(), Ok(0));
     assert_eq!(wakes.wakes(), 1, "the putter is told its item entered");
@@ -195,7 +222,7 @@ fn a_putter_dropped_after_its_item_entered_has_still_put_it() {
 fn try_put_does_not_jump_the_putters_line() {
     let queue = Queue::bounded(1);
     queue.try_put(0).unwrap();
-    let mut put = queue.put(1);
+    let mut put = Box::pin(queue.put(1));
     assert!(poll_once(&mut put, Waker::noop()).is_pending());
     assert_eq!(queue.try_get(), Ok(0)); // the slot goes to `put` at once
     assert_eq!(queue.try_put(2), Err(TryPutError::Full(2)));
@@ -213,8 +240,8 @@ fn close_and_drain_returns_the_items_and_lowers_the_unfinished_count() {
     let (join_wakes, join_waker) = CountingWaker::new();
     let mut join: Join<'_, i32> = queue.join();
     assert!(poll_once(&mut join, &join_waker).is_pending());
-    let mut put = queue.put(5);
-    let mut put_again = queue.put(6);
+    let mut put = Box::pin(queue.put(5));
+    let mut put_again = Box::pin(queue.put(6));
     assert!(poll_once(&mut put, Waker::noop()).is_pending());
     assert!(poll_once(&mut put_again, Waker::noop()).is_pending());
     assert_eq!(queue.close_and_drain(), [2, 3, 4]);
@@ -224,7 +251,7 @@ fn close_and_drain_returns_the_items_and_lowers_the_unfinished_count() {
         poll_once(&mut put, Waker::noop()),
         Poll::Ready(Err(Closed(5)))
     );
-    let mut get: Get<'_, i32> = queue.get();
+    let mut get: Pin<Box<Get<'_, i32>>> = Box::pin(queue.get());
     assert_eq!(
         poll_once(&mut get, Waker::noop()),
         Poll::Ready(Err(Closed(())))
@@ -301,7 +328,7 @@ fn the_queue_still_works_after_a_task_done_panic() {
 #[should_panic(expected = "Put polled after it completed")]
 fn polling_a_finished_put_panics() {
     let queue = Queue::unbounded();
-    let mut put = queue.put(1);
+    let mut put = Box::pin(queue.put(1));
     assert_eq!(poll_once(&mut put, Waker::noop()), Poll::Ready(Ok(())));
     let _ = poll_once(&mut put, Waker::noop());
 }
@@ -319,8 +346,8 @@ fn handles_and_futures_are_send_and_sync_when_items_are_send() {
 #[test]
 fn close_and_drain_leaves_handed_items_to_their_getters() {
     let queue = Queue::bounded(4);
-    let mut kept = queue.get();
-    let mut dropped = queue.get();
+    let mut kept = Box::pin(queue.get());
+    let mut dropped = Box::pin(queue.get());
     assert!(poll_once(&mut kept, Waker::noop()).is_pending());
     assert!(poll_once(&mut dropped, Waker::noop()).is_pending());
     queue.try_put(1).unwrap(); // handed to `kept`

@@ -53,7 +53,7 @@ fn poll_with_touching_waker<F: Future>(future: std::pin::Pin<&mut F>, queue: &Qu
 #[test]
 fn a_replaced_waker_is_dropped_outside_the_lock() {
     within_a_watchdog(|| {
-        let queue = Queue::<u32>::bounded(2);
+        let queue = Queue::<u32>::bounded(1);
         // A waiting getter, a waiting putter and a waiting joiner, each re-polled with a
         // new waker: the old one (the queue held the only copy) is dropped, and its drop
         // calls `len()`.
@@ -65,7 +65,7 @@ fn a_replaced_waker_is_dropped_outside_the_lock() {
                 .is_pending()
         );
 
-        queue.try_put(1).unwrap(); // handed to the getter (it keeps its slot)
+        queue.try_put(1).unwrap(); // handed to the getter
         queue.try_put(2).unwrap(); // fills the queue
         let mut put = pin!(queue.put(3));
         poll_with_touching_waker(put.as_mut(), &queue);
@@ -92,11 +92,13 @@ fn a_woken_waker_runs_outside_the_lock() {
         let mut get = pin!(queue.get());
         poll_with_touching_waker(get.as_mut(), &queue);
         queue.try_put(7).unwrap(); // hands the item over and wakes the getter's waker
-        let mut put = pin!(queue.put(8));
-        queue.try_put(9).unwrap_err(); // full: the handed item keeps its slot
+        queue.try_put(8).unwrap(); // fills the queue
+        let mut put = pin!(queue.put(9));
         poll_with_touching_waker(put.as_mut(), &queue);
-        // Collecting the handed item frees the slot: the putter is woken.
+        // Taking 8 frees the slot: 9 enters, and the putter's waker is woken.
+        assert_eq!(queue.try_get(), Ok(8));
         let cx = &mut Context::from_waker(Waker::noop());
+        assert_eq!(put.as_mut().poll(cx), std::task::Poll::Ready(Ok(())));
         assert_eq!(get.as_mut().poll(cx), std::task::Poll::Ready(Ok(7)));
         queue.close(); // wakes nobody left, but runs the close path too
     });

@@ -80,20 +80,17 @@ fn freed_slots_go_to_putters_in_arrival_order<R: Runtime>() {
     });
 }
 
-/// bounded(1): getter A is handed an item (which keeps the only slot until A collects it),
-/// getter B waits for the next item, putter P waits for a slot. `close` leaves A its item,
-/// fails B, and gives P its item back.
+/// bounded(1): getter A is handed an item (which leaves the queue: it is A's), then
+/// another item fills the queue and putter P waits for a slot. `close` leaves A its item,
+/// gives P its item back, and lets getters take the stored item before they fail.
 fn close_with_waiters_on_both_sides<R: Runtime>() {
     R::block_on(async {
         let queue = Queue::bounded(1);
         // A is polled by hand, so it cannot run (and collect) before we close.
-        let mut a = queue.get();
+        let mut a = Box::pin(queue.get());
         assert!(common::poll_once(&mut a, Waker::noop()).is_pending());
         queue.put("for A").await.unwrap(); // handed to A
-        let b = R::spawn({
-            let queue = queue.clone();
-            async move { queue.get().await }
-        });
+        queue.put("stored").await.unwrap(); // fills the queue
         let p = R::spawn({
             let queue = queue.clone();
             async move { queue.put("from P").await }
@@ -101,12 +98,13 @@ fn close_with_waiters_on_both_sides<R: Runtime>() {
         settle().await;
         assert_eq!(
             format!("{queue:?}"),
-            "Queue { len: 0, is_empty: true, handed: 1, capacity: Some(1), is_full: true, \
-             closed: false, unfinished: 1, waiting_getters: 1, waiting_putters: 1 }"
+            "Queue { len: 1, capacity: Some(1), is_full: true, closed: false, unfinished: 2, \
+             waiting_getters: 0, waiting_putters: 1 }"
         );
         queue.close();
-        assert_eq!(b.await, Err(Closed(())));
         assert_eq!(p.await, Err(Closed("from P")));
+        assert_eq!(queue.get().await, Ok("stored"));
+        assert_eq!(queue.get().await, Err(Closed(())));
         assert_eq!(a.await, Ok("for A"));
         assert_eq!(queue.try_put("late"), Err(TryPutError::Closed("late")));
         assert_eq!(queue.put("late").await, Err(Closed("late")));
@@ -189,7 +187,7 @@ fn cancelled_getter_gives_its_item_back<R: Runtime>() {
             async move {
                 // The cancel signal is polled first, so once it fired the get is dropped
                 // unfinished, whatever it holds.
-                match select(cancelled, queue.get()).await {
+                match select(cancelled, Box::pin(queue.get())).await {
                     Either::Left(_) => None,
                     Either::Right((item, _)) => Some(item),
                 }

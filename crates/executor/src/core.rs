@@ -327,6 +327,16 @@ impl Core {
         (header.kind != Kind::Callback).then(|| TaskInfo::of(header))
     }
 
+    /// The id of the task being polled, unless it is a `call_soon` callback: two field
+    /// reads, no copy of the name.
+    #[inline]
+    pub(crate) fn current_task_id(&self) -> Option<TaskId> {
+        let task = self.current.get()?;
+        // SAFETY: as in `current_task`.
+        let header = unsafe { task.header() };
+        (header.kind != Kind::Callback).then_some(header.id)
+    }
+
     /// Marks the running task's poll as having its panic observed (not a callback's: a
     /// callback is no task, as for `current_task`).
     pub(crate) fn mark_panic_observed(&self) -> bool {

@@ -15,6 +15,9 @@ mod echo_server;
 #[path = "fleet.rs"]
 mod fleet;
 #[allow(dead_code)]
+#[path = "fleet_moves.rs"]
+mod fleet_moves;
+#[allow(dead_code)]
 #[path = "gather_workers.rs"]
 mod gather_workers;
 #[allow(dead_code)]
@@ -63,6 +66,14 @@ const STOPS: &[(&str, &str, fn())] = &[
          Closing the queue stops the consumers once it is drained.",
         || {
             let _ = producer_consumer::demo();
+        },
+    ),
+    (
+        "fleet_moves",
+        "A Semaphore of 5 permits: 12 fleets move five at a time, each in the order it \
+         asked, in waves of 5, 5 and 2: 3 s.",
+        || {
+            let _ = fleet_moves::demo();
         },
     ),
     (

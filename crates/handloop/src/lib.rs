@@ -4,7 +4,6 @@
 mod as_completed;
 mod blocking;
 mod children;
-mod executor_shim;
 mod gather;
 mod loop_pool;
 mod runtime;
@@ -35,6 +34,12 @@ pub use handloop_timer::{
 // Channels (step 4).
 pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
 
+// Synchronization (step 4's waiting lines, loop-local).
+pub use handloop_channel::locks::{
+    Barrier, BarrierWaitResult, BrokenBarrier, Condition, Event, Lock, LockGuard, Semaphore,
+    SemaphorePermit,
+};
+
 /// Tasks: spawning with options, handles, ids, states (step 2's executor).
 pub mod task {
     pub use handloop_executor::task::{
@@ -50,6 +55,19 @@ pub mod time {
         ClockHold, Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at,
         call_later, hold_clock, interval, interval_at, now, sleep, sleep_until, timeout,
         timeout_at,
+    };
+}
+
+/// Synchronization for the tasks of one loop: asyncio's `Event`, `Lock`, `Semaphore`,
+/// `Condition` and `Barrier`, FIFO with hand-off (step 4's waiting lines).
+///
+/// They are loop-local, like the loop's tasks: neither `Send` nor `Sync`. Between
+/// threads, use a [`Queue`] or a [`oneshot`]. The chapter
+/// is [`handloop_channel::locks`].
+pub mod sync {
+    pub use handloop_channel::locks::{
+        Barrier, BarrierWait, BarrierWaitResult, BrokenBarrier, Condition, ConditionWait, Event,
+        EventWait, Lock, LockAcquire, LockGuard, Semaphore, SemaphoreAcquire, SemaphorePermit,
     };
 }
 

@@ -12,8 +12,6 @@ use std::task::{Context, Poll, Waker};
 use handloop_executor::task::{AbortHandle, Builder, TaskId, current_task, panic_message};
 use handloop_executor::{JoinHandle, call_soon, in_event_loop};
 
-use crate::executor_shim::mark_current_panic_observed;
-
 /// A scope for tasks: nothing spawned in a group outlives it.
 ///
 /// - [`spawn`](TaskGroup::spawn) starts a child and returns its ordinary [`JoinHandle`].
@@ -89,7 +87,7 @@ impl Inner {
             name: me.map(|task| task.name).unwrap_or_default(),
             message: panic_message(payload).to_owned(),
         });
-        mark_current_panic_observed();
+        handloop_executor::task::mark_panic_observed();
         if first {
             if in_event_loop() {
                 let group = self.clone();

@@ -9,7 +9,6 @@ use std::task::{Context, Poll};
 use handloop_executor::JoinHandle;
 
 use crate::children::Children;
-use crate::executor_shim::finished_with_panic;
 
 /// When [`wait`] returns (asyncio's `return_when`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -65,7 +64,6 @@ pub enum ReturnWhen {
 pub fn wait<T, I>(handles: I, return_when: ReturnWhen) -> Wait<T>
 where
     I: IntoIterator<Item = JoinHandle<T>>,
-    JoinHandle<T>: Unpin,
 {
     let children = Children::new(handles.into_iter().map(|handle| Finished {
         handle: Some(handle),
@@ -81,10 +79,7 @@ where
 
 /// The future returned by [`wait`].
 #[must_use = "futures do nothing unless awaited"]
-pub struct Wait<T>
-where
-    JoinHandle<T>: Unpin,
-{
+pub struct Wait<T> {
     /// The handles not seen finished yet, each inside a `Finished`.
     children: Children<Finished<T>>,
     /// The handles seen finished, at their argument positions.
@@ -93,10 +88,7 @@ where
     returned: bool,
 }
 
-impl<T> Wait<T>
-where
-    JoinHandle<T>: Unpin,
-{
+impl<T> Wait<T> {
     /// Stops waiting and returns every handle as `wait` would now: `(done, pending)`,
     /// each in argument order. For a wait cut short, by a timeout for instance:
     ///
@@ -136,10 +128,7 @@ where
     }
 }
 
-impl<T> Future for Wait<T>
-where
-    JoinHandle<T>: Unpin,
-{
+impl<T> Future for Wait<T> {
     type Output = (Vec<JoinHandle<T>>, Vec<JoinHandle<T>>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -154,7 +143,7 @@ where
                 Poll::Ready(Some((index, handle))) => {
                     let enough = match this.return_when {
                         ReturnWhen::FirstCompleted => true,
-                        ReturnWhen::FirstException => finished_with_panic(&handle),
+                        ReturnWhen::FirstException => handle.is_panicked(),
                         ReturnWhen::AllCompleted => false,
                     };
                     this.done[index] = Some(handle);
@@ -169,10 +158,7 @@ where
     }
 }
 
-impl<T> fmt::Debug for Wait<T>
-where
-    JoinHandle<T>: Unpin,
-{
+impl<T> fmt::Debug for Wait<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
             .field("return_when", &self.return_when)
@@ -188,10 +174,7 @@ struct Finished<T> {
     handle: Option<JoinHandle<T>>,
 }
 
-impl<T> Future for Finished<T>
-where
-    JoinHandle<T>: Unpin,
-{
+impl<T> Future for Finished<T> {
     type Output = JoinHandle<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<JoinHandle<T>> {

@@ -15,6 +15,9 @@ mod echo_server;
 #[path = "../examples/fleet.rs"]
 mod fleet;
 #[allow(dead_code)]
+#[path = "../examples/fleet_moves.rs"]
+mod fleet_moves;
+#[allow(dead_code)]
 #[path = "../examples/gather_workers.rs"]
 mod gather_workers;
 #[allow(dead_code)]
@@ -39,6 +42,42 @@ fn fleet_takes_the_rounds_minutes_on_the_virtual_clock_and_no_real_time() {
     assert_eq!(report.virtual_elapsed, Duration::from_secs(180));
     // One after another, with time.sleep: 5 hours.
     assert_eq!(report.sequential, Duration::from_secs(5 * 3600));
+    assert!(
+        report.real_elapsed < Duration::from_secs(3),
+        "the virtual clock should make this instant, took {:?}",
+        report.real_elapsed
+    );
+}
+
+#[test]
+fn fleet_moves_five_at_a_time_in_the_order_they_asked() {
+    let report = fleet_moves::demo();
+    assert_eq!(report.most_at_once, 5);
+    // Waves of 5, 5 and 2, one second apart; within a wave, in the order they asked.
+    let expected: Vec<(u32, Duration)> = (1..=12)
+        .map(|id| (id, Duration::from_secs(u64::from((id - 1) / 5))))
+        .collect();
+    assert_eq!(report.started, expected);
+    assert_eq!(report.virtual_elapsed, Duration::from_secs(3));
+    assert_eq!(
+        report.lines[0],
+        "0.000s  fleet  1 moves (1 moving, 4 permits left)"
+    );
+    // At 1 s, fleet 1 finishes first and hands its permit to fleet 6, which runs after
+    // fleets 2 to 5 have finished (they woke first): one moving, no permit free.
+    assert_eq!(
+        report.lines[5],
+        "1.000s  fleet  6 moves (1 moving, 0 permits left)"
+    );
+    assert_eq!(
+        report.lines[9],
+        "1.000s  fleet 10 moves (5 moving, 0 permits left)"
+    );
+    // At 2 s, only two fleets wait: the three other permits given back stay free.
+    assert_eq!(
+        report.lines[11],
+        "2.000s  fleet 12 moves (2 moving, 3 permits left)"
+    );
     assert!(
         report.real_elapsed < Duration::from_secs(3),
         "the virtual clock should make this instant, took {:?}",

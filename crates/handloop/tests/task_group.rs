@@ -594,10 +594,6 @@ fn stderr_of(test: &str) -> String {
 }
 
 #[test]
-#[cfg_attr(
-    not(miri),
-    ignore = "needs the executor's mark-observed API: connect executor_shim.rs, then un-ignore"
-)]
 #[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn a_panic_the_group_observed_is_not_reported_as_unawaited() {
     let stderr = stderr_of("child_process_joined_groups");

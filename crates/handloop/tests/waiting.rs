@@ -240,7 +240,6 @@ fn wait_first_completed_returns_when_one_finishes() {
 }
 
 #[test]
-#[ignore = "needs the executor's JoinHandle panic query: connect executor_shim.rs, then un-ignore"]
 fn wait_first_exception_returns_when_one_panics() {
     assert_eq!(
         wait_on_three(ReturnWhen::FirstException),

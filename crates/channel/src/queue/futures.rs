@@ -2,120 +2,162 @@
 //!
 //! Each future does its work on the first poll if it can. Otherwise it joins a line of
 //! waiters with a clone of its task's `Waker`, and keeps only its key in that line. The
-//! queue answers waiters in line order (hand-off) and wakes them; a woken future reads
-//! its answer on its next poll (Beazley's step 10: waiters are tasks put back on the
-//! ready queue, by whoever holds their waker).
+//! queue answers waiters in line order (hand-off) and wakes them (Beazley's step 10:
+//! waiters are tasks put back on the ready queue, by whoever holds their waker).
+//!
+//! A `Get` or `Put` receives its answer in its own [`Handoff`]: the item handed to it,
+//! or word that its item entered (or that the queue closed). So the woken future reads
+//! its answer without taking the lock. That is why both are `!Unpin`: while they wait,
+//! the line points into them. (`.await` pins them for you; to poll one by hand, pin it
+//! first with `std::pin::pin!`.)
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{Queue, State};
+use super::handoff::Handoff;
+use super::order::Order;
+use super::state::{State, leave_line};
+use super::{QueueOf, order::Fifo};
 use crate::errors::{Closed, TryGetError};
+use crate::line::Key;
 use crate::sync::LockGuard;
 
-/// The future returned by [`Queue::put`]. Resolves to `Ok(())` once the item entered the
-/// queue, or `Err(Closed(item))` if the queue was closed first.
+/// The future returned by [`QueueOf::put`]. Resolves to `Ok(())` once the item entered
+/// the queue, or `Err(Closed(item))` if the queue was closed first.
 ///
 /// **Cancel safety.** Dropping it before it completes either leaves the put done (the
 /// item had already entered the queue: a freed slot goes straight to the waiting putter's
 /// item) or drops the item with the future (it never entered). Nothing else is lost, and
 /// the putters behind it in line move up.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Put<'a, T> {
-    queue: &'a Queue<T>,
-    /// The item, until it is handed over to the queue (or into the waiting line).
+pub struct Put<'a, T, O: Order<T> = Fifo<T>> {
+    queue: &'a QueueOf<T, O>,
+    /// Our place in the putters' line while we wait.
+    key: Option<Key>,
+    /// Our item, until the first poll puts it in (or lends it to the line with the
+    /// handoff).
     item: Option<T>,
-    /// Our place in the putters' line, once we wait.
-    key: Option<usize>,
+    /// While we wait: our item, lent to the line, until it enters the queue.
+    handoff: Handoff<T>,
 }
 
-/// The future returned by [`Queue::get`]. Resolves to the front item, or `Err(Closed)`
+/// The future returned by [`QueueOf::get`]. Resolves to the next item, or `Err(Closed)`
 /// once the queue is closed and empty.
 ///
 /// **Cancel safety.** Dropping it never loses an item: if an item was already handed to
-/// it, the item goes back to the front of the queue (or to the next waiting getter).
+/// it, the item goes to the next waiting getter, or back into the queue, ahead of the
+/// items put after it.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Get<'a, T> {
-    queue: &'a Queue<T>,
-    /// Our place in the getters' line, once we wait.
-    key: Option<usize>,
+pub struct Get<'a, T, O: Order<T> = Fifo<T>> {
+    queue: &'a QueueOf<T, O>,
+    /// Our place in the getters' line while we wait.
+    key: Option<Key>,
+    /// Where a putter leaves the item it hands us; lent to the line while we wait.
+    handoff: Handoff<T>,
 }
 
-/// The future returned by [`Queue::join`]. Resolves once the unfinished count reaches
+/// The future returned by [`QueueOf::join`]. Resolves once the unfinished count reaches
 /// zero. Dropping it is always safe.
 #[must_use = "futures do nothing unless awaited"]
-pub struct Join<'a, T> {
-    queue: &'a Queue<T>,
-    key: Option<usize>,
+pub struct Join<'a, T, O = Fifo<T>> {
+    queue: &'a QueueOf<T, O>,
+    key: Option<Key>,
+    _items: PhantomData<fn() -> T>,
 }
 
-// `Put` holds its item but never pins it: moving it is fine. (`Get` and `Join` hold only a
-// reference and a key, so they are `Unpin` on their own.)
-impl<T> Unpin for Put<'_, T> {}
+// SAFETY: through a shared `&Put` or `&Get` nothing can be done but `Debug`, which reads
+// only `key`: the item and the handoff (which are not `Sync` for every `T`) are touched
+// only through `Pin<&mut Self>` or `&mut self`. So sharing the future between threads
+// shares nothing that is not `Sync`, provided the queue reference may be shared
+// (`T: Send`, as for the queue itself).
+#[allow(unsafe_code)]
+unsafe impl<T: Send, O: Order<T> + Send> Sync for Put<'_, T, O> {}
+// SAFETY: as for `Put`.
+#[allow(unsafe_code)]
+unsafe impl<T: Send, O: Order<T> + Send> Sync for Get<'_, T, O> {}
 
-impl<'a, T> Put<'a, T> {
+impl<'a, T, O: Order<T>> Put<'a, T, O> {
     #[inline]
-    pub(super) fn new(queue: &'a Queue<T>, item: T) -> Self {
+    pub(super) fn new(queue: &'a QueueOf<T, O>, item: T) -> Self {
         Put {
             queue,
-            item: Some(item),
             key: None,
+            item: Some(item),
+            handoff: Handoff::new(),
         }
     }
+}
 
-    /// No room (or earlier putters wait for it): join the putters' line. Kept out of
-    /// line so that the fast path of `poll` stays small enough to inline.
+impl<T, O: Order<T>> Put<'_, T, O> {
+    /// No room (or earlier putters wait for it): join the putters' line, lending our
+    /// handoff with the item in it. Kept out of line so that the fast path of `poll`
+    /// stays small enough to inline.
     #[inline(never)]
-    fn wait(
+    fn wait_to_put(
         &mut self,
-        mut state: LockGuard<'_, State<T>>,
+        mut state: LockGuard<'_, State<T, O>>,
         item: T,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), Closed<T>>> {
-        self.key = Some(state.putters.join(cx.waker(), Some(item)));
+        #[allow(unsafe_code)]
+        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
+        // out of the line before it is freed.
+        let mailbox = unsafe { self.handoff.lend(Some(item)) };
+        self.key = Some(state.putters.push_back(cx.waker(), mailbox));
         Poll::Pending
     }
 
-    /// A later poll while we wait in line: still waiting, or read the answer.
-    #[inline(never)]
-    fn poll_waiting(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Result<(), Closed<T>>> {
-        let mut state = self.queue.state();
-        let entry = state.putters.entry(key);
-        if entry.in_line {
-            let replaced = entry.set_waker(cx.waker());
-            drop(state);
-            drop(replaced); // after unlocking: a waker's drop runs its owner's code
-            return Poll::Pending;
+    /// A later poll of a waiting put: read the answer, or keep waiting.
+    #[inline]
+    fn poll_putter(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed<T>>> {
+        // Without the lock: an answered putter needs none.
+        if let Some(answer) = self.handoff.take() {
+            self.key = None; // answered with `pop_front`: the key is dead
+            return Poll::Ready(put_result(answer));
         }
-        // Answered: either our item entered (the payload is gone) or the queue closed
-        // first and the item is still ours.
-        self.key = None;
-        let entry = state.putters.remove(key);
-        drop(state);
-        Poll::Ready(match entry.payload {
-            None => Ok(()),
-            Some(item) => Err(Closed(item)),
-        })
+        self.poll_putter_locked(cx)
     }
 
-    /// Dropped while waiting: leave the line (or the answered entry).
-    #[cold]
-    fn leave(&mut self, key: usize) {
-        let entry = self.queue.state().putters.remove(key);
-        // The item (if it never entered) is dropped here, after the lock is released.
-        drop(entry);
+    #[inline(never)]
+    fn poll_putter_locked(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed<T>>> {
+        let mut state = self.queue.state();
+        // Under the lock no one can answer us meanwhile: this answer is final.
+        if let Some(answer) = self.handoff.take() {
+            drop(state);
+            self.key = None;
+            return Poll::Ready(put_result(answer));
+        }
+        let key = self.key.as_ref().expect("a waiting put has its key");
+        let replaced = state.putters.set_waker(key, cx.waker());
+        drop(state);
+        drop(replaced); // after unlocking: a waker's drop runs its owner's code
+        Poll::Pending
     }
 }
 
-impl<T> Future for Put<'_, T> {
+/// What a waiting putter's handoff holds once answered: nothing if its item entered the
+/// queue, the item if the queue closed first.
+fn put_result<T>(answer: Option<T>) -> Result<(), Closed<T>> {
+    match answer {
+        None => Ok(()),
+        Some(item) => Err(Closed(item)),
+    }
+}
+
+impl<T, O: Order<T>> Future for Put<'_, T, O> {
     type Output = Result<(), Closed<T>>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if let Some(key) = this.key {
-            return this.poll_waiting(key, cx);
+        #[allow(unsafe_code)]
+        // SAFETY: we never move out of a pinned `Put`: its handoff (which the line points
+        // into while we wait) is only ever reached through `&`, and `Drop` takes it out of
+        // the line before the memory is freed. The other fields are never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.key.is_some() {
+            return this.poll_putter(cx);
         }
         // First poll: put now if we may, otherwise join the putters' line.
         let item = this.item.take().expect("Put polled after it completed");
@@ -125,7 +167,7 @@ impl<T> Future for Put<'_, T> {
             return Poll::Ready(Err(Closed(item)));
         }
         if !state.may_enter() {
-            return this.wait(state, item, cx);
+            return this.wait_to_put(state, item, cx);
         }
         let getter = state.enter(item);
         drop(state);
@@ -136,162 +178,220 @@ impl<T> Future for Put<'_, T> {
     }
 }
 
-impl<T> Drop for Put<'_, T> {
+impl<T, O: Order<T>> Drop for Put<'_, T, O> {
     /// Cheap when the put completed (or never waited): no key, nothing to do, no lock.
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key {
+        if let Some(key) = self.key.take() {
             self.leave(key);
         }
     }
 }
 
-impl<'a, T> Get<'a, T> {
-    #[inline]
-    pub(super) fn new(queue: &'a Queue<T>) -> Self {
-        Get { queue, key: None }
-    }
-
-    /// Takes the front item, or joins the getters' line if there is none.
-    #[inline]
-    fn take_or_wait(
-        &mut self,
-        mut state: LockGuard<'_, State<T>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, Closed>> {
-        let (result, wake) = state.take();
-        let result = match result {
-            Ok(item) => Ok(item),
-            Err(TryGetError::Closed) => Err(Closed(())),
-            Err(TryGetError::Empty) => return self.wait(state, cx),
-        };
-        drop(state);
-        wake.wake_all();
-        Poll::Ready(result)
-    }
-
-    /// No item: join the getters' line. Kept out of line so that the fast path above
-    /// stays small enough to inline into the awaiting task.
-    #[inline(never)]
-    fn wait(
-        &mut self,
-        mut state: LockGuard<'_, State<T>>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<T, Closed>> {
-        self.key = Some(state.getters.join(cx.waker(), None));
-        Poll::Pending
-    }
-
-    /// A later poll while we wait in line: still waiting, or read the answer.
-    #[inline(never)]
-    fn poll_waiting(&mut self, key: usize, cx: &mut Context<'_>) -> Poll<Result<T, Closed>> {
-        let mut state = self.queue.state();
-        let entry = state.getters.entry(key);
-        if entry.in_line {
-            let replaced = entry.set_waker(cx.waker());
-            drop(state);
-            drop(replaced); // after unlocking: a waker's drop runs its owner's code
-            return Poll::Pending;
-        }
-        self.key = None;
-        if let Some(item) = state.getters.remove(key).payload {
-            // An item was handed to us: collecting it frees its slot.
-            state.handed -= 1;
-            let wake = state.slot_freed();
-            drop(state);
-            wake.wake_all();
-            return Poll::Ready(Ok(item));
-        }
-        // Answered without an item: the queue closed. Look again, since an item may
-        // have come back to the front since then.
-        self.take_or_wait(state, cx)
-    }
-
-    /// Dropped while waiting: leave the line, and give back an item handed to us.
+impl<T, O: Order<T>> Put<'_, T, O> {
+    /// Dropped while waiting: leave the line, unless we were answered meanwhile. Our item
+    /// (if it never entered) stays in the handoff, and is dropped with it after the lock
+    /// is released.
     #[cold]
-    fn leave(&mut self, key: usize) {
+    fn leave(&mut self, key: Key) {
         let mut state = self.queue.state();
-        let mut entry = state.getters.remove(key);
-        let getter = entry.payload.take().and_then(|item| state.give_back(item));
+        if !self.handoff.is_lent() {
+            return; // answered (the key is dead): our item entered, or is still ours
+        }
+        let waker = leave_line(&mut state.putters, key);
         drop(state);
-        // Our own waker (if we were still in line) is dropped after unlocking too.
-        drop(entry);
-        if let Some(getter) = getter {
-            getter.wake();
+        drop(waker); // after unlocking: a waker's drop runs its owner's code
+    }
+}
+
+impl<'a, T, O: Order<T>> Get<'a, T, O> {
+    #[inline]
+    pub(super) fn new(queue: &'a QueueOf<T, O>) -> Self {
+        Get {
+            queue,
+            key: None,
+            handoff: Handoff::new(),
         }
     }
 }
 
-impl<T> Future for Get<'_, T> {
+impl<T, O: Order<T>> Get<'_, T, O> {
+    /// Takes the next item, or joins the getters' line if there is none.
+    #[inline]
+    fn take_or_wait(
+        &mut self,
+        mut state: LockGuard<'_, State<T, O>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Closed>> {
+        let (result, putter) = state.take();
+        let result = match result {
+            Ok(item) => Ok(item),
+            Err(TryGetError::Closed) => Err(Closed(())),
+            Err(TryGetError::Empty) => return self.wait_to_get(state, cx),
+        };
+        drop(state);
+        if let Some(putter) = putter {
+            putter.wake();
+        }
+        Poll::Ready(result)
+    }
+
+    /// No item: join the getters' line, lending our (empty) handoff for a putter to fill.
+    /// Kept out of line so that the fast path above stays small enough to inline into
+    /// the awaiting task.
+    #[inline(never)]
+    fn wait_to_get(
+        &mut self,
+        mut state: LockGuard<'_, State<T, O>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Closed>> {
+        #[allow(unsafe_code)]
+        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
+        // out of the line before it is freed.
+        let mailbox = unsafe { self.handoff.lend(None) };
+        self.key = Some(state.getters.push_back(cx.waker(), mailbox));
+        Poll::Pending
+    }
+
+    /// A later poll of a waiting get: take the item handed to us, or keep waiting.
+    #[inline]
+    fn poll_getter(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Closed>> {
+        // Without the lock: the common case, an item was handed to us.
+        if let Some(answer) = self.handoff.take() {
+            self.key = None; // answered with `pop_front`: the key is dead
+            if let Some(item) = answer {
+                return Poll::Ready(Ok(item));
+            }
+            // Answered without an item: the queue closed. Look again, since an item may
+            // have come back into the queue since then.
+            let state = self.queue.state();
+            return self.take_or_wait(state, cx);
+        }
+        self.poll_getter_locked(cx)
+    }
+
+    #[inline(never)]
+    fn poll_getter_locked(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, Closed>> {
+        let mut state = self.queue.state();
+        // Under the lock no one can answer us meanwhile: this answer is final.
+        if let Some(answer) = self.handoff.take() {
+            self.key = None;
+            return match answer {
+                Some(item) => {
+                    drop(state);
+                    Poll::Ready(Ok(item))
+                }
+                None => self.take_or_wait(state, cx),
+            };
+        }
+        let key = self.key.as_ref().expect("a waiting get has its key");
+        let replaced = state.getters.set_waker(key, cx.waker());
+        drop(state);
+        drop(replaced); // after unlocking: a waker's drop runs its owner's code
+        Poll::Pending
+    }
+}
+
+impl<T, O: Order<T>> Future for Get<'_, T, O> {
     type Output = Result<T, Closed>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if let Some(key) = this.key {
-            return this.poll_waiting(key, cx);
+        #[allow(unsafe_code)]
+        // SAFETY: as in `Put::poll`: the handoff is only reached through `&`, and `Drop`
+        // takes it out of the line before the memory is freed.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.key.is_some() {
+            return this.poll_getter(cx);
         }
         let state = this.queue.state();
         this.take_or_wait(state, cx)
     }
 }
 
-impl<T> Drop for Get<'_, T> {
+impl<T, O: Order<T>> Drop for Get<'_, T, O> {
     /// Cheap when the get completed (or never waited): no key, nothing to do, no lock.
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key {
+        if let Some(key) = self.key.take() {
             self.leave(key);
         }
     }
 }
 
-impl<'a, T> Join<'a, T> {
-    pub(super) fn new(queue: &'a Queue<T>) -> Self {
-        Join { queue, key: None }
+impl<T, O: Order<T>> Get<'_, T, O> {
+    /// Dropped while waiting: leave the line, or give back an item handed to us.
+    #[cold]
+    fn leave(&mut self, key: Key) {
+        let mut state = self.queue.state();
+        // Under the lock, the answer (or its absence) is final.
+        match self.handoff.take() {
+            // Answered (the key is dead): an item handed to us goes back.
+            Some(answer) => {
+                let getter = answer.and_then(|item| state.give_back(item));
+                drop(state);
+                if let Some(getter) = getter {
+                    getter.wake();
+                }
+            }
+            None => {
+                let waker = leave_line(&mut state.getters, key);
+                drop(state);
+                drop(waker); // after unlocking: a waker's drop runs its owner's code
+            }
+        }
     }
 }
 
-impl<T> Future for Join<'_, T> {
+impl<'a, T, O> Join<'a, T, O> {
+    pub(super) fn new(queue: &'a QueueOf<T, O>) -> Self {
+        Join {
+            queue,
+            key: None,
+            _items: PhantomData,
+        }
+    }
+}
+
+impl<T, O: Order<T>> Future for Join<'_, T, O> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let mut state = this.queue.state();
-        match this.key {
-            Some(key) => {
-                let entry = state.joiners.entry(key);
-                if entry.in_line {
-                    let replaced = entry.set_waker(cx.waker());
-                    drop(state);
-                    drop(replaced); // after unlocking: a waker's drop runs its owner's code
-                    return Poll::Pending;
-                }
+        match &this.key {
+            Some(key) if state.joiners.is_waiting(key) => {
+                let replaced = state.joiners.set_waker(key, cx.waker());
+                drop(state);
+                drop(replaced); // after unlocking: a waker's drop runs its owner's code
+                Poll::Pending
+            }
+            Some(_) => {
                 // Released: the count reached zero after we started waiting (it may have
                 // risen again since; like asyncio, we still return).
-                state.joiners.remove(key);
-                this.key = None;
+                let key = this.key.take().expect("matched Some");
+                let _ = state.joiners.remove(key);
                 Poll::Ready(())
             }
             None if state.unfinished == 0 => Poll::Ready(()),
             None => {
-                this.key = Some(state.joiners.join(cx.waker(), ()));
+                this.key = Some(state.joiners.push_back(cx.waker(), ()));
                 Poll::Pending
             }
         }
     }
 }
 
-impl<T> Drop for Join<'_, T> {
+impl<T, O> Drop for Join<'_, T, O> {
     fn drop(&mut self) {
-        if let Some(key) = self.key {
-            let entry = self.queue.state().joiners.remove(key);
-            drop(entry); // its waker, after the lock is released
+        if let Some(key) = self.key.take() {
+            let removed = self.queue.shared.lock().joiners.remove(key);
+            drop(removed); // its waker, after the lock is released
         }
     }
 }
 
-impl<T> std::fmt::Debug for Put<'_, T> {
+impl<T, O: Order<T>> std::fmt::Debug for Put<'_, T, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Put")
             .field("waiting", &self.key.is_some())
@@ -299,7 +399,7 @@ impl<T> std::fmt::Debug for Put<'_, T> {
     }
 }
 
-impl<T> std::fmt::Debug for Get<'_, T> {
+impl<T, O: Order<T>> std::fmt::Debug for Get<'_, T, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Get")
             .field("waiting", &self.key.is_some())
@@ -307,7 +407,7 @@ impl<T> std::fmt::Debug for Get<'_, T> {
     }
 }
 
-impl<T> std::fmt::Debug for Join<'_, T> {
+impl<T, O> std::fmt::Debug for Join<'_, T, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Join")
             .field("waiting", &self.key.is_some())

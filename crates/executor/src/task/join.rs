@@ -145,6 +145,10 @@ fn awaited_on_another_loop(header: &Header) -> ! {
     )
 }
 
+// The handle never pins its output: the output is moved out of the task when it is taken,
+// so a handle may move between polls whatever `T` is (as tokio's `JoinHandle`).
+impl<T> Unpin for JoinHandle<T> {}
+
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         let header = self.task.header();

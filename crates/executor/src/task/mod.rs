@@ -150,6 +150,30 @@ pub fn mark_panic_observed() -> bool {
     with_core(Core::mark_panic_observed).unwrap_or(false)
 }
 
+/// The id of the task being polled right now on this thread's loop: what
+/// [`current_task`] returns, without copying the task's name. `None` with no loop running
+/// (or inside a `call_soon` callback).
+///
+/// For code that only needs to know *who* runs, on every call (a lock recording its
+/// holder, say): it reads two fields and allocates nothing.
+///
+/// ```
+/// use handloop_executor::{EventLoop, spawn, task::{current_task, current_task_id}};
+///
+/// assert_eq!(current_task_id(), None); // no loop running
+/// EventLoop::new().block_on(async {
+///     assert_eq!(current_task_id().map(|id| id.as_u64()), Some(0)); // block_on's own future
+///     let task = spawn(async { current_task_id() });
+///     let id = task.id();
+///     assert_eq!(task.await.unwrap(), Some(id));
+///     assert_eq!(current_task_id(), current_task().map(|task| task.id));
+/// });
+/// ```
+#[inline]
+pub fn current_task_id() -> Option<TaskId> {
+    with_core(Core::current_task_id).flatten()
+}
+
 /// Every live task of this thread's running loop (asyncio's `all_tasks()`): `block_on`'s
 /// own future first (id 0, `main`), then the spawned tasks in spawn order. Empty when no
 /// loop runs. `call_soon` callbacks are not listed.

@@ -1,0 +1,180 @@
+//! `Event`: asyncio's `Event`, a flag that tasks wait for.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
+
+/// A flag that tasks of one loop wait for: asyncio's `Event`.
+///
+/// [`wait`](Event::wait) returns at once while the flag is set, and otherwise waits until
+/// [`set`](Event::set) sets it, which wakes every waiting task.
+/// [`clear`](Event::clear) lowers it again.
+///
+/// A task woken by `set` returns from `wait` even if `clear` came before it ran: `set`
+/// answered it, as in asyncio. `clear` is kept for asyncio's sake, but trio dropped it,
+/// and the chapter says why: prefer a new `Event` for each round.
+///
+/// Loop-local: neither `Send` nor `Sync` (see the [module](crate::locks) documentation).
+///
+/// ```
+/// use std::rc::Rc;
+/// use handloop_channel::locks::Event;
+/// use handloop_executor::{EventLoop, spawn, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     let ready = Rc::new(Event::new());
+///     let waiter = spawn({
+///         let ready = ready.clone();
+///         async move {
+///             ready.wait().await;
+///             "went"
+///         }
+///     });
+///     yield_now().await; // the waiter waits
+///     assert!(!waiter.is_finished());
+///     ready.set();
+///     assert_eq!(waiter.await.unwrap(), "went");
+///     ready.wait().await; // set: returns at once
+/// });
+/// ```
+pub struct Event {
+    set: Cell<bool>,
+    /// Tasks waiting for the flag, each with its ticket.
+    line: RefCell<WaitLine<Ticket>>,
+    /// Who was woken by a `set`: see `Tickets`.
+    tickets: Tickets,
+    wake: WakeBuffer,
+    _loop_local: LoopLocal,
+}
+
+/// The future returned by [`Event::wait`]. Dropping it is always safe: it only leaves
+/// the line.
+#[must_use = "futures do nothing unless awaited"]
+pub struct EventWait<'a> {
+    event: &'a Event,
+    /// Our place in line and our ticket, once we wait.
+    waiting: Option<(Key, Ticket)>,
+}
+
+impl Event {
+    /// An event whose flag is down.
+    pub const fn new() -> Self {
+        Event {
+            set: Cell::new(false),
+            line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
+            wake: WakeBuffer::new(),
+            _loop_local: LoopLocal {},
+        }
+    }
+
+    /// Sets the flag and wakes every task waiting for it. Does nothing more if it is
+    /// already set.
+    pub fn set(&self) {
+        if self.set.replace(true) {
+            return;
+        }
+        let mut line = self.line.borrow_mut();
+        if line.is_empty() {
+            return;
+        }
+        let mut wake = self.wake.take();
+        while let Some((waker, ticket)) = line.pop_front() {
+            self.tickets.serve(ticket);
+            wake.push(waker);
+        }
+        drop(line);
+        self.wake.wake_all(wake); // after the borrow: a waker may come back to this event
+    }
+
+    /// Lowers the flag: later calls to `wait` wait for the next `set`. Tasks already
+    /// woken by a `set` still return.
+    pub fn clear(&self) {
+        self.set.set(false);
+    }
+
+    /// Whether the flag is set.
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    /// Waits until the flag is set (returns at once if it is).
+    #[inline]
+    pub fn wait(&self) -> EventWait<'_> {
+        EventWait {
+            event: self,
+            waiting: None,
+        }
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event::new()
+    }
+}
+
+impl Future for EventWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let event = this.event;
+        match &this.waiting {
+            None if event.is_set() => Poll::Ready(()),
+            None => {
+                let ticket = event.tickets.draw();
+                let key = event.line.borrow_mut().push_back(cx.waker(), ticket);
+                this.waiting = Some((key, ticket));
+                Poll::Pending
+            }
+            Some((_, ticket)) if event.tickets.served(*ticket) => {
+                // A `set` took us out of the line (our key died with our slot).
+                this.waiting = None;
+                Poll::Ready(())
+            }
+            Some((key, _)) => {
+                let replaced = event.line.borrow_mut().set_waker(key, cx.waker());
+                drop(replaced); // after the borrow: a waker's drop runs its owner's code
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        if let Some((key, ticket)) = self.waiting.take()
+            && !self.event.tickets.served(ticket)
+        {
+            let removed = self.event.line.borrow_mut().remove(key);
+            let Removed::Waiting { waker, .. } = removed else {
+                unreachable!("an event's waiters are never answered in place")
+            };
+            drop(waker); // after the borrow
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("is_set", &self.is_set())
+            .field("waiting", &self.line.borrow().len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for EventWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait")
+            .field("waiting", &self.waiting.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,269 @@
+//! `Semaphore`: asyncio's `Semaphore`, with FIFO hand-off of released permits.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
+use crate::line::{Key, Removed, WaitLine};
+
+/// A count of permits for the tasks of one loop: asyncio's `Semaphore`. At most that
+/// many tasks hold a permit at once ("only 5 fleets move at once").
+///
+/// [`acquire`](Semaphore::acquire) waits for a permit and gives a [`SemaphorePermit`];
+/// dropping it gives the permit back.
+/// [`add_permits`](Semaphore::add_permits) adds new ones (asyncio's `release()` without
+/// a matching `acquire()`).
+///
+/// * **FIFO, with hand-off.** A permit given back while tasks wait goes to the one that
+///   has waited longest, at once; no running task can take it first, not even with
+///   [`try_acquire`](Semaphore::try_acquire).
+/// * **Cancel-safe.** A waiting `acquire` that is dropped leaves the line; if a permit
+///   had already been handed to it, it passes the permit on.
+///
+/// Loop-local: neither `Send` nor `Sync` (see the [module](crate::locks) documentation).
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use handloop_channel::locks::Semaphore;
+/// use handloop_executor::{EventLoop, spawn, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     let permits = Rc::new(Semaphore::new(2));
+///     let (busy, most) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+///     let tasks: Vec<_> = (0..6)
+///         .map(|_| {
+///             let (permits, busy, most) = (permits.clone(), busy.clone(), most.clone());
+///             spawn(async move {
+///                 let _permit = permits.acquire().await;
+///                 busy.set(busy.get() + 1);
+///                 most.set(most.get().max(busy.get()));
+///                 yield_now().await; // the work
+///                 busy.set(busy.get() - 1);
+///             }) // the permit goes back here
+///         })
+///         .collect();
+///     for task in tasks {
+///         task.await.unwrap();
+///     }
+///     assert_eq!(most.get(), 2);
+///     assert_eq!(permits.available_permits(), 2);
+/// });
+/// ```
+pub struct Semaphore {
+    /// Permits free for the taking. While it is above zero, no one is in line (a permit
+    /// given back while tasks wait is handed over).
+    permits: Cell<usize>,
+    /// Tasks waiting for a permit, each with its ticket.
+    line: RefCell<WaitLine<Ticket>>,
+    /// Who was served: see `Tickets`.
+    tickets: Tickets,
+    wake: WakeBuffer,
+    _loop_local: LoopLocal,
+}
+
+/// A permit of a [`Semaphore`]; dropping it gives the permit back (to the
+/// longest-waiting task, if any).
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    semaphore: &'a Semaphore,
+}
+
+/// The future returned by [`Semaphore::acquire`]: resolves to a [`SemaphorePermit`].
+///
+/// **Cancel-safe:** dropping it before it completes leaves the line, and passes the
+/// permit on to the next waiter if one had already been handed to it.
+#[must_use = "futures do nothing unless awaited"]
+pub struct SemaphoreAcquire<'a> {
+    semaphore: &'a Semaphore,
+    /// Our place in line and our ticket, once we wait.
+    waiting: Option<(Key, Ticket)>,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits (zero is allowed: every `acquire` then waits
+    /// for [`add_permits`](Semaphore::add_permits)).
+    pub const fn new(permits: usize) -> Self {
+        Semaphore {
+            permits: Cell::new(permits),
+            line: RefCell::new(WaitLine::new()),
+            tickets: Tickets::new(),
+            wake: WakeBuffer::new(),
+            _loop_local: LoopLocal {},
+        }
+    }
+
+    /// Waits for a permit, then gives it. Tasks get permits in the order they asked. See
+    /// [`SemaphoreAcquire`] for what dropping the future does.
+    #[inline]
+    pub fn acquire(&self) -> SemaphoreAcquire<'_> {
+        SemaphoreAcquire {
+            semaphore: self,
+            waiting: None,
+        }
+    }
+
+    /// Takes a permit if one is free, without waiting; `None` otherwise. A permit handed
+    /// to a waiting task is that task's: `try_acquire` never jumps the line.
+    #[inline]
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        // Not `then_some`: it would build (and drop, releasing) a permit when none is free.
+        self.take().then(|| SemaphorePermit { semaphore: self })
+    }
+
+    /// The permits free for the taking now (not counting those handed to waiting tasks).
+    #[inline]
+    pub fn available_permits(&self) -> usize {
+        self.permits.get()
+    }
+
+    /// Adds `n` permits: the longest-waiting tasks get them first, the rest become
+    /// available.
+    ///
+    /// # Panics
+    ///
+    /// If the available permits would exceed `usize::MAX`; nothing is changed then.
+    #[track_caller]
+    pub fn add_permits(&self, n: usize) {
+        let mut line = self.line.borrow_mut();
+        let waiting = line.len();
+        let kept = n.saturating_sub(waiting);
+        let Some(permits) = self.permits.get().checked_add(kept) else {
+            drop(line);
+            panic!(
+                "Semaphore::add_permits({n}): the available permits would exceed usize::MAX \
+                 ({} available, {waiting} tasks waiting)",
+                self.permits.get()
+            );
+        };
+        let mut wake = self.wake.take();
+        for _ in 0..n.min(waiting) {
+            let (waker, ticket) = line.pop_front().expect("counted");
+            self.tickets.serve(ticket);
+            wake.push(waker);
+        }
+        self.permits.set(permits);
+        drop(line);
+        self.wake.wake_all(wake); // after the borrow: a waker may come back to this semaphore
+    }
+
+    /// Takes a free permit if there is one.
+    #[inline]
+    fn take(&self) -> bool {
+        let permits = self.permits.get();
+        if permits == 0 {
+            return false;
+        }
+        self.permits.set(permits - 1);
+        true
+    }
+
+    /// Gives one permit back: to the longest-waiting task, or to the free count.
+    #[inline]
+    fn release(&self) {
+        let mut line = self.line.borrow_mut();
+        if line.is_empty() {
+            drop(line);
+            self.permits.set(self.permits.get() + 1);
+            return;
+        }
+        let (waker, ticket) = line.pop_front().expect("the line is not empty");
+        self.tickets.serve(ticket);
+        drop(line);
+        waker.wake(); // after the borrow: the waker may come back to this semaphore
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.semaphore.release();
+    }
+}
+
+impl<'a> SemaphoreAcquire<'a> {
+    /// A later poll while we wait in line: still waiting, or collect the hand-off.
+    #[inline]
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        let semaphore = self.semaphore;
+        let (key, ticket) = self.waiting.as_ref().expect("waiting");
+        if semaphore.tickets.served(*ticket) {
+            // Handed a permit: it is ours, and our key died with our slot.
+            self.waiting = None;
+            return Poll::Ready(SemaphorePermit { semaphore });
+        }
+        let replaced = semaphore.line.borrow_mut().set_waker(key, cx.waker());
+        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        Poll::Pending
+    }
+
+    /// Dropped while waiting: leave the line, or pass on a permit already handed to us.
+    #[cold]
+    fn leave(&mut self, key: Key, ticket: Ticket) {
+        let semaphore = self.semaphore;
+        if semaphore.tickets.served(ticket) {
+            semaphore.release();
+            return;
+        }
+        let removed = semaphore.line.borrow_mut().remove(key);
+        let Removed::Waiting { waker, .. } = removed else {
+            unreachable!("served waiters leave the line at once")
+        };
+        drop(waker); // after the borrow
+    }
+}
+
+impl<'a> Future for SemaphoreAcquire<'a> {
+    type Output = SemaphorePermit<'a>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        let this = self.get_mut();
+        if this.waiting.is_some() {
+            return this.poll_waiting(cx);
+        }
+        let semaphore = this.semaphore;
+        if semaphore.take() {
+            return Poll::Ready(SemaphorePermit { semaphore });
+        }
+        let ticket = semaphore.tickets.draw();
+        let key = semaphore.line.borrow_mut().push_back(cx.waker(), ticket);
+        this.waiting = Some((key, ticket));
+        Poll::Pending
+    }
+}
+
+impl Drop for SemaphoreAcquire<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some((key, ticket)) = self.waiting.take() {
+            self.leave(key, ticket);
+        }
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Semaphore")
+            .field("available_permits", &self.available_permits())
+            .field("waiting", &self.line.borrow().len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for SemaphoreAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphoreAcquire")
+            .field("waiting", &self.waiting.is_some())
+            .finish_non_exhaustive()
+    }
+}
