@@ -188,6 +188,7 @@ impl Core {
         let (listed, queued) =
             unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
         self.live.push_back(listed);
+        self.shared().add_live_tasks(1);
         self.ready.push_back(Notified::from_local(queued));
         // SAFETY: as above (the third reference, for a task).
         (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
@@ -249,6 +250,7 @@ impl Core {
         // SAFETY: a task that was not complete is on the live list (only `block_on`'s main
         // task is not, and it never goes through here).
         let listed = unsafe { self.live.remove(running.ptr()) };
+        self.shared().add_live_tasks(usize::MAX); // one less
 
         if state & JOIN_INTEREST != 0 {
             if let Some(waker) = header.join_waker.take() {
@@ -381,11 +383,9 @@ impl Core {
         tasks
     }
 
-    /// How many tasks are alive and not complete (for `Debug`).
+    /// How many tasks (and `call_soon` callbacks) are alive and not complete.
     pub(crate) fn live_count(&self) -> usize {
-        let mut live = 0;
-        self.live.for_each(|_| live += 1);
-        live
+        self.shared().live_tasks()
     }
 
     /// Cancels every task that is not complete, dropping each future here on the loop's

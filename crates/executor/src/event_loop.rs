@@ -54,6 +54,13 @@ impl EventLoop {
         Handle::of(&self.core)
     }
 
+    /// How many [`Handle`]s of this loop are alive, on any thread (clones included). While
+    /// one is, another thread may still send the loop a callback or a task; at 0, only the
+    /// loop's own tasks and wakers can give it work.
+    pub fn live_handles(&self) -> usize {
+        self.core.shared().live_handles()
+    }
+
     /// Runs the loop until `future` completes, and returns its output (asyncio's
     /// `loop.run_until_complete`).
     ///
@@ -206,6 +213,7 @@ impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
             .field("live_tasks", &self.core.live_count())
+            .field("live_handles", &self.live_handles())
             .field("ready", &self.core.ready.len())
             .finish_non_exhaustive()
     }

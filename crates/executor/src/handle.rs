@@ -75,6 +75,7 @@ impl std::error::Error for LoopClosed {}
 impl Handle {
     /// A handle on `core`'s loop, taking one of its spare tickets (no atomic).
     pub(crate) fn of(core: &Core) -> Handle {
+        core.shared().handle_made();
         Handle {
             shared: core.take_ticket(),
         }
@@ -203,12 +204,21 @@ impl Handle {
     pub fn is_closed(&self) -> bool {
         self.shared().remote.is_closed()
     }
+
+    /// How many tasks are alive on the loop (spawned and not yet finished, `call_soon`
+    /// callbacks not yet run included), as the loop last published it: one relaxed load,
+    /// from any thread. A task sent through a handle counts from the turn that applies it.
+    /// A `LoopPool` reads it to place a task on its least busy loop.
+    pub fn live_tasks(&self) -> usize {
+        self.shared().live_tasks()
+    }
 }
 
 impl Clone for Handle {
     fn clone(&self) -> Handle {
         // Our ticket keeps `Shared` alive while we buy another one.
         self.shared().buy(1);
+        self.shared().handle_made();
         Handle {
             shared: self.shared,
         }
@@ -217,6 +227,7 @@ impl Clone for Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        self.shared().handle_dropped();
         // SAFETY: this handle owns one ticket and never uses it again.
         unsafe { Shared::give_back(self.shared, 1) };
     }
@@ -236,6 +247,7 @@ impl fmt::Debug for Handle {
         f.debug_struct("Handle")
             .field("loop", &self.shared)
             .field("closed", &self.is_closed())
+            .field("live_tasks", &self.live_tasks())
             .finish()
     }
 }

@@ -470,3 +470,49 @@ fn the_handles_are_send_and_sync() {
     send_sync::<handloop_executor::RemoteJoinHandle<u32>>();
     send_sync::<LoopClosed>();
 }
+
+#[test]
+fn the_loop_counts_its_live_handles_on_every_thread() {
+    let event_loop = EventLoop::new();
+    assert_eq!(event_loop.live_handles(), 0);
+    let handle = event_loop.handle();
+    let clone = handle.clone();
+    let from_inside = event_loop.block_on(async { Handle::current() });
+    assert_eq!(event_loop.live_handles(), 3);
+    thread::spawn(move || drop(clone)).join().unwrap();
+    drop(from_inside);
+    assert_eq!(event_loop.live_handles(), 1);
+    assert!(format!("{event_loop:?}").contains("live_handles: 1"));
+    drop(handle);
+    assert_eq!(event_loop.live_handles(), 0);
+}
+
+#[test]
+fn a_handle_reads_the_loops_live_tasks_from_another_thread() {
+    let event_loop = EventLoop::new();
+    let handle = event_loop.handle();
+    assert_eq!(handle.live_tasks(), 0);
+    let (tx, rx) = mpsc::channel::<()>();
+    let waiting: Vec<_> = (0..3)
+        .map(|_| handle.spawn(std::future::pending::<()>()))
+        .collect();
+    // Sent, not yet applied: the loop has not counted them.
+    assert_eq!(handle.live_tasks(), 0);
+    event_loop.block_on(yield_now());
+    let reader = handle.clone();
+    thread::spawn(move || tx.send(assert_eq!(reader.live_tasks(), 3)).unwrap())
+        .join()
+        .unwrap();
+    rx.recv().unwrap();
+    let quick = event_loop.block_on(async { spawn(async { 1 }) });
+    assert_eq!(handle.live_tasks(), 4);
+    assert_eq!(event_loop.block_on(quick).unwrap(), 1);
+    assert_eq!(handle.live_tasks(), 3);
+    for task in &waiting {
+        task.abort();
+    }
+    event_loop.block_on(yield_now());
+    assert_eq!(handle.live_tasks(), 0);
+    drop(event_loop);
+    assert_eq!(handle.live_tasks(), 0);
+}

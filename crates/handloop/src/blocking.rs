@@ -64,6 +64,10 @@ pub(crate) fn default_max_threads() -> usize {
 ///   cannot be interrupted), and its result is dropped.
 /// - On a [virtual clock](crate::Builder::virtual_time), time does not jump while the job
 ///   runs: a `timeout` around it cannot fire just because the job takes real time.
+/// - Each job, queued or running, holds one [`ClockHold`](crate::time::ClockHold) of the
+///   loop until its result is handed over, on either clock: inside the loop,
+///   [`time::outstanding_holds`](crate::time::outstanding_holds) counts the jobs in
+///   flight.
 ///
 /// # Panics
 /// With no handloop runtime running on this thread (inside [`run`](crate::run) or
@@ -198,6 +202,7 @@ impl fmt::Debug for BlockingPool {
         let state = self.pool.lock();
         f.debug_struct("BlockingPool")
             .field("max_threads", &self.pool.max_threads)
+            .field("keep_alive", &self.pool.keep_alive)
             .field("threads", &state.threads)
             .field("idle", &state.idle)
             .field("queued", &state.queue.len())

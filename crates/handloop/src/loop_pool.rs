@@ -3,9 +3,9 @@
 //!
 //! Each loop is an ordinary [`Runtime`] running on a thread of its own until the pool is
 //! dropped. Everything reaches the loops through their [`Handle`]s: the pool places a
-//! task on the loop with the fewest live tasks it placed there (a counter per loop, raised
-//! when it sends a task and lowered when that task's future is dropped, wherever it ends),
-//! and `run_on_each` sends one future to every loop. The loops share one `to_thread` pool.
+//! task on the loop with the fewest live tasks (the count each loop publishes,
+//! [`Handle::live_tasks`], plus the tasks the pool sent it that have not started yet), and
+//! `run_on_each` sends one future to every loop. The loops share one `to_thread` pool.
 
 use std::fmt;
 use std::future::Future;
@@ -53,8 +53,9 @@ pub struct LoopPool {
 /// One loop of the pool, as the pool sees it.
 struct PoolLoop {
     handle: Handle,
-    /// Live tasks the pool placed on this loop.
-    placed: Arc<AtomicUsize>,
+    /// Tasks the pool sent this loop that have not started yet (the loop counts them
+    /// from the turn that applies them, the pool until their first poll).
+    in_transit: Arc<AtomicUsize>,
     /// Dropping it ends the loop's `block_on`.
     stop: Option<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
@@ -108,7 +109,7 @@ impl LoopPool {
             match started {
                 Ok(handle) => pool.loops.push(PoolLoop {
                     handle,
-                    placed: Arc::new(AtomicUsize::new(0)),
+                    in_transit: Arc::new(AtomicUsize::new(0)),
                     stop: Some(stop),
                     thread: Some(thread),
                 }),
@@ -139,15 +140,19 @@ impl LoopPool {
         match self.loops.get(i) {
             Some(one) => one.handle.clone(),
             None => panic!(
-                "LoopPool::handle({i}): the pool has {} loops, numbered from 0",
-                self.loops.len()
+                "LoopPool::handle({i}): no such loop; the pool's loops are numbered 0 to {}",
+                self.loops.len() - 1
             ),
         }
     }
 
-    /// Sends `build` to the loop with the fewest live tasks placed by this pool, builds
-    /// the future there and runs it as a task, as [`Handle::spawn_with`] does; returns the
-    /// task's `Send` handle. The future need not be `Send`.
+    /// Sends `build` to the loop with the fewest live tasks, builds the future there and
+    /// runs it as a task, as [`Handle::spawn_with`] does; returns the task's `Send`
+    /// handle. The future need not be `Send`.
+    ///
+    /// A loop's live tasks are all of its unfinished tasks, however they were spawned
+    /// ([`Handle::live_tasks`]), plus those this pool sent it that have not started yet;
+    /// ties go to the lowest index.
     pub fn spawn_with<F, Fut>(&self, build: F) -> RemoteJoinHandle<Fut::Output>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -158,13 +163,13 @@ impl LoopPool {
             .loops
             .iter()
             .enumerate()
-            .min_by_key(|(_, one)| one.placed.load(Ordering::Relaxed))
+            .min_by_key(|(_, one)| one.load())
             .map(|(i, _)| i)
             .expect("a pool has at least one loop");
         self.place(least, build)
     }
 
-    /// Places a task on loop `i`, counted until its future is gone.
+    /// Places a task on loop `i`, counted as in transit until it starts.
     fn place<F, Fut>(&self, i: usize, build: F) -> RemoteJoinHandle<Fut::Output>
     where
         F: FnOnce() -> Fut + Send + 'static,
@@ -172,13 +177,12 @@ impl LoopPool {
         Fut::Output: Send + 'static,
     {
         let one = &self.loops[i];
-        let placed = Placed::new(&one.placed);
+        let in_transit = InTransit::new(&one.in_transit);
         one.handle.spawn_with(move || {
-            let future = build();
-            async move {
-                let _placed = placed; // lowers the count when the future is dropped
-                future.await
-            }
+            // Started: the loop counts it now. (Dropped unrun, if the loop is gone, the
+            // guard lowers the count all the same.)
+            drop(in_transit);
+            build()
         })
     }
 
@@ -222,17 +226,24 @@ impl LoopPool {
     }
 }
 
-/// Counts a placed task until dropped.
-struct Placed(Arc<AtomicUsize>);
-
-impl Placed {
-    fn new(count: &Arc<AtomicUsize>) -> Placed {
-        count.fetch_add(1, Ordering::Relaxed);
-        Placed(count.clone())
+impl PoolLoop {
+    /// Live tasks, and tasks on their way.
+    fn load(&self) -> usize {
+        self.handle.live_tasks() + self.in_transit.load(Ordering::Relaxed)
     }
 }
 
-impl Drop for Placed {
+/// Counts a task sent to a loop until dropped (when the task starts).
+struct InTransit(Arc<AtomicUsize>);
+
+impl InTransit {
+    fn new(count: &Arc<AtomicUsize>) -> InTransit {
+        count.fetch_add(1, Ordering::Relaxed);
+        InTransit(count.clone())
+    }
+}
+
+impl Drop for InTransit {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -255,14 +266,10 @@ impl Drop for LoopPool {
 
 impl fmt::Debug for LoopPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let placed: Vec<usize> = self
-            .loops
-            .iter()
-            .map(|one| one.placed.load(Ordering::Relaxed))
-            .collect();
+        let live: Vec<usize> = self.loops.iter().map(PoolLoop::load).collect();
         f.debug_struct("LoopPool")
             .field("loops", &self.loops.len())
-            .field("placed_tasks", &placed)
+            .field("live_tasks", &live)
             .finish()
     }
 }

@@ -94,54 +94,82 @@ fn a_panicking_task_does_not_stop_its_loop() {
     assert_eq!(next, "handloop-loop-0");
 }
 
+/// Waits (up to 10 s) until the pool's `Debug` shows these live-task counts.
+fn wait_for_live(pool: &LoopPool, live: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !format!("{pool:?}").contains(live) {
+        assert!(std::time::Instant::now() < deadline, "{pool:?}, not {live}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn spawn_with_places_each_task_on_the_loop_with_the_fewest_live_tasks() {
     let pool = LoopPool::new(2).unwrap();
+    // Three tasks sent straight to loop 0 through its handle: the pool counts them too.
     let (release_tx, release_rx) = mpsc::channel::<oneshot::Sender<()>>();
-    let placed_on = Arc::new(Mutex::new(Vec::new()));
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let (placed_on, release_tx) = (placed_on.clone(), release_tx.clone());
-            pool.spawn_with(move || {
-                placed_on.lock().unwrap().push(thread_name());
-                let (tx, rx) = oneshot::channel::<()>();
-                release_tx.send(tx).unwrap();
-                async move {
-                    let _ = rx.await; // live until released
-                }
-            })
+    let waiter = |release_tx: mpsc::Sender<oneshot::Sender<()>>| {
+        move || {
+            let (tx, rx) = oneshot::channel::<()>();
+            release_tx.send(tx).unwrap();
+            async move {
+                let _ = rx.await; // live until released
+                thread_name()
+            }
+        }
+    };
+    let mut tasks: Vec<_> = (0..3)
+        .map(|_| pool.handle(0).spawn_with(waiter(release_tx.clone())))
+        .collect();
+    wait_for_live(&pool, "live_tasks: [3, 0]");
+    // Both loops stay busy in a callback (which counts as live while it runs) while the
+    // pool places four more, so that the counts cannot move meanwhile: the first three go
+    // to loop 1, counted as they are sent; the fourth ties, and ties go to loop 0.
+    let (busy_tx, busy_rx) = mpsc::channel::<()>();
+    let gates: Vec<_> = (0..2)
+        .map(|i| {
+            let (gate_tx, gate_rx) = mpsc::channel::<()>();
+            let busy_tx = busy_tx.clone();
+            pool.handle(i)
+                .call_soon_threadsafe(move || {
+                    busy_tx.send(()).unwrap();
+                    gate_rx.recv().unwrap();
+                })
+                .unwrap();
+            gate_tx
         })
         .collect();
-    // All four are live: two on each loop.
-    let releases: Vec<_> = (0..4).map(|_| release_rx.recv().unwrap()).collect();
-    let mut on = placed_on.lock().unwrap().clone();
-    on.sort();
-    assert_eq!(
-        on,
-        [
-            "handloop-loop-0",
-            "handloop-loop-0",
-            "handloop-loop-1",
-            "handloop-loop-1"
-        ]
-    );
-    assert!(
-        format!("{pool:?}").contains("placed_tasks: [2, 2]"),
-        "{pool:?}"
-    );
+    busy_rx.recv().unwrap();
+    busy_rx.recv().unwrap();
+    tasks.extend((0..4).map(|_| pool.spawn_with(waiter(release_tx.clone()))));
+    assert!(format!("{pool:?}").contains("live_tasks: [5, 4]"), "{pool:?}");
+    for gate in gates {
+        gate.send(()).unwrap();
+    }
+    let releases: Vec<_> = (0..7).map(|_| release_rx.recv().unwrap()).collect();
+    wait_for_live(&pool, "live_tasks: [4, 3]");
     for release in releases {
         release.send(()).unwrap();
     }
-    for task in tasks {
-        handloop_waker::block_on(task).unwrap();
-    }
-    // Finished tasks no longer count (the count drops as each future is dropped on its
-    // loop, which may be just after the handle resolves).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !format!("{pool:?}").contains("placed_tasks: [0, 0]") {
-        assert!(std::time::Instant::now() < deadline, "{pool:?}");
-        thread::sleep(Duration::from_millis(1));
-    }
+    let ran_on: Vec<String> = tasks
+        .into_iter()
+        .map(|task| handloop_waker::block_on(task).unwrap())
+        .collect();
+    assert_eq!(
+        ran_on,
+        [
+            "handloop-loop-0",
+            "handloop-loop-0",
+            "handloop-loop-0",
+            "handloop-loop-1",
+            "handloop-loop-1",
+            "handloop-loop-1",
+            "handloop-loop-0",
+        ]
+    );
+    // Finished tasks no longer count (a task leaves the count as it completes on its
+    // loop, which may be just after its handle resolves).
+    wait_for_live(&pool, "live_tasks: [0, 0]");
 }
 
 #[test]
@@ -233,7 +261,7 @@ fn a_pool_of_no_loops_is_an_error_and_handles_are_numbered_from_zero() {
     let pool = LoopPool::new(1).unwrap();
     let message = panic_text(catch_unwind(AssertUnwindSafe(|| pool.handle(1))).unwrap_err());
     assert!(
-        message.contains("the pool has 1 loops, numbered from 0"),
+        message.contains("LoopPool::handle(1): no such loop; the pool's loops are numbered 0 to 0"),
         "{message}"
     );
 }

@@ -310,5 +310,23 @@ fn the_runtime_debug_shows_the_pool() {
     runtime.block_on(async { to_thread(|| ()).await.unwrap() });
     let shown = format!("{runtime:?}");
     assert!(shown.contains("max_threads: 3"), "{shown}");
+    assert!(shown.contains("keep_alive: 10s"), "the default: {shown}");
     assert!(shown.contains("queued: 0"), "{shown}");
+}
+
+#[test]
+fn jobs_in_flight_are_counted_on_the_loop_until_their_results_are_handed_over() {
+    let runtime = Runtime::builder().max_blocking_threads(1).build().unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let (in_flight, after) = runtime.block_on(async move {
+        assert_eq!(time::outstanding_holds(), 0);
+        let running = to_thread(move || gate.recv().unwrap());
+        let queued = to_thread(|| 2); // waits for the only thread
+        let in_flight = time::outstanding_holds();
+        release.send(()).unwrap();
+        running.await.unwrap();
+        assert_eq!(queued.await.unwrap(), 2);
+        (in_flight, time::outstanding_holds())
+    });
+    assert_eq!((in_flight, after), (2, 0));
 }

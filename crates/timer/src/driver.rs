@@ -60,7 +60,7 @@ impl<D: Driver> TimerDriver<D> {
     }
 
     fn with_clock(inner: D, kind: ClockKind) -> Self {
-        let holds = (kind == ClockKind::Virtual).then(|| Holds::new(inner.unparker()));
+        let holds = Holds::new(inner.unparker(), kind == ClockKind::Virtual);
         TimerDriver {
             inner,
             timer: Rc::new(Timer::new(Clock::new(kind), holds)),
@@ -142,10 +142,10 @@ impl<D: Driver> TimerDriver<D> {
             // Work outside the loop holds the clock (a job on another thread that a task
             // awaits): wait for it for real, and after its release take one more turn
             // before jumping, so the task it woke runs at the time it finished.
-            match self.timer.holds.as_ref().map(Holds::check) {
-                Some(HoldCheck::Held) => return self.inner.park(timeout),
-                Some(HoldCheck::Released) => return self.inner.park(Some(Duration::ZERO)),
-                Some(HoldCheck::Free) | None => {}
+            match self.timer.holds.check() {
+                HoldCheck::Held => return self.inner.park(timeout),
+                HoldCheck::Released => return self.inner.park(Some(Duration::ZERO)),
+                HoldCheck::Free => {}
             }
             let next = self.timer.heap.borrow_mut().next_deadline();
             match next {

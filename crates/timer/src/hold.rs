@@ -41,6 +41,9 @@ const RELEASE: u64 = (1 << 32) - 1;
 struct HoldState {
     word: AtomicU64,
     unparker: Unparker,
+    /// The loop's clock is virtual: a release must wake the loop, which may be sleeping
+    /// for it. On the real clock holds are only counted.
+    virtual_clock: bool,
 }
 
 /// A virtual clock's holds, on the loop's side.
@@ -63,12 +66,13 @@ pub(crate) enum HoldCheck {
 }
 
 impl Holds {
-    /// Holds released through `unparker`'s loop.
-    pub(crate) fn new(unparker: Unparker) -> Holds {
+    /// Holds of `unparker`'s loop, whose clock is virtual or not.
+    pub(crate) fn new(unparker: Unparker, virtual_clock: bool) -> Holds {
         Holds {
             state: Arc::new(HoldState {
                 word: AtomicU64::new(0),
                 unparker,
+                virtual_clock,
             }),
             seen_releases: Cell::new(0),
         }
@@ -82,8 +86,13 @@ impl Holds {
             "more than u32::MAX clock holds at once"
         );
         ClockHold {
-            state: Some(self.state.clone()),
+            state: self.state.clone(),
         }
+    }
+
+    /// How many holds are alive (on any thread).
+    pub(crate) fn outstanding(&self) -> usize {
+        (self.state.word.load(Ordering::Relaxed) & HOLDS) as usize
     }
 
     /// Looks at the holds, the loop being about to jump its clock.
@@ -105,9 +114,8 @@ impl Holds {
 
 impl fmt::Debug for Holds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = self.state.word.load(Ordering::Relaxed);
         f.debug_struct("Holds")
-            .field("held", &(word & HOLDS))
+            .field("outstanding", &self.outstanding())
             .finish()
     }
 }
@@ -120,7 +128,8 @@ impl fmt::Debug for Holds {
 /// over (waking the task). While a hold is alive, a loop with nothing ready really sleeps
 /// until woken, instead of jumping its clock to the next deadline; so a `timeout` around
 /// the work, or any other timer, cannot fire just because the work was not done yet. A
-/// real clock needs no hold: on such a loop the guard does nothing.
+/// real clock needs no hold: on such a loop the guard is only counted
+/// ([`outstanding_holds`] tells how much work outside the loop is in flight).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -153,10 +162,31 @@ impl fmt::Debug for Holds {
 /// # Panics
 /// With no event loop with a timer running on this thread.
 pub fn hold_clock() -> ClockHold {
-    shared::with_current("hold_clock", |timer| match &timer.holds {
-        Some(holds) => holds.hold(),
-        None => ClockHold { state: None },
-    })
+    shared::with_current("hold_clock", |timer| timer.holds.hold())
+}
+
+/// How many [`ClockHold`]s of this thread's loop are alive, on any thread: work on other
+/// threads that a task of the loop waits for (the facade's `to_thread` jobs, queued or
+/// running, hold one each). Counted on the real clock as on the virtual one; one relaxed
+/// load.
+///
+/// ```
+/// use handloop_executor::{EventLoop, ThreadPark};
+/// use handloop_timer::{TimerDriver, hold_clock, outstanding_holds};
+///
+/// let event_loop = EventLoop::with_driver(TimerDriver::new(ThreadPark::new()));
+/// event_loop.block_on(async {
+///     let hold = hold_clock();
+///     assert_eq!(outstanding_holds(), 1);
+///     std::thread::spawn(move || drop(hold)).join().unwrap();
+///     assert_eq!(outstanding_holds(), 0);
+/// });
+/// ```
+///
+/// # Panics
+/// With no event loop with a timer running on this thread.
+pub fn outstanding_holds() -> usize {
+    shared::with_current("outstanding_holds", |timer| timer.holds.outstanding())
 }
 
 /// A hold on a loop's virtual clock, made by [`hold_clock`]: while it lives the clock does
@@ -164,24 +194,24 @@ pub fn hold_clock() -> ClockHold {
 /// handed over.
 #[must_use = "the clock is held only while the ClockHold lives"]
 pub struct ClockHold {
-    /// `None` on a real-clock loop: nothing to hold.
-    state: Option<Arc<HoldState>>,
+    state: Arc<HoldState>,
 }
 
 impl ClockHold {
-    /// Whether this guard holds a virtual clock (`false` on a real-clock loop).
+    /// Whether this guard holds a virtual clock (`false` on a real-clock loop, where it
+    /// is only counted).
     pub fn is_holding(&self) -> bool {
-        self.state.is_some()
+        self.state.virtual_clock
     }
 }
 
 impl Drop for ClockHold {
     fn drop(&mut self) {
-        if let Some(state) = self.state.take() {
-            // Release: whatever this thread did before (waking the task that awaits the
-            // work) is visible to the loop that sees the release.
-            state.word.fetch_add(RELEASE, Ordering::Release);
-            state.unparker.unpark();
+        // Release: whatever this thread did before (waking the task that awaits the work)
+        // is visible to the loop that sees the release.
+        self.state.word.fetch_add(RELEASE, Ordering::Release);
+        if self.state.virtual_clock {
+            self.state.unparker.unpark();
         }
     }
 }

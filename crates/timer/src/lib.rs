@@ -20,7 +20,7 @@ use std::time::Instant;
 
 pub use callback::{TimerHandle, call_at, call_later};
 pub use driver::TimerDriver;
-pub use hold::{ClockHold, hold_clock};
+pub use hold::{ClockHold, hold_clock, outstanding_holds};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

@@ -54,7 +54,7 @@ fn run_until_jump(park: &mut ThreadPark, holds: &Holds, remote: &Remote) -> Opti
 fn loom_the_clock_jumps_only_after_the_result_was_taken() {
     loom::model(|| {
         let mut park = ThreadPark::new();
-        let holds = Holds::new(park.unparker());
+        let holds = Holds::new(park.unparker(), true);
         let remote: Remote = Arc::new(Mutex::new(None));
         let hold = holds.hold();
         let worker = {
@@ -76,7 +76,7 @@ fn loom_a_detached_job_releasing_its_hold_wakes_the_loop() {
     // Nobody awaits the result: only the release wakes the loop. Losing it deadlocks.
     loom::model(|| {
         let mut park = ThreadPark::new();
-        let holds = Holds::new(park.unparker());
+        let holds = Holds::new(park.unparker(), true);
         let remote: Remote = Arc::new(Mutex::new(None));
         let hold = holds.hold();
         let worker = {
@@ -96,7 +96,7 @@ fn loom_two_jobs_the_clock_waits_for_both() {
     model.preemption_bound = Some(3);
     model.check(|| {
         let mut park = ThreadPark::new();
-        let holds = Holds::new(park.unparker());
+        let holds = Holds::new(park.unparker(), true);
         let first: Remote = Arc::new(Mutex::new(None));
         let second: Remote = Arc::new(Mutex::new(None));
         let workers: Vec<_> = [first.clone(), second.clone()]

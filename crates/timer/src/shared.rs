@@ -66,12 +66,12 @@ pub(crate) struct Timer {
     pub(crate) heap: RefCell<TimerHeap<Action>>,
     /// Set when the driver is dropped: the heap was emptied and nothing will fire again.
     pub(crate) gone: Cell<bool>,
-    /// What keeps a virtual clock from jumping (`None` on the real clock).
-    pub(crate) holds: Option<Holds>,
+    /// What keeps a virtual clock from jumping; on the real clock, only counted.
+    pub(crate) holds: Holds,
 }
 
 impl Timer {
-    pub(crate) fn new(clock: Clock, holds: Option<Holds>) -> Timer {
+    pub(crate) fn new(clock: Clock, holds: Holds) -> Timer {
         Timer {
             clock,
             heap: RefCell::new(TimerHeap::new()),

@@ -9,7 +9,9 @@ use std::thread;
 use std::time::Duration;
 
 use handloop_executor::{EventLoop, ThreadPark, spawn};
-use handloop_timer::{ClockHold, TimerDriver, hold_clock, now, sleep, timeout};
+use handloop_timer::{
+    ClockHold, TimerDriver, hold_clock, now, outstanding_holds, sleep, timeout,
+};
 use tokio::sync::oneshot;
 
 fn virtual_loop() -> EventLoop {
@@ -134,10 +136,28 @@ fn a_hold_dropped_on_the_loop_lets_the_clock_jump_again() {
 }
 
 #[test]
-fn on_the_real_clock_a_hold_holds_nothing() {
+fn on_the_real_clock_a_hold_holds_nothing_and_is_only_counted() {
     let event_loop = EventLoop::with_driver(TimerDriver::new(ThreadPark::new()));
-    let holding = event_loop.block_on(async { hold_clock().is_holding() });
+    let (holding, counted, after) = event_loop.block_on(async {
+        let hold = hold_clock();
+        let counted = outstanding_holds();
+        let holding = hold.is_holding();
+        drop(hold);
+        (holding, counted, outstanding_holds())
+    });
     assert!(!holding);
+    assert_eq!((counted, after), (1, 0));
+}
+
+#[test]
+fn holds_are_counted_until_dropped_on_whichever_thread() {
+    let event_loop = virtual_loop();
+    event_loop.block_on(async {
+        let holds: Vec<_> = (0..3).map(|_| hold_clock()).collect();
+        assert_eq!(outstanding_holds(), 3);
+        std::thread::spawn(move || drop(holds)).join().unwrap();
+        assert_eq!(outstanding_holds(), 0);
+    });
 }
 
 #[test]
