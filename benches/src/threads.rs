@@ -24,6 +24,19 @@ pub const BLOCKING_BATCHES: usize = 100;
 pub const BLOCKING_BATCH: usize = 16;
 /// `remote_wake`: round trips between a plain thread and a task on a parked loop.
 pub const REMOTE_WAKES: usize = 1000;
+/// `remote_wake`: how long the waking thread waits (spinning) before each wake, so that
+/// the loop (or tokio's worker) has gone back to sleep: without it, the thread's next
+/// wake can land while tokio's worker is still looking for work, before it parks, and
+/// the row would measure that race instead of a wake to a parked loop.
+pub const PARK_SETTLE: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// Spins for [`PARK_SETTLE`] (a sleep would add the OS timer's slack, and its noise).
+pub fn let_it_park() {
+    let start = std::time::Instant::now();
+    while start.elapsed() < PARK_SETTLE {
+        std::hint::spin_loop();
+    }
+}
 /// `echo_*`: client connections, each on its own task of the client runtime.
 pub const ECHO_CONNECTIONS: usize = 32;
 /// `echo_*`: round trips per connection.
@@ -143,7 +156,7 @@ pub static THREAD_WORKLOADS: [ThreadWorkload; 6] = [
     },
     ThreadWorkload {
         name: "remote_wake",
-        description: "1000 round trips: a plain thread wakes a task on a parked loop, which answers",
+        description: "1000 round trips: a plain thread waits 20 us, wakes a task on a parked loop, which answers",
         ops: REMOTE_WAKES as u64,
         op: "round trip",
         goal: Some(1.0),

@@ -84,13 +84,14 @@ pub fn to_thread_round_trip(rts: &ThreadRuntimes) {
 
 /// A task on the loop awaits a oneshot that a plain thread completes, then answers
 /// through a std channel, which the thread waits on before the next one: each round trip
-/// is a wake from another thread to a parked loop, and one back.
+/// is a wait for the loop to park ([`let_it_park`]), a wake from another thread to the parked loop, and one back.
 pub fn remote_wake(rts: &ThreadRuntimes) {
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..REMOTE_WAKES).map(|_| oneshot::channel::<()>()).unzip();
     let (answer, answers) = mpsc::channel::<()>();
     let waker = std::thread::spawn(move || {
         for sender in senders {
+            let_it_park();
             sender.send(()).unwrap();
             answers.recv().unwrap();
         }

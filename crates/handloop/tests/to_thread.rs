@@ -311,6 +311,13 @@ fn the_runtime_debug_shows_the_pool() {
     let shown = format!("{runtime:?}");
     assert!(shown.contains("max_threads: 3"), "{shown}");
     assert!(shown.contains("keep_alive: 10s"), "the default: {shown}");
+    // asyncio's default cap: min(32, cores + 4).
+    let cores = thread::available_parallelism().unwrap().get();
+    let default = format!("{:?}", Runtime::new().unwrap());
+    assert!(
+        default.contains(&format!("max_threads: {}", (cores + 4).min(32))),
+        "{default}"
+    );
     assert!(shown.contains("queued: 0"), "{shown}");
 }
 
