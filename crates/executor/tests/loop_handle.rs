@@ -492,7 +492,6 @@ fn a_handle_reads_the_loops_live_tasks_from_another_thread() {
     let event_loop = EventLoop::new();
     let handle = event_loop.handle();
     assert_eq!(handle.live_tasks(), 0);
-    let (tx, rx) = mpsc::channel::<()>();
     let waiting: Vec<_> = (0..3)
         .map(|_| handle.spawn(std::future::pending::<()>()))
         .collect();
@@ -500,13 +499,14 @@ fn a_handle_reads_the_loops_live_tasks_from_another_thread() {
     assert_eq!(handle.live_tasks(), 0);
     event_loop.block_on(yield_now());
     let reader = handle.clone();
-    thread::spawn(move || tx.send(assert_eq!(reader.live_tasks(), 3)).unwrap())
-        .join()
-        .unwrap();
-    rx.recv().unwrap();
-    let quick = event_loop.block_on(async { spawn(async { 1 }) });
-    assert_eq!(handle.live_tasks(), 4);
-    assert_eq!(event_loop.block_on(quick).unwrap(), 1);
+    let seen = thread::spawn(move || reader.live_tasks()).join().unwrap();
+    assert_eq!(seen, 3);
+    let quick = event_loop.block_on(async {
+        let quick = spawn(async { 1 });
+        assert_eq!(handle.live_tasks(), 4, "counted as soon as spawned");
+        quick.await.unwrap()
+    });
+    assert_eq!(quick, 1);
     assert_eq!(handle.live_tasks(), 3);
     for task in &waiting {
         task.abort();

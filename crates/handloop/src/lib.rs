@@ -53,8 +53,8 @@ pub mod task {
 pub mod time {
     pub use handloop_timer::{
         ClockHold, Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at,
-        call_later, hold_clock, interval, interval_at, now, outstanding_holds, sleep,
-        sleep_until, timeout, timeout_at,
+        call_later, hold_clock, interval, interval_at, now, outstanding_holds, sleep, sleep_until,
+        timeout, timeout_at,
     };
 }
 

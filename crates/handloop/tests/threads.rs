@@ -142,7 +142,10 @@ fn spawn_with_places_each_task_on_the_loop_with_the_fewest_live_tasks() {
     busy_rx.recv().unwrap();
     busy_rx.recv().unwrap();
     tasks.extend((0..4).map(|_| pool.spawn_with(waiter(release_tx.clone()))));
-    assert!(format!("{pool:?}").contains("live_tasks: [5, 4]"), "{pool:?}");
+    assert!(
+        format!("{pool:?}").contains("live_tasks: [5, 4]"),
+        "{pool:?}"
+    );
     for gate in gates {
         gate.send(()).unwrap();
     }

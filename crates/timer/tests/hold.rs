@@ -9,9 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use handloop_executor::{EventLoop, ThreadPark, spawn};
-use handloop_timer::{
-    ClockHold, TimerDriver, hold_clock, now, outstanding_holds, sleep, timeout,
-};
+use handloop_timer::{ClockHold, TimerDriver, hold_clock, now, outstanding_holds, sleep, timeout};
 use tokio::sync::oneshot;
 
 fn virtual_loop() -> EventLoop {
