@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::context::{Enter, in_event_loop};
 use crate::core::Core;
 use crate::driver::{Driver, ThreadPark};
+use crate::handle::Handle;
 use crate::task::TaskId;
 use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
@@ -45,6 +46,19 @@ impl EventLoop {
             core: Box::new(Core::new(unparker)),
             driver: RefCell::new(Box::new(driver)),
         }
+    }
+
+    /// A [`Handle`] on this loop, for other threads to run work on it (asyncio's loop
+    /// object, handed to another thread for `call_soon_threadsafe`).
+    pub fn handle(&self) -> Handle {
+        Handle::of(&self.core)
+    }
+
+    /// How many [`Handle`]s of this loop are alive, on any thread (clones included). While
+    /// one is, another thread may still send the loop a callback or a task; at 0, only the
+    /// loop's own tasks and wakers can give it work.
+    pub fn live_handles(&self) -> usize {
+        self.core.shared().live_handles()
     }
 
     /// Runs the loop until `future` completes, and returns its output (asyncio's
@@ -199,6 +213,7 @@ impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
             .field("live_tasks", &self.core.live_count())
+            .field("live_handles", &self.live_handles())
             .field("ready", &self.core.ready.len())
             .finish_non_exhaustive()
     }
