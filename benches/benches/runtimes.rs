@@ -1,6 +1,7 @@
 //! Criterion: one group per workload, one function per runtime, so the report shows
 //! handloop, tokio (current-thread), async-executor's `LocalExecutor` and futures'
-//! `LocalPool` side by side, per operation (`Throughput::Elements`).
+//! `LocalPool` side by side, per operation (`Throughput::Elements`); then the rows that
+//! cross threads, handloop beside tokio's multi-thread runtime.
 //!
 //! ```sh
 //! cargo bench -p handloop-benches --bench runtimes                    # everything
@@ -12,6 +13,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
+use handloop_benches::threads::{THREAD_WORKLOADS, ThreadRuntimes};
 use handloop_benches::{RuntimeKind, Runtimes, WORKLOADS};
 
 fn runtimes(c: &mut Criterion) {
@@ -35,10 +37,27 @@ fn runtimes(c: &mut Criterion) {
     }
 }
 
+/// The rows that cross threads: handloop beside tokio's multi-thread runtime.
+fn threads(c: &mut Criterion) {
+    let runtimes = ThreadRuntimes::new();
+    for workload in &THREAD_WORKLOADS {
+        let mut group = c.benchmark_group(workload.name);
+        group.throughput(Throughput::Elements(workload.ops));
+        if let Some(handloop) = workload.handloop {
+            group.bench_function("handloop", |b| b.iter(|| handloop(&runtimes)));
+        }
+        group.bench_function("tokio-multi-thread", |b| {
+            b.iter(|| (workload.tokio)(&runtimes))
+        });
+        group.finish();
+    }
+}
+
 /// What `criterion_group!` + `criterion_main!` expand to, written out so the workspace's
 /// `missing_docs` lint has nothing undocumented to flag.
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     runtimes(&mut criterion);
+    threads(&mut criterion);
     criterion.final_summary();
 }

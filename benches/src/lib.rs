@@ -5,7 +5,8 @@
 //! `smol_side`, `local_pool_side`), and one function runs one full iteration inside an
 //! already-built runtime. The table [`WORKLOADS`] lists them; the criterion bench
 //! (`benches/runtimes.rs`) and the `compare` binary (`src/bin/compare.rs`) both run the
-//! code through [`Runtimes::run`], so they measure exactly the same thing.
+//! code through [`Runtimes::run`], so they measure exactly the same thing. The rows that
+//! cross threads, beside tokio's multi-thread runtime, are in [`threads`].
 //!
 //! The only `unsafe` in the crate is the counting allocator in [`alloc_count`].
 #![deny(unsafe_code)]
@@ -18,6 +19,7 @@ pub mod local_pool_side;
 pub mod memory;
 pub mod smol_side;
 pub mod sync;
+pub mod threads;
 pub mod tokio_side;
 
 use std::fmt;

@@ -1,13 +1,15 @@
 //! Runs every workload on every runtime, interleaved (handloop, tokio, async-executor,
 //! LocalPool, handloop, tokio, ...), and prints one markdown table: the median ns per
-//! operation for each runtime, the tokio/handloop ratio and the goals; then the memory
-//! table (bytes per pending task, peak heap of a million sleeping tasks).
+//! operation for each runtime, the tokio/handloop ratio and the goals; then the rows that
+//! cross threads (handloop beside tokio's multi-thread runtime, interleaved the same way);
+//! then the memory table (bytes per pending task, peak heap of a million sleeping tasks).
 //!
 //! ```text
 //! compare                         full run: 31 rounds of ~10 ms samples, then memory
 //! compare --quick                 5 rounds of ~2 ms samples, memory with 100,000 sleeping tasks
 //! compare --rounds N              N rounds
-//! compare --only W[,W...]         only these workloads
+//! compare --only W[,W...]         only these workloads (either table)
+//! compare --threads               only the table of rows that cross threads
 //! compare --runtime R[,R...]      only these runtimes (handloop, tokio, smol, localpool)
 //! compare --no-memory             skip the memory section
 //! compare --memory                only the memory section
@@ -23,6 +25,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use handloop_benches::alloc_count::{self, CountingAlloc};
+use handloop_benches::threads::{THREAD_WORKLOADS, ThreadRuntimes, ThreadWorkload};
 use handloop_benches::{RuntimeKind, Runtimes, WORKLOADS, Workload, memory};
 
 #[global_allocator]
@@ -34,6 +37,7 @@ struct Options {
     /// Target duration of one sample (a batch of iterations).
     sample: Duration,
     workloads: Vec<&'static Workload>,
+    thread_workloads: Vec<&'static ThreadWorkload>,
     runtimes: Vec<RuntimeKind>,
     timing: bool,
     memory: bool,
@@ -43,9 +47,15 @@ struct Options {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: compare [--quick] [--rounds N] [--only W[,W..]] [--runtime R[,R..]] \
-         [--no-memory | --memory] [--million N] [--iters N]\nworkloads: {}",
+        "usage: compare [--quick] [--rounds N] [--only W[,W..]] [--threads] \
+         [--runtime R[,R..]] [--no-memory | --memory] [--million N] [--iters N]\n\
+         workloads: {}\nacross threads: {}",
         WORKLOADS
+            .iter()
+            .map(|w| w.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        THREAD_WORKLOADS
             .iter()
             .map(|w| w.name)
             .collect::<Vec<_>>()
@@ -59,6 +69,7 @@ fn parse() -> Result<Options, String> {
         rounds: 31,
         sample: Duration::from_millis(10),
         workloads: WORKLOADS.iter().collect(),
+        thread_workloads: THREAD_WORKLOADS.iter().collect(),
         runtimes: RuntimeKind::ALL.to_vec(),
         timing: true,
         memory: true,
@@ -87,10 +98,21 @@ fn parse() -> Result<Options, String> {
             "--memory" => options.timing = false,
             "--only" => {
                 let list = args.next().ok_or("--only needs workload names")?;
-                options.workloads = list
-                    .split(',')
-                    .map(|name| Workload::by_name(name).ok_or(format!("no workload {name}")))
-                    .collect::<Result<_, _>>()?;
+                options.workloads.clear();
+                options.thread_workloads.clear();
+                for name in list.split(',') {
+                    if let Some(workload) = Workload::by_name(name) {
+                        options.workloads.push(workload);
+                    } else if let Some(workload) = ThreadWorkload::by_name(name) {
+                        options.thread_workloads.push(workload);
+                    } else {
+                        return Err(format!("no workload {name}"));
+                    }
+                }
+                options.memory = false;
+            }
+            "--threads" => {
+                options.workloads.clear();
                 options.memory = false;
             }
             "--runtime" => {
@@ -116,12 +138,16 @@ fn main() -> ExitCode {
         }
     };
     let runtimes = Runtimes::new();
+    let thread_runtimes = (!options.thread_workloads.is_empty()).then(ThreadRuntimes::new);
     if let Some(iters) = options.iters {
         profile(&runtimes, &options, iters);
+        if let Some(thread_runtimes) = &thread_runtimes {
+            profile_threads(thread_runtimes, &options, iters);
+        }
         return ExitCode::SUCCESS;
     }
     println!("{}", header(&options));
-    if options.timing {
+    if options.timing && !options.workloads.is_empty() {
         let rows: Vec<Row> = options
             .workloads
             .iter()
@@ -132,6 +158,18 @@ fn main() -> ExitCode {
             })
             .collect();
         print_table(&rows);
+    }
+    if let (true, Some(thread_runtimes)) = (options.timing, &thread_runtimes) {
+        let rows: Vec<ThreadRow> = options
+            .thread_workloads
+            .iter()
+            .map(|workload| {
+                let row = measure_threads(thread_runtimes, workload, &options);
+                eprintln!("  {} done", workload.name);
+                row
+            })
+            .collect();
+        print_thread_table(&rows);
     }
     if options.memory {
         print_memory(options.million);
@@ -160,6 +198,133 @@ fn profile(runtimes: &Runtimes, options: &Options, iters: usize) {
             );
         }
     }
+}
+
+/// Profiling mode for the rows that cross threads (`--runtime handloop` or `tokio`).
+fn profile_threads(runtimes: &ThreadRuntimes, options: &Options, iters: usize) {
+    for workload in &options.thread_workloads {
+        for &kind in &options.runtimes {
+            let run: fn(&ThreadRuntimes) = match kind {
+                RuntimeKind::Handloop => match workload.handloop {
+                    Some(run) => run,
+                    None => continue,
+                },
+                RuntimeKind::Tokio => workload.tokio,
+                _ => continue,
+            };
+            run(runtimes); // warm-up
+            let start = Instant::now();
+            for _ in 0..iters {
+                run(runtimes);
+            }
+            let per_op = start.elapsed().as_nanos() as f64 / (iters as u64 * workload.ops) as f64;
+            println!(
+                "{} on {}: {iters} iterations, {per_op:.1} ns/{}",
+                workload.name,
+                kind.name(),
+                workload.op
+            );
+        }
+    }
+}
+
+/// One row of the table across threads: handloop and tokio's multi-thread runtime.
+struct ThreadRow {
+    workload: &'static ThreadWorkload,
+    handloop: Option<f64>,
+    tokio: f64,
+    batch: usize,
+}
+
+fn measure_threads(
+    runtimes: &ThreadRuntimes,
+    workload: &'static ThreadWorkload,
+    options: &Options,
+) -> ThreadRow {
+    // (is it handloop, one iteration)
+    type Side = (bool, fn(&ThreadRuntimes));
+    let mut sides: Vec<Side> = vec![(false, workload.tokio)];
+    if let Some(handloop) = workload.handloop {
+        sides.insert(0, (true, handloop));
+    }
+    let mut slowest = Duration::ZERO;
+    for &(_, run) in &sides {
+        run(runtimes);
+        let start = Instant::now();
+        run(runtimes);
+        slowest = slowest.max(start.elapsed());
+    }
+    let batch = (options.sample.as_nanos() / slowest.as_nanos().max(1)).clamp(1, 1000) as usize;
+    let (mut handloop, mut tokio) = (Vec::new(), Vec::new());
+    for _ in 0..options.rounds {
+        for &(is_handloop, run) in &sides {
+            let start = Instant::now();
+            for _ in 0..batch {
+                run(runtimes);
+            }
+            let ns = start.elapsed().as_nanos() as f64 / (batch as u64 * workload.ops) as f64;
+            if is_handloop {
+                &mut handloop
+            } else {
+                &mut tokio
+            }
+            .push(ns);
+        }
+    }
+    ThreadRow {
+        workload,
+        handloop: (!handloop.is_empty()).then(|| median(&mut handloop)),
+        tokio: median(&mut tokio),
+        batch,
+    }
+}
+
+fn print_thread_table(rows: &[ThreadRow]) {
+    println!("Across threads, beside tokio's multi-thread runtime (one worker per core):");
+    println!();
+    println!("| workload | per | handloop ns | tokio multi-thread ns | tokio/handloop | goal |");
+    println!("|---|---|--:|--:|--:|---|");
+    let mut missed = Vec::new();
+    for row in rows {
+        let ratio = row.handloop.map(|h| row.tokio / h);
+        let goal = match (row.workload.goal, ratio) {
+            (Some(goal), Some(r)) => {
+                let met = r >= goal;
+                if !met {
+                    missed.push(format!(
+                        "{} (tokio/handloop {r:.2} < {goal})",
+                        row.workload.name
+                    ));
+                }
+                format!("≥ {goal} {}", if met { "✓" } else { "✗" })
+            }
+            (Some(goal), None) => format!("≥ {goal}"),
+            (None, _) => "—".to_string(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            row.workload.name,
+            row.workload.op,
+            fmt_ns(row.handloop.as_ref()),
+            fmt_ns(Some(&row.tokio)),
+            ratio.map_or("—".to_string(), |r| format!("{r:.2}")),
+            goal,
+        );
+    }
+    println!();
+    println!(
+        "ns = median ns per operation over the rounds ({}).",
+        rows.iter()
+            .map(|r| format!("{} ×{}", r.workload.name, r.batch))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if missed.is_empty() {
+        println!("All timing goals met.");
+    } else {
+        println!("Missed: {}.", missed.join("; "));
+    }
+    println!();
 }
 
 struct Row {

@@ -233,10 +233,30 @@ fn semaphore_a_waiter_dropped_with_no_one_behind_gives_the_permit_back() {
 }
 
 #[test]
-#[should_panic(expected = "Semaphore::add_permits")]
+#[should_panic(
+    expected = "Semaphore::add_permits(1): the permits would number more than \
+                           usize::MAX (18446744073709551615 exist, 18446744073709551614 of \
+                           them available)"
+)]
 fn semaphore_add_permits_past_usize_max_panics() {
     let sem = Semaphore::new(usize::MAX);
+    let _held = sem.try_acquire().unwrap();
     sem.add_permits(1);
+}
+
+/// Permits that are held count too: adding one while every other permit is out would let
+/// the releases overflow the free count (a wrap to zero in a release build).
+#[test]
+fn semaphore_add_permits_counts_the_permits_held() {
+    let sem = Semaphore::new(usize::MAX - 1);
+    let held = sem.try_acquire().unwrap();
+    sem.add_permits(1); // usize::MAX permits in all: fine
+    assert_eq!(sem.available_permits(), usize::MAX - 1);
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sem.add_permits(1)));
+    assert!(refused.is_err(), "one more would exist than a usize counts");
+    assert_eq!(sem.available_permits(), usize::MAX - 1, "nothing changed");
+    drop(held);
+    assert_eq!(sem.available_permits(), usize::MAX);
 }
 
 // ---- Condition ----

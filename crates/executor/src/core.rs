@@ -220,6 +220,7 @@ impl Core {
         let (listed, queued) =
             unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
         self.live.push_back(listed);
+        self.shared().add_live_tasks(1);
         self.ready.push_back(Notified::from_local(queued));
         // SAFETY: as above (the third reference, for a task).
         (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
@@ -297,6 +298,7 @@ impl Core {
         // SAFETY: a task that was not complete is on the live list (only `block_on`'s main
         // task is not, and it never goes through here).
         let listed = unsafe { self.live.remove(running.ptr()) };
+        self.shared().add_live_tasks(usize::MAX); // one less
 
         if state & JOIN_INTEREST != 0 {
             if let Some(waker) = header.join_waker.take() {
@@ -366,6 +368,7 @@ impl Core {
                 }
                 release.apply(self);
             }
+            Remote::Schedule(schedule) => schedule(self),
         }
     }
 
@@ -469,11 +472,9 @@ impl Core {
         tasks
     }
 
-    /// How many tasks are alive and not complete (for `Debug`).
+    /// How many tasks (and `call_soon` callbacks) are alive and not complete.
     pub(crate) fn live_count(&self) -> usize {
-        let mut live = 0;
-        self.live.for_each(|_| live += 1);
-        live
+        self.shared().live_tasks()
     }
 
     /// Cancels every task that is not complete, dropping each future here on the loop's
@@ -505,8 +506,22 @@ impl Core {
             }
         }
         for entry in self.shared().remote.close() {
-            // Every task is complete: wakes schedule nothing, releases go to `refs`.
-            self.apply(entry);
+            match entry {
+                // Sent by a `Handle` too late to run: dropped, not scheduled (a callback
+                // or task spawned now would outlive the loop). Dropping it drops the
+                // user's closure or future here, on the loop's thread; it tells an
+                // awaiting `RemoteJoinHandle` the task was cancelled.
+                Remote::Schedule(schedule) => {
+                    if catch_unwind(AssertUnwindSafe(move || drop(schedule))).is_err() {
+                        eprintln!(
+                            "handloop: dropping work sent to a closing loop (a callback or \
+                             a future from a Handle) panicked"
+                        );
+                    }
+                }
+                // Every task is complete: wakes schedule nothing, releases go to `refs`.
+                entry => self.apply(entry),
+            }
         }
         debug_assert!(self.ready.is_empty() && self.live.is_empty());
     }

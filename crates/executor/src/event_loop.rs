@@ -15,6 +15,7 @@ use crate::context::{Enter, in_event_loop};
 use crate::core::Core;
 use crate::debug::{self, DeadlockCause, DeadlockReport, DebugOptions, LoopDebug, NoProgress};
 use crate::driver::{Driver, ThreadPark, Watching};
+use crate::handle::Handle;
 use crate::task::TaskId;
 use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
@@ -69,6 +70,19 @@ impl EventLoop {
             driver: RefCell::new(Box::new(driver)),
             deadlock_grace,
         }
+    }
+
+    /// A [`Handle`] on this loop, for other threads to run work on it (asyncio's loop
+    /// object, handed to another thread for `call_soon_threadsafe`).
+    pub fn handle(&self) -> Handle {
+        Handle::of(&self.core)
+    }
+
+    /// How many [`Handle`]s of this loop are alive, on any thread (clones included). While
+    /// one is, another thread may still send the loop a callback or a task; at 0, only the
+    /// loop's own tasks and wakers can give it work.
+    pub fn live_handles(&self) -> usize {
+        self.core.shared().live_handles()
     }
 
     /// Runs the loop until `future` completes, and returns its output (asyncio's
@@ -326,6 +340,7 @@ impl fmt::Debug for EventLoop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventLoop")
             .field("live_tasks", &self.core.live_count())
+            .field("live_handles", &self.live_handles())
             .field("ready", &self.core.ready.len())
             .finish_non_exhaustive()
     }

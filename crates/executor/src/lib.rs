@@ -22,6 +22,8 @@
 //   task/raw.rs      one allocation per task: the future, then its output; the vtable
 //   task/waker.rs    a task's `Waker`: step 1's vtable over the header
 //
+//   handle.rs        `Handle`: `call_soon_threadsafe`, spawning from other threads
+//   task/remote.rs   the task a `Handle` spawns, and its `Send` `RemoteJoinHandle`
 //   driver.rs        `Driver`: what the loop does between turns (the timer and I/O hook in)
 //   park.rs          the parking token under `ThreadPark`
 //   context.rs       which loop runs on this thread
@@ -44,6 +46,7 @@ mod ready;
 
 mod context;
 mod driver;
+mod handle;
 mod park;
 mod remote;
 mod sync;
@@ -56,5 +59,6 @@ mod shared;
 pub use context::in_event_loop;
 pub use driver::{Driver, ThreadPark, Unpark, Unparker, Watching};
 pub use event_loop::EventLoop;
+pub use handle::{Handle, LoopClosed};
 pub use soon::{YieldNow, call_soon, yield_now};
-pub use task::{JoinError, JoinHandle, spawn};
+pub use task::{JoinError, JoinHandle, RemoteJoinHandle, spawn};

@@ -165,3 +165,145 @@ fn loom_a_waker_dropped_off_the_loop_while_its_task_completes() {
         drop(event_loop);
     });
 }
+
+// `Handle`: callbacks and tasks sent from other threads go through the same remote queue
+// and the same park handshake as remote wakes (the sender pushes, then unparks; the loop
+// drains, then parks, and a token left by an unpark makes that park return at once).
+
+#[test]
+fn loom_call_soon_threadsafe_reaches_a_parking_loop() {
+    // The callback runs on the loop and wakes block_on's future there: if the push and
+    // its unpark raced the loop's drain and park and were lost, the loop would park for
+    // good, which loom reports as a deadlock.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let handle = event_loop.handle();
+        let done = Arc::new(AtomicBool::new(false));
+        let mut sender = None;
+        let mut handle = Some(handle);
+        event_loop.block_on(poll_fn(|cx| {
+            if done.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            if let Some(handle) = handle.take() {
+                let (done, waker) = (done.clone(), cx.waker().clone());
+                sender = Some(thread::spawn(move || {
+                    handle
+                        .call_soon_threadsafe(move || {
+                            done.store(true, Ordering::Release);
+                            waker.wake();
+                        })
+                        .unwrap();
+                }));
+            }
+            Poll::Pending
+        }));
+        sender.unwrap().join().unwrap();
+    });
+}
+
+#[test]
+fn loom_a_task_spawned_and_aborted_from_another_thread() {
+    // The thread spawns a task that never finishes and aborts it at once; the loop
+    // awaits its handle. The spawn, the abort's flag and wake, and the loop's first poll
+    // of the task race in every order: the handle must resolve as cancelled, and nothing
+    // may leak (loom checks every `Arc`, the slot's included).
+    model(|| {
+        let event_loop = EventLoop::new();
+        let handle = event_loop.handle();
+        let aborter = thread::spawn(move || {
+            let task = handle.spawn(std::future::pending::<()>());
+            task.abort();
+            task
+        });
+        let task = aborter.join().unwrap();
+        let outcome = event_loop.block_on(task);
+        assert!(outcome.unwrap_err().is_cancelled());
+    });
+}
+
+#[test]
+fn loom_abort_from_a_plain_thread_races_the_loop() {
+    // The task is already waiting when a plain thread aborts it and then awaits its handle
+    // there (parking the thread): the abort's wake goes through the remote queue to a loop
+    // that may be parking, and the cancellation's wake comes back to the parked thread.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let task = event_loop.handle().spawn(std::future::pending::<()>());
+        event_loop.block_on(yield_now()); // the task starts and waits
+        let finished = Arc::new(AtomicBool::new(false));
+        let loop_waker = Arc::new(loom::sync::Mutex::new(None::<Waker>));
+        let waiter = {
+            let (finished, loop_waker) = (finished.clone(), loop_waker.clone());
+            thread::spawn(move || {
+                task.abort();
+                let outcome = block_on_parking(task);
+                finished.store(true, Ordering::Release);
+                if let Some(waker) = loop_waker.lock().unwrap().take() {
+                    waker.wake();
+                }
+                outcome
+            })
+        };
+        event_loop.block_on(poll_fn(|cx| {
+            *loop_waker.lock().unwrap() = Some(cx.waker().clone());
+            if finished.load(Ordering::Acquire) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }));
+        assert!(waiter.join().unwrap().unwrap_err().is_cancelled());
+    });
+}
+
+/// `block_on` for a loom thread that is not a loop: park until woken.
+fn block_on_parking<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(loom::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        thread::park();
+    }
+}
+
+#[test]
+fn loom_a_handle_sending_while_its_loop_is_dropped() {
+    // The callback is either run (no: the loop is not running), dropped at shutdown, or
+    // refused with `LoopClosed`; the handle's ticket and the loop's are given back on
+    // either thread, and `Shared` (with its unparker) is freed exactly once.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let handle = event_loop.handle();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let witness = DropCount(dropped.clone());
+        let sender = thread::spawn(move || {
+            let _ = handle.call_soon_threadsafe(move || drop(witness));
+        });
+        drop(event_loop);
+        sender.join().unwrap();
+        assert_eq!(
+            dropped.load(Ordering::Relaxed),
+            1,
+            "dropped once, never run"
+        );
+    });
+}
+
+/// Counts its drops.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}

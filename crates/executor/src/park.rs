@@ -70,8 +70,11 @@ impl ParkState {
         {
             Ok(_) => {}
             Err(NOTIFIED) => {
-                // An unpark slipped in between the fast path and the lock.
-                self.state.store(EMPTY, Ordering::SeqCst);
+                // An unpark slipped in between the fast path and the lock. Taken back with
+                // a read-modify-write, not a store: if a second unpark lands meanwhile, we
+                // read its write and so see everything its thread did before (a store
+                // would overwrite it unseen, and the loop could miss that thread's work).
+                self.state.swap(EMPTY, Ordering::SeqCst);
                 return;
             }
             Err(other) => unreachable!("park state {other} while the loop parks itself"),
@@ -82,8 +85,9 @@ impl ParkState {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        // Timed out: take our PARKED back (or a token that just arrived).
-                        self.state.store(EMPTY, Ordering::SeqCst);
+                        // Timed out: take our PARKED back (or a token that just arrived,
+                        // with a read-modify-write for the reason above).
+                        self.state.swap(EMPTY, Ordering::SeqCst);
                         return;
                     }
                     wait_timeout(&self.condvar, guard, deadline - now)

@@ -10,8 +10,14 @@
 
 use std::fmt;
 
+use crate::core::Core;
 use crate::sync::{AtomicBool, Mutex, Ordering, lock};
 use crate::task::refs::{RemoteRef, WakerRelease};
+
+/// What a [`Handle`](crate::Handle) sends: a closure the loop calls with its core, on its
+/// thread, to put a callback or a task on the ready queue. It runs no user code: the
+/// user's closure or future is moved into a task and runs when that task is polled.
+pub(crate) type Schedule = Box<dyn FnOnce(&Core) + Send>;
 
 /// One thing another thread handed the loop. Each variant owns what it carries: dropping an
 /// entry anywhere gives its reference back.
@@ -21,6 +27,8 @@ pub(crate) enum Remote {
     /// A local waker was dropped (or woken by value, if `wake`) off the loop's thread: its
     /// reference comes back to the loop.
     Waker { release: WakerRelease, wake: bool },
+    /// A callback or a task sent by a `Handle` (`call_soon_threadsafe`, `spawn`).
+    Schedule(Schedule),
 }
 
 impl fmt::Debug for Remote {
@@ -32,6 +40,7 @@ impl fmt::Debug for Remote {
                 .field("release", release)
                 .field("wake", wake)
                 .finish(),
+            Remote::Schedule(_) => f.write_str("Schedule"),
         }
     }
 }
@@ -84,6 +93,11 @@ impl<T> RemoteQueue<T> {
         let mut inner = lock(&self.inner);
         self.pending.store(false, Ordering::Relaxed);
         into.append(&mut inner.items);
+    }
+
+    /// Whether the queue was closed (its loop dropped).
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.inner).closed
     }
 
     /// Refuses every later push and returns what was waiting.

@@ -23,11 +23,19 @@ use crate::sync::{AtomicUsize, Ordering, fence};
 pub(crate) const TICKET_BATCH: usize = 256;
 
 /// The part of a loop that other threads may touch: where their wakes go, and how to wake
-/// the loop up.
+/// the loop up; and two counts other threads may read.
 pub(crate) struct Shared {
     pub(crate) remote: RemoteQueue<Remote>,
     pub(crate) unparker: Unparker,
     tickets: AtomicUsize,
+    /// Live [`Handle`](crate::Handle)s of this loop, on any thread: while there is one,
+    /// another thread may still send the loop work.
+    handles: AtomicUsize,
+    /// Tasks (and `call_soon` callbacks) on the loop's live list, published by the loop
+    /// after each spawn and completion for other threads to read (a `LoopPool` places a
+    /// task on the loop with the fewest). Only the loop's thread writes it, so it is
+    /// updated with a load and a store, no read-modify-write.
+    live_tasks: AtomicUsize,
 }
 
 impl Shared {
@@ -37,6 +45,8 @@ impl Shared {
             remote: RemoteQueue::new(),
             unparker,
             tickets: AtomicUsize::new(1),
+            handles: AtomicUsize::new(0),
+            live_tasks: AtomicUsize::new(0),
         });
         NonNull::from(Box::leak(shared))
     }
@@ -44,6 +54,35 @@ impl Shared {
     /// Buys `count` more tickets (the caller holds at least one, so `Shared` is alive).
     pub(crate) fn buy(&self, count: usize) {
         self.tickets.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// A `Handle` was made.
+    pub(crate) fn handle_made(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `Handle` was dropped.
+    pub(crate) fn handle_dropped(&self) {
+        self.handles.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// How many `Handle`s of the loop are alive, on any thread.
+    pub(crate) fn live_handles(&self) -> usize {
+        self.handles.load(Ordering::Relaxed)
+    }
+
+    /// How many tasks (and callbacks) the loop had alive at its last spawn or completion.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.live_tasks.load(Ordering::Relaxed)
+    }
+
+    /// The loop's thread adds `delta` (+1 or -1, wrapping) to the live-task count. Only
+    /// that thread writes it: a load and a store, no read-modify-write.
+    #[inline]
+    pub(crate) fn add_live_tasks(&self, delta: usize) {
+        let live = self.live_tasks.load(Ordering::Relaxed);
+        self.live_tasks
+            .store(live.wrapping_add(delta), Ordering::Relaxed);
     }
 
     /// Gives back `count` tickets; the last one frees `Shared`.

@@ -24,7 +24,13 @@ pub fn call_soon<F: FnOnce() + 'static>(callback: F) {
 }
 
 /// A callback dressed as a future: ready on its first poll.
-struct Callback<F>(Option<F>);
+pub(crate) struct Callback<F>(Option<F>);
+
+impl<F> Callback<F> {
+    pub(crate) fn new(callback: F) -> Self {
+        Callback(Some(callback))
+    }
+}
 
 // The closure is moved out before it is called and is never pinned.
 impl<F> Unpin for Callback<F> {}

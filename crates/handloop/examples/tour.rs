@@ -90,7 +90,8 @@ const STOPS: &[(&str, &str, fn())] = &[
     (
         "blocking",
         "std::thread::sleep blocks the loop's only thread: every other task waits for it. \
-         Awaiting handloop::sleep lets them run. (Real clock: under a second.)",
+         Awaiting handloop::sleep lets them run, and so does handing the blocking call to \
+         handloop::to_thread. (Real clock: about a second.)",
         || {
             let _ = blocking::demo();
         },
@@ -98,7 +99,8 @@ const STOPS: &[(&str, &str, fn())] = &[
     (
         "threads",
         "Two threads, one loop each, handing values through a Queue and a reply through a \
-         oneshot.",
+         oneshot; then a thread with no loop reaching a third loop through its Handle \
+         (call_soon_threadsafe, spawn_with).",
         || {
             let _ = threads::demo();
         },

@@ -2,14 +2,18 @@
 #![forbid(unsafe_code)]
 
 mod as_completed;
+mod blocking;
 mod children;
 mod gather;
+mod loop_pool;
 mod runtime;
 mod task_group;
 mod wait;
 
 pub use as_completed::{AsCompleted, as_completed};
+pub use blocking::{ToThread, to_thread};
 pub use gather::{Gather, Select, TryGather, gather, select, try_gather};
+pub use loop_pool::LoopPool;
 pub use runtime::{Builder, Runtime, run};
 pub use task_group::{ChildPanic, TaskGroup, TaskGroupError};
 pub use wait::{ReturnWhen, Wait, wait};
@@ -18,14 +22,19 @@ pub use wait::{ReturnWhen, Wait, wait};
 pub use handloop_executor::task::{all_tasks, current_task};
 pub use handloop_executor::{JoinError, JoinHandle, call_soon, spawn, yield_now};
 
+// Threads: reaching a loop from anywhere.
+pub use handloop_executor::{Handle, LoopClosed, RemoteJoinHandle};
+
 // Time (step 3).
 pub use handloop_timer::{
     Elapsed, Timeout, TimerHandle, call_at, call_later, interval, sleep, sleep_until, timeout,
     timeout_at,
 };
 
-// Channels (step 4).
-pub use handloop_channel::{Closed, Queue, TryGetError, TryPutError, oneshot};
+// Channels (step 4): asyncio's three queues, one implementation in three orders.
+pub use handloop_channel::{
+    Closed, LifoQueue, PriorityQueue, Queue, TryGetError, TryPutError, oneshot,
+};
 
 // Synchronization (step 4's waiting lines, loop-local).
 pub use handloop_channel::locks::{
@@ -70,8 +79,8 @@ pub mod debug {
 /// Tasks: spawning with options, handles, ids, states (step 2's executor).
 pub mod task {
     pub use handloop_executor::task::{
-        AbortHandle, Builder, JoinError, JoinHandle, TaskId, TaskInfo, TaskState, all_tasks,
-        current_task, spawn,
+        AbortHandle, Builder, JoinError, JoinHandle, RemoteJoinHandle, TaskId, TaskInfo, TaskState,
+        all_tasks, current_task, spawn,
     };
     pub use handloop_executor::{YieldNow, yield_now};
 }
@@ -79,8 +88,9 @@ pub mod task {
 /// Time: the loop's clock, sleeps, timeouts, intervals and timed callbacks (step 3's timer).
 pub mod time {
     pub use handloop_timer::{
-        Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at, call_later,
-        interval, interval_at, now, sleep, sleep_until, timeout, timeout_at,
+        ClockHold, Elapsed, Interval, MissedTickBehavior, Sleep, Timeout, TimerHandle, call_at,
+        call_later, hold_clock, interval, interval_at, now, outstanding_holds, sleep, sleep_until,
+        timeout, timeout_at,
     };
 }
 
@@ -116,6 +126,10 @@ pub mod signal {
 /// The book's first chapter: why an event loop, what `await` hands back, and the plan.
 #[doc = include_str!("../../../docs/00-overview.md")]
 pub mod overview {}
+
+/// The book's chapter on threads: one loop per thread, and blocking calls.
+#[doc = include_str!("../../../docs/07-threads.md")]
+pub mod threads {}
 
 /// Between steps 1 and 2: the questions Rust asks and asyncio never did (`Pin`, `poll_fn`,
 /// `'static`, `Send` wakers, spurious wakes, blocking the loop's thread).

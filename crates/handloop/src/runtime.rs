@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use handloop_executor::debug::DebugOptions;
-use handloop_executor::{EventLoop, in_event_loop};
+use handloop_executor::{EventLoop, Handle, in_event_loop};
 use handloop_io::IoDriver;
 use handloop_timer::TimerDriver;
+
+use crate::blocking::{self, BlockingPool};
 
 /// Runs `future` to completion on a new event loop with a real clock and I/O, and returns
 /// its output (asyncio's `asyncio.run(main())`).
@@ -36,7 +38,7 @@ pub fn run<F: Future>(future: F) -> F::Output {
 }
 
 /// Builds a [`Runtime`]: `Runtime::builder().virtual_time().build()`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until built"]
 pub struct Builder {
     virtual_time: bool,
@@ -47,6 +49,23 @@ pub struct Builder {
     slow_poll_threshold: Option<Duration>,
     deadlock_grace: Option<Duration>,
     trace_capacity: Option<usize>,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            virtual_time: false,
+            debug: None,
+            trace: None,
+            slow_poll_threshold: None,
+            deadlock_grace: None,
+            trace_capacity: None,
+            max_blocking_threads: blocking::default_max_threads(),
+            blocking_keep_alive: blocking::KEEP_ALIVE,
+        }
+    }
 }
 
 impl Builder {
@@ -111,6 +130,28 @@ impl Builder {
         self
     }
 
+    /// At most `n` threads run [`to_thread`](crate::to_thread) jobs at once; more jobs
+    /// wait their turn, in order. The default is asyncio's `min(32, cores + 4)`. Threads
+    /// start only when a job needs one.
+    ///
+    /// # Panics
+    /// If `n` is 0: no job could ever run.
+    pub fn max_blocking_threads(mut self, n: usize) -> Self {
+        assert!(
+            n > 0,
+            "Builder::max_blocking_threads(0): to_thread jobs need at least one thread"
+        );
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long a [`to_thread`](crate::to_thread) thread with no job waits for one before
+    /// it exits (default 10 s, as tokio's blocking pool).
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
     /// Builds the runtime: the OS poller (step 5's [`IoDriver`]) wrapped in the timer.
     ///
     /// # Errors
@@ -120,6 +161,18 @@ impl Builder {
     /// # Panics
     /// If the slow-poll threshold or the trace capacity is zero.
     pub fn build(self) -> io::Result<Runtime> {
+        let blocking = self.blocking_pool();
+        self.build_sharing(blocking)
+    }
+
+    /// The `to_thread` pool this builder's settings describe.
+    pub(crate) fn blocking_pool(&self) -> BlockingPool {
+        BlockingPool::new(self.max_blocking_threads, self.blocking_keep_alive)
+    }
+
+    /// Builds a runtime whose `to_thread` jobs go to `blocking` (a `LoopPool`'s loops
+    /// share one pool).
+    pub(crate) fn build_sharing(self, blocking: BlockingPool) -> io::Result<Runtime> {
         let io = IoDriver::new()?;
         let driver = if self.virtual_time {
             TimerDriver::new_virtual(io)
@@ -149,6 +202,7 @@ impl Builder {
         };
         Ok(Runtime {
             event_loop: EventLoop::with_options(driver, options)?,
+            blocking,
             virtual_time: self.virtual_time,
         })
     }
@@ -185,6 +239,9 @@ fn trace_from_env() -> Option<PathBuf> {
 /// ```
 pub struct Runtime {
     event_loop: EventLoop,
+    /// The threads of `to_thread`, started lazily; dropping it lets the jobs already
+    /// queued finish on their threads.
+    blocking: BlockingPool,
     virtual_time: bool,
 }
 
@@ -206,7 +263,15 @@ impl Runtime {
     /// # Panics
     /// If an event loop is already running on this thread.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _blocking = self.blocking.enter();
         self.event_loop.block_on(future)
+    }
+
+    /// A [`Handle`] on this runtime's loop, for other threads to run work on it
+    /// (`call_soon_threadsafe`, `spawn`, `spawn_with`). Inside the loop,
+    /// [`Handle::current`] gives the same.
+    pub fn handle(&self) -> Handle {
+        self.event_loop.handle()
     }
 
     /// Whether this runtime uses the virtual clock.
@@ -220,6 +285,7 @@ impl fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("virtual_time", &self.virtual_time)
             .field("event_loop", &self.event_loop)
+            .field("blocking", &self.blocking)
             .finish()
     }
 }

@@ -194,16 +194,17 @@ fn in_order_one_task_turns_the_tv_on_before_setting_the_channel() {
 }
 
 #[test]
-fn blocking_the_thread_delays_every_task_and_awaiting_does_not() {
+fn blocking_the_thread_delays_every_task_and_awaiting_or_to_thread_does_not() {
     let report = blocking::demo();
     assert_eq!(report.blocked.len(), 3);
     assert_eq!(report.fixed.len(), 3);
+    assert_eq!(report.to_thread.len(), 3);
     for &waited in &report.blocked {
         // Certain, not just likely: the workers start their sleep before the blocking
         // call and cannot wake until the loop gets the thread back.
         assert!(waited >= report.block, "blocked run: woke after {waited:?}");
     }
-    for &waited in &report.fixed {
+    for &waited in report.fixed.iter().chain(&report.to_thread) {
         assert!(
             waited >= report.asked,
             "a sleep never ends early: {waited:?}"
@@ -217,11 +218,18 @@ fn blocking_the_thread_delays_every_task_and_awaiting_does_not() {
 }
 
 #[test]
-fn threads_hand_values_to_each_other_through_a_queue_and_a_oneshot() {
+fn threads_hand_values_through_a_queue_and_reach_a_loop_through_its_handle() {
     let report = threads::demo();
     assert_eq!(report.sent, (1..=10).collect::<Vec<_>>());
     assert_eq!(report.received, report.sent, "all of them, in order");
     assert_eq!(report.reply, 55);
+    // And from a thread with no loop, through loop C's handle.
+    assert_eq!(report.callback_ran_on, "loop-c");
+    assert_eq!(
+        report.spawned,
+        ("slept 10 ms".to_owned(), "loop-c".to_owned())
+    );
+    assert_eq!(report.after_close, Err(handloop::LoopClosed));
 }
 
 #[test]

@@ -37,7 +37,11 @@ struct Server {
 
 impl Server {
     fn start(name: &str) -> Server {
-        let mut child = example(name).arg("127.0.0.1:0").spawn().unwrap();
+        Server::start_with(name, &[])
+    }
+
+    fn start_with(name: &str, args: &[&str]) -> Server {
+        let mut child = example(name).arg("127.0.0.1:0").args(args).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut first)
@@ -123,6 +127,36 @@ fn echo_server_serves_thousands_of_connections_at_once_and_stops_on_ctrl_c() {
         assert_eq!(echoed, expected.as_bytes());
     }
     // Half-close: the echo of the last bytes still arrives, then EOF.
+    let last = clients.last_mut().unwrap();
+    last.write_all(b"bye").unwrap();
+    last.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    last.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"bye");
+    server.interrupt();
+}
+
+#[test]
+fn echo_server_on_a_pool_of_two_loops_echoes_every_connection_and_stops_on_ctrl_c() {
+    const CLIENTS: usize = 200;
+    let server = Server::start_with("echo_server", &["--loops", "2"]);
+    let mut clients: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    for round in 0..3 {
+        for (i, client) in clients.iter_mut().enumerate() {
+            client
+                .write_all(format!("message {i}.{round}\n").as_bytes())
+                .unwrap();
+        }
+        for (i, client) in clients.iter_mut().enumerate() {
+            let expected = format!("message {i}.{round}\n");
+            let mut echoed = vec![0; expected.len()];
+            client.read_exact(&mut echoed).unwrap();
+            assert_eq!(echoed, expected.as_bytes());
+        }
+    }
+    // Half-close on a pool loop: the last bytes come back, then EOF.
     let last = clients.last_mut().unwrap();
     last.write_all(b"bye").unwrap();
     last.shutdown(std::net::Shutdown::Write).unwrap();

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use handloop_executor::{Driver, ThreadPark, Unparker, Watching, call_soon};
 
 use crate::clock::{Clock, ClockKind};
+use crate::hold::{HoldCheck, Holds};
 use crate::panics::report_panic_in;
 use crate::shared::{self, Action, Timer};
 
@@ -59,9 +60,10 @@ impl<D: Driver> TimerDriver<D> {
     }
 
     fn with_clock(inner: D, kind: ClockKind) -> Self {
+        let holds = Holds::new(inner.unparker(), kind == ClockKind::Virtual);
         TimerDriver {
             inner,
-            timer: Rc::new(Timer::new(Clock::new(kind))),
+            timer: Rc::new(Timer::new(Clock::new(kind), holds)),
             due: VecDeque::new(),
             saved: RefCell::new(Vec::new()),
         }
@@ -138,6 +140,14 @@ impl<D: Driver> TimerDriver<D> {
     #[inline(never)]
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         if timeout != Some(Duration::ZERO) {
+            // Work outside the loop holds the clock (a job on another thread that a task
+            // awaits): wait for it for real, and after its release take one more turn
+            // before jumping, so the task it woke runs at the time it finished.
+            match self.timer.holds.check() {
+                HoldCheck::Held => return self.inner.park(timeout),
+                HoldCheck::Released => return self.inner.park(Some(Duration::ZERO)),
+                HoldCheck::Free => {}
+            }
             let next = self.timer.heap.borrow_mut().next_deadline();
             match next {
                 // The loop would sleep until a deadline: jump there instead.

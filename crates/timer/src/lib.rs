@@ -5,16 +5,22 @@ mod callback;
 mod clock;
 mod driver;
 pub mod heap;
+mod hold;
 mod interval;
 mod panics;
 mod shared;
 mod sleep;
+mod sync;
 mod timeout;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 use std::time::Instant;
 
 pub use callback::{TimerHandle, call_at, call_later};
 pub use driver::TimerDriver;
+pub use hold::{ClockHold, hold_clock, outstanding_holds};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};

@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::callback::TimerCallback;
 use crate::clock::Clock;
 use crate::heap::{TimerHeap, TimerKey};
+use crate::hold::Holds;
 
 /// What a registered timer does when its deadline passes.
 pub(crate) enum Action {
@@ -65,14 +66,17 @@ pub(crate) struct Timer {
     pub(crate) heap: RefCell<TimerHeap<Action>>,
     /// Set when the driver is dropped: the heap was emptied and nothing will fire again.
     pub(crate) gone: Cell<bool>,
+    /// What keeps a virtual clock from jumping; on the real clock, only counted.
+    pub(crate) holds: Holds,
 }
 
 impl Timer {
-    pub(crate) fn new(clock: Clock) -> Timer {
+    pub(crate) fn new(clock: Clock, holds: Holds) -> Timer {
         Timer {
             clock,
             heap: RefCell::new(TimerHeap::new()),
             gone: Cell::new(false),
+            holds,
         }
     }
 

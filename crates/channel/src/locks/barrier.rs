@@ -174,6 +174,7 @@ impl Barrier {
 impl Future for BarrierWait<'_> {
     type Output = Result<BarrierWaitResult, BrokenBarrier>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let barrier = this.barrier;
@@ -208,6 +209,7 @@ impl Future for BarrierWait<'_> {
 }
 
 impl Drop for BarrierWait<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let removed = self.barrier.line.borrow_mut().remove(key);

@@ -124,6 +124,7 @@ impl Default for Event {
 impl Future for EventWait<'_> {
     type Output = ();
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let event = this.event;
@@ -152,6 +153,7 @@ impl Future for EventWait<'_> {
 }
 
 impl Drop for EventWait<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some((key, ticket)) = self.waiting.take()
             && !self.event.tickets.served(ticket)

@@ -58,6 +58,10 @@ pub struct Semaphore {
     /// Permits free for the taking. While it is above zero, no one is in line (a permit
     /// given back while tasks wait is handed over).
     permits: Cell<usize>,
+    /// Every permit in existence: free, held, or handed to a waiting task (the initial
+    /// ones and those added since). `add_permits` keeps it within `usize`, so that giving
+    /// a permit back can never overflow the free count.
+    total: Cell<usize>,
     /// Tasks waiting for a permit, each with its ticket.
     line: RefCell<WaitLine<Ticket>>,
     /// Who was served: see `Tickets`.
@@ -90,6 +94,7 @@ impl Semaphore {
     pub const fn new(permits: usize) -> Self {
         Semaphore {
             permits: Cell::new(permits),
+            total: Cell::new(permits),
             line: RefCell::new(WaitLine::new()),
             tickets: Tickets::new(),
             wake: WakeBuffer::new(),
@@ -126,20 +131,23 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// If the available permits would exceed `usize::MAX`; nothing is changed then.
+    /// If the permits in existence (free, held or handed over) would exceed `usize::MAX`;
+    /// nothing is changed then.
     #[track_caller]
     pub fn add_permits(&self, n: usize) {
-        let mut line = self.line.borrow_mut();
-        let waiting = line.len();
-        let kept = n.saturating_sub(waiting);
-        let Some(permits) = self.permits.get().checked_add(kept) else {
-            drop(line);
+        let Some(total) = self.total.get().checked_add(n) else {
             panic!(
-                "Semaphore::add_permits({n}): the available permits would exceed usize::MAX \
-                 ({} available, {waiting} tasks waiting)",
+                "Semaphore::add_permits({n}): the permits would number more than usize::MAX \
+                 ({} exist, {} of them available)",
+                self.total.get(),
                 self.permits.get()
             );
         };
+        self.total.set(total);
+        let mut line = self.line.borrow_mut();
+        let waiting = line.len();
+        // Within `total`, which fits in a `usize`.
+        let permits = self.permits.get() + n.saturating_sub(waiting);
         let mut wake = self.wake.take();
         for _ in 0..n.min(waiting) {
             let (waker, ticket) = line.pop_front().expect("counted");

@@ -48,13 +48,61 @@ impl JoinError {
         )
     }
 
-    fn new(header: &Header, repr: Repr) -> JoinError {
+    /// The error of a job that panicked outside any task, on another thread, on a task's
+    /// behalf: the facade's `to_thread` reports its jobs' panics with it. `name` says what
+    /// ran; the [`id`](JoinError::id) is 0, since no loop numbered the job.
+    ///
+    /// ```
+    /// use handloop_executor::JoinError;
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("disk full")).unwrap_err();
+    /// let error = JoinError::from_panic("to_thread(save)", payload);
+    /// assert!(error.is_panic());
+    /// assert_eq!(error.to_string(), "task 'to_thread(save)' (id 0) panicked: disk full");
+    /// ```
+    pub fn from_panic(name: &str, payload: Box<dyn Any + Send>) -> JoinError {
+        let message = panic_message(&*payload).to_owned();
         JoinError {
             inner: Box::new(Inner {
-                id: header.id,
-                name: header.name().to_owned(),
-                repr,
+                id: TaskId(0),
+                name: name.to_owned(),
+                repr: Repr::Panic {
+                    message,
+                    payload: Mutex::new(payload),
+                },
             }),
+        }
+    }
+
+    /// A task's cancellation, by its id and name (for a task whose header is not at hand).
+    pub(crate) fn cancelled_task(id: TaskId, name: String) -> JoinError {
+        JoinError::from_parts(id, name, Repr::Cancelled)
+    }
+
+    /// A task's panic, by its id and name.
+    pub(crate) fn panicked_task(
+        id: TaskId,
+        name: String,
+        payload: Box<dyn Any + Send>,
+    ) -> JoinError {
+        let message = panic_message(&*payload).to_owned();
+        JoinError::from_parts(
+            id,
+            name,
+            Repr::Panic {
+                message,
+                payload: Mutex::new(payload),
+            },
+        )
+    }
+
+    fn new(header: &Header, repr: Repr) -> JoinError {
+        JoinError::from_parts(header.id, header.name().to_owned(), repr)
+    }
+
+    fn from_parts(id: TaskId, name: String, repr: Repr) -> JoinError {
+        JoinError {
+            inner: Box::new(Inner { id, name, repr }),
         }
     }
 

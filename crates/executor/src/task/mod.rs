@@ -6,6 +6,7 @@ pub(crate) mod header;
 mod join;
 pub(crate) mod raw;
 pub(crate) mod refs;
+pub(crate) mod remote;
 pub(crate) mod waker;
 
 use std::fmt;
@@ -13,6 +14,7 @@ use std::future::Future;
 
 pub use error::{JoinError, panic_message};
 pub use join::{AbortHandle, JoinHandle};
+pub use remote::RemoteJoinHandle;
 
 use crate::context::with_core;
 use crate::core::Core;

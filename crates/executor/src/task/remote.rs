@@ -1,0 +1,354 @@
+//! The task a [`Handle`](crate::Handle) spawns, and its `Send` handle.
+//!
+//! A task's own `JoinHandle` reads the task's state through plain cells, so it must stay
+//! on the loop's thread. A handle that any thread may await needs a meeting point they can
+//! all touch: a [`Slot`], a mutex around the outcome and the two wakers (whoever awaits the
+//! handle, and the task itself, for `abort`), shared through an `Arc` by the task on its
+//! loop and by the [`RemoteJoinHandle`] anywhere.
+//!
+//! The task is an ordinary task of the loop (its `JoinHandle` dropped at once) whose
+//! future, a [`RemoteTask`], wraps the user's: on its first poll it calls the closure that
+//! builds the user's future, so a future that is not `Send` is made, polled and dropped on
+//! the loop's thread only; it catches the future's panic, checks the abort flag at each
+//! poll, and hands the outcome to the slot once the future is gone.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
+use crate::task::{JoinError, TaskId, current_task};
+
+/// What a remote task and its handle share.
+pub(crate) struct Slot<T> {
+    /// Set by `abort()`; the task reads it at each poll (a load, no lock).
+    aborted: AtomicBool,
+    inner: Mutex<Inner<T>>,
+}
+
+struct Inner<T> {
+    outcome: Outcome<T>,
+    /// The handle was dropped: nobody will take the outcome.
+    detached: bool,
+    /// Who awaits the handle.
+    join_waker: Option<Waker>,
+    /// The task's own waker, for `abort()` (set at its first poll, dropped when it is done).
+    task_waker: Option<Waker>,
+}
+
+enum Outcome<T> {
+    Pending,
+    Ready(Result<T, JoinError>),
+    /// The handle took it.
+    Taken,
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new() -> Arc<Slot<T>> {
+        Arc::new(Slot {
+            aborted: AtomicBool::new(false),
+            inner: Mutex::new(Inner {
+                outcome: Outcome::Pending,
+                detached: false,
+                join_waker: None,
+                task_waker: None,
+            }),
+        })
+    }
+
+    /// Stores the task's outcome and wakes whoever awaits it. If the handle is gone, the
+    /// outcome is dropped here instead (an unobserved panic is reported once on stderr).
+    fn complete(&self, outcome: Result<T, JoinError>) {
+        let mut inner = lock(&self.inner);
+        debug_assert!(matches!(inner.outcome, Outcome::Pending));
+        let task_waker = inner.task_waker.take();
+        if inner.detached {
+            inner.outcome = Outcome::Taken;
+            drop(inner);
+            drop(task_waker);
+            discard(outcome);
+            return;
+        }
+        inner.outcome = Outcome::Ready(outcome);
+        let join_waker = inner.join_waker.take();
+        drop(inner);
+        drop(task_waker);
+        if let Some(waker) = join_waker {
+            waker.wake();
+        }
+    }
+}
+
+/// Drops an outcome nobody will see, reporting a panic (asyncio's "Task exception was
+/// never retrieved").
+fn discard<T>(outcome: Result<T, JoinError>) {
+    if let Err(error) = &outcome
+        && error.is_panic()
+    {
+        eprintln!("handloop: {error} (nobody awaited its RemoteJoinHandle)");
+    }
+    if catch_unwind(AssertUnwindSafe(move || drop(outcome))).is_err() {
+        eprintln!("handloop: dropping the output of a task spawned through a Handle panicked");
+    }
+}
+
+/// Holds a slot until its task exists on the loop. Dropped before that (the loop was gone
+/// when the task was sent, or closed before applying it), it resolves the handle as
+/// cancelled.
+pub(crate) struct Unstarted<T> {
+    slot: Option<Arc<Slot<T>>>,
+}
+
+impl<T> Unstarted<T> {
+    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
+        Unstarted { slot: Some(slot) }
+    }
+
+    /// The task is being spawned: from now on it resolves the slot itself.
+    pub(crate) fn start(mut self) -> Arc<Slot<T>> {
+        self.slot.take().expect("started once")
+    }
+}
+
+impl<T> Drop for Unstarted<T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            slot.complete(Err(JoinError::cancelled_task(
+                TaskId(0),
+                "sent to a closed loop".to_owned(),
+            )));
+        }
+    }
+}
+
+/// What the task holds: the closure that builds the future, then the future.
+enum Stage<F, Fut> {
+    Build(F),
+    Run(Fut),
+    Gone,
+}
+
+/// The future of a task spawned through a `Handle`.
+pub(crate) struct RemoteTask<F, Fut: Future> {
+    /// The user's future is pinned inside `Run`: it is never moved out, only polled in
+    /// place and dropped in place (by overwriting the stage).
+    stage: Stage<F, Fut>,
+    slot: Arc<Slot<Fut::Output>>,
+    /// The outcome was handed to the slot.
+    finished: bool,
+}
+
+impl<F, Fut: Future> RemoteTask<F, Fut> {
+    pub(crate) fn new(build: F, slot: Arc<Slot<Fut::Output>>) -> Self {
+        RemoteTask {
+            stage: Stage::Build(build),
+            slot,
+            finished: false,
+        }
+    }
+
+    /// Drops the closure or the future, in place, here on the loop's thread; a panicking
+    /// destructor is caught and returned.
+    fn drop_stage(&mut self) -> Result<(), Box<dyn Any + Send>> {
+        catch_unwind(AssertUnwindSafe(|| self.stage = Stage::Gone))
+    }
+
+    /// Hands the outcome over; the future is already gone.
+    fn finish(&mut self, outcome: Result<Fut::Output, JoinError>) -> Poll<()> {
+        debug_assert!(matches!(self.stage, Stage::Gone));
+        self.finished = true;
+        self.slot.complete(outcome);
+        Poll::Ready(())
+    }
+
+    /// Drops the future, then hands over `outcome`, or the destructor's panic instead.
+    fn end(&mut self, outcome: Result<Fut::Output, JoinError>) -> Poll<()> {
+        match self.drop_stage() {
+            Ok(()) => self.finish(outcome),
+            Err(payload) => self.finish(Err(panicked(payload))),
+        }
+    }
+}
+
+/// This task's id and name (it is the one being polled, or cancelled at shutdown).
+fn this_task() -> (TaskId, String) {
+    current_task().map_or_else(
+        || (TaskId(0), "spawned through a Handle".to_owned()),
+        |task| (task.id, task.name),
+    )
+}
+
+fn cancelled() -> JoinError {
+    let (id, name) = this_task();
+    JoinError::cancelled_task(id, name)
+}
+
+fn panicked(payload: Box<dyn Any + Send>) -> JoinError {
+    let (id, name) = this_task();
+    JoinError::panicked_task(id, name, payload)
+}
+
+impl<F, Fut> Future for RemoteTask<F, Fut>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: nothing below moves the user's future out of `stage`: it is polled
+        // through `Pin::new_unchecked` in place and dropped in place (`drop_stage`).
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Stage::Build(_) = this.stage {
+            // First poll. The waker first, then the flag: an `abort()` that sets the flag
+            // after our load takes the lock after us and finds the waker.
+            lock(&this.slot.inner).task_waker = Some(cx.waker().clone());
+            if this.slot.aborted.load(Ordering::Acquire) {
+                return this.end(Err(cancelled())); // never built
+            }
+            let Stage::Build(build) = mem::replace(&mut this.stage, Stage::Gone) else {
+                unreachable!("checked above");
+            };
+            match catch_unwind(AssertUnwindSafe(build)) {
+                Ok(future) => this.stage = Stage::Run(future),
+                Err(payload) => return this.finish(Err(panicked(payload))),
+            }
+        } else if this.slot.aborted.load(Ordering::Acquire) {
+            return this.end(Err(cancelled()));
+        }
+        let Stage::Run(future) = &mut this.stage else {
+            unreachable!("a finished task is not polled again");
+        };
+        // SAFETY: see above; `stage` lives inside the pinned task and is never moved.
+        let future = unsafe { Pin::new_unchecked(future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => this.end(Ok(output)),
+            Err(payload) => this.end(Err(panicked(payload))),
+        }
+    }
+}
+
+impl<F, Fut: Future> Drop for RemoteTask<F, Fut> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        // The loop dropped the task before it finished (the loop is shutting down): drop
+        // the future first, so that by the time the handle says "cancelled", it is gone.
+        let outcome = match self.drop_stage() {
+            Ok(()) => Err(cancelled()),
+            Err(payload) => Err(panicked(payload)),
+        };
+        let _ready = self.finish(outcome);
+    }
+}
+
+/// A handle to a task spawned through a [`Handle`](crate::Handle): await it, from any
+/// thread, any loop or any executor, for the task's output.
+///
+/// Unlike a [`JoinHandle`](crate::JoinHandle) it is `Send` (when the output is): the task
+/// stays on its loop, and the output travels. Awaiting gives `Ok(output)`, or a
+/// [`JoinError`] if the task panicked, was aborted, or its loop was dropped first.
+/// Dropping the handle detaches the task; [`abort`](RemoteJoinHandle::abort) cancels it.
+pub struct RemoteJoinHandle<T> {
+    slot: Arc<Slot<T>>,
+}
+
+impl<T> RemoteJoinHandle<T> {
+    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
+        RemoteJoinHandle { slot }
+    }
+
+    /// Cancels the task, from any thread (asyncio's `future.cancel()` on the result of
+    /// `run_coroutine_threadsafe`).
+    ///
+    /// The task's loop drops its future, on the loop's thread, at the latest on its next
+    /// turn (a task not yet started never runs); awaiting the handle then gives a
+    /// cancelled [`JoinError`], and by then the future has been dropped. Aborting a task
+    /// that already finished does nothing: its output stays available.
+    pub fn abort(&self) {
+        self.slot.aborted.store(true, Ordering::Release);
+        // Taken under the lock: the task sets it at its first poll before reading the flag.
+        let waker = lock(&self.slot.inner).task_waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether the task has finished, panicked or been cancelled.
+    pub fn is_finished(&self) -> bool {
+        !matches!(lock(&self.slot.inner).outcome, Outcome::Pending)
+    }
+}
+
+impl<T> Future for RemoteJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut new_waker = None;
+        loop {
+            let mut inner = lock(&self.slot.inner);
+            match mem::replace(&mut inner.outcome, Outcome::Taken) {
+                Outcome::Ready(outcome) => return Poll::Ready(outcome),
+                Outcome::Taken => {
+                    drop(inner);
+                    panic!(
+                        "a RemoteJoinHandle was polled again after it returned the task's output"
+                    )
+                }
+                Outcome::Pending => inner.outcome = Outcome::Pending,
+            }
+            if let Some(waker) = new_waker.take() {
+                let old = inner.join_waker.replace(waker);
+                drop(inner);
+                drop(old); // user code (a waker's drop), outside the lock
+                return Poll::Pending;
+            }
+            if inner
+                .join_waker
+                .as_ref()
+                .is_some_and(|old| old.will_wake(cx.waker()))
+            {
+                return Poll::Pending;
+            }
+            // A new waker: cloned outside the lock (a waker's clone is user code), then
+            // stored if the task is still running.
+            drop(inner);
+            new_waker = Some(cx.waker().clone());
+        }
+    }
+}
+
+impl<T> Drop for RemoteJoinHandle<T> {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.slot.inner);
+        inner.detached = true;
+        let waker = inner.join_waker.take();
+        let outcome = match mem::replace(&mut inner.outcome, Outcome::Taken) {
+            Outcome::Ready(outcome) => Some(outcome),
+            Outcome::Taken => None,
+            Outcome::Pending => {
+                inner.outcome = Outcome::Pending;
+                None
+            }
+        };
+        drop(inner);
+        drop(waker);
+        if let Some(outcome) = outcome {
+            discard(outcome);
+        }
+    }
+}
+
+impl<T> fmt::Debug for RemoteJoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteJoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
