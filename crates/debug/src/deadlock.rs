@@ -161,12 +161,14 @@ pub enum DeadlockCause {
     /// The rule proved it (see the module documentation).
     Proven,
     /// The virtual clock had nothing to jump to and nothing arrived for the grace period,
-    /// while this many wakers were held outside the loop.
+    /// while wakers were held outside the loop or `Handle`s of it were alive.
     GraceExpired {
         /// The grace period that passed.
         grace: Duration,
         /// Wakers of pending tasks held outside the loop's join slots.
         wakers_outside: u64,
+        /// `Handle`s of the loop alive (on any thread, a task of the loop's included).
+        handles: usize,
     },
 }
 
@@ -182,20 +184,42 @@ impl fmt::Display for DeadlockReport {
             DeadlockCause::GraceExpired {
                 grace,
                 wakers_outside,
+                handles,
             } => {
-                let (s, are) = if wakers_outside == 1 {
-                    ("", "is")
-                } else {
-                    ("s", "are")
-                };
-                writeln!(
+                write!(
                     f,
                     "handloop: deadlock: every task is waiting, the virtual clock has no timer \
-                     to jump to, and nothing arrived for {} of real time. {wakers_outside} \
-                     waker{s} of waiting tasks {are} held outside the loop (in a queue, a \
-                     oneshot, another thread): if another thread will still use one, give it \
-                     longer with Runtime::builder().deadlock_grace(..)",
+                     to jump to, and nothing arrived for {} of real time.",
                     seconds(grace)
+                )?;
+                if wakers_outside > 0 {
+                    let (s, are) = if wakers_outside == 1 {
+                        ("", "is")
+                    } else {
+                        ("s", "are")
+                    };
+                    write!(
+                        f,
+                        " {wakers_outside} waker{s} of waiting tasks {are} held outside the \
+                         loop (in a queue, a oneshot, another thread)."
+                    )?;
+                }
+                if handles > 0 {
+                    let (s, is) = if handles == 1 {
+                        ("", "is")
+                    } else {
+                        ("s", "are")
+                    };
+                    write!(
+                        f,
+                        " {handles} Handle{s} of the loop {is} alive (another thread may \
+                         still send it work)."
+                    )?;
+                }
+                writeln!(
+                    f,
+                    " If another thread will still wake the loop, give it longer with \
+                     Runtime::builder().deadlock_grace(..)"
                 )?
             }
         }
@@ -284,6 +308,7 @@ mod tests {
                 more_waits: 0,
                 awaits: Vec::new(),
             }],
+            unanswered: None,
         }
     }
 
@@ -302,6 +327,7 @@ mod tests {
             cause: DeadlockCause::GraceExpired {
                 grace: Duration::from_secs(1),
                 wakers_outside: 1,
+                handles: 0,
             },
             dump: one_task_dump(),
         }
@@ -313,6 +339,22 @@ mod tests {
             )
         );
         assert!(grace.contains("deadlock_grace"));
+        assert!(!grace.contains("Handle"), "{grace}");
+
+        let handles = DeadlockReport {
+            cause: DeadlockCause::GraceExpired {
+                grace: Duration::from_secs(1),
+                wakers_outside: 0,
+                handles: 2,
+            },
+            dump: one_task_dump(),
+        }
+        .to_string();
+        assert!(
+            handles.contains("of real time. 2 Handles of the loop are alive (another thread"),
+            "{handles}"
+        );
+        assert!(!handles.contains("waker"), "{handles}");
 
         let idle = NoProgress {
             waited: Duration::from_secs(5),

@@ -32,7 +32,12 @@ use crate::waiting::{WaitingOn, seconds};
 /// let mut main = row(0, "main", Some(WaitingOn::Join { task: 1 }));
 /// main.awaits = vec![1];
 /// let fetch = row(1, "fetch", Some(WaitingOn::Sleep { until: now + Duration::from_millis(1200) }));
-/// let dump = TaskDump { loop_name: "the loop on thread 'main'".into(), now, tasks: vec![main, fetch] };
+/// let dump = TaskDump {
+///     loop_name: "the loop on thread 'main'".into(),
+///     now,
+///     tasks: vec![main, fetch],
+///     unanswered: None,
+/// };
 /// assert_eq!(
 ///     dump.to_string(),
 ///     "\
@@ -55,6 +60,83 @@ pub struct TaskDump {
     pub now: Instant,
     /// The live tasks, `block_on`'s own future first, then in spawn order.
     pub tasks: Vec<TaskRow>,
+    /// `Some` when the loop could not be asked (a dump requested from another thread):
+    /// why, and then `tasks` is empty. `None` for every dump the loop made itself.
+    pub unanswered: Option<Unanswered>,
+}
+
+/// Why a dump requested from another thread holds no tasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The loop has been dropped: it has no tasks any more (asyncio says "Event loop is
+    /// closed").
+    Closed,
+    /// The loop did not take the request within `waited`: a poll holds its thread, or
+    /// nothing is running the loop (no `block_on` in progress).
+    NoReply {
+        /// How long the requesting thread waited.
+        waited: Duration,
+        /// Whether a poll is running, and which, as far as debug mode can tell (`None`
+        /// without debug mode).
+        poll: Option<PollNow>,
+    },
+}
+
+/// Whether a loop that did not answer is in the middle of a poll, as debug mode's heartbeat
+/// and watchdog see it from another thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PollNow {
+    /// No poll is running: the loop is between polls, or nothing is running it.
+    None,
+    /// Task `id` is being polled; `name` and `running_for` are known once the watchdog
+    /// has seen the same poll at two of its samples.
+    Task {
+        /// The task's id.
+        id: u64,
+        /// Its name, if the watchdog has seen the poll.
+        name: Option<String>,
+        /// How long the poll has run, if the watchdog has seen it.
+        running_for: Option<Duration>,
+    },
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unanswered::Closed => f.write_str("the loop is closed (it was dropped)"),
+            Unanswered::NoReply { waited, poll } => {
+                write!(f, "no answer within {}: ", seconds(*waited))?;
+                match poll {
+                    None => f.write_str(
+                        "a poll holds the loop's thread, or nothing is running the loop \
+                         (debug mode names a task that holds it)",
+                    ),
+                    Some(PollNow::None) => f.write_str(
+                        "no poll is running: nothing is running the loop (no block_on in \
+                         progress), or it is stuck outside a poll",
+                    ),
+                    Some(PollNow::Task {
+                        id,
+                        name,
+                        running_for,
+                    }) => {
+                        match name {
+                            Some(name) => write!(f, "task '{name}' (id {id})")?,
+                            None => write!(f, "task #{id}")?,
+                        }
+                        match running_for {
+                            Some(time) => write!(
+                                f,
+                                " has been running for {} without yielding to the loop",
+                                seconds(*time)
+                            ),
+                            None => f.write_str(" is being polled and has not yielded"),
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// One live task in a [`TaskDump`].
@@ -375,6 +457,9 @@ impl TaskDump {
 
 impl fmt::Display for TaskDump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.unanswered {
+            return writeln!(f, "no dump of {}: {why}", self.loop_name);
+        }
         self.write_table(f)?;
         if self.tasks.is_empty() {
             return Ok(());
@@ -510,6 +595,7 @@ mod tests {
             loop_name: "the loop on thread 'main'".to_owned(),
             now: Instant::now(),
             tasks,
+            unanswered: None,
         }
     }
 
@@ -574,6 +660,7 @@ mod tests {
             loop_name: "the loop on thread 'main'".to_owned(),
             now,
             tasks,
+            unanswered: None,
         };
         let text = dump.to_string();
         let expected_table = "\

@@ -35,6 +35,6 @@ mod waiting;
 mod watchdog;
 
 pub use deadlock::{DeadlockCause, DeadlockReport, Evidence, NoProgress, Verdict, WakeSource};
-pub use dump::{TaskDump, TaskRow, TaskStatus};
-pub use waiting::{PackedWait, QueueKind, WaitCell, WaitingOn, epoch};
-pub use watchdog::{Heartbeat, Output, SlowPoll, TaskNames, Watchdog};
+pub use dump::{PollNow, TaskDump, TaskRow, TaskStatus, Unanswered};
+pub use waiting::{PackedWait, QueueKind, SavedWait, WaitCell, WaitingOn, epoch};
+pub use watchdog::{Heartbeat, Output, PollWatch, SlowPoll, TaskNames, Watchdog};

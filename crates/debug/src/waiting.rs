@@ -251,6 +251,10 @@ mod tag {
 #[derive(Debug, Default)]
 pub struct WaitCell(Cell<u64>);
 
+/// A [`WaitCell`]'s contents, saved by [`WaitCell::save`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavedWait(u64);
+
 /// Bits 0..16: the poll stamp.
 const STAMP_MASK: u64 = 0xffff;
 /// Bits 16..20: the tag (0: nothing recorded).
@@ -291,6 +295,29 @@ impl WaitCell {
         } else if what.0 != 0 {
             self.0.set(what.0 | stamp);
         }
+    }
+
+    /// The cell as it is, to [`restore`](WaitCell::restore) after an inner future's
+    /// records that an outer one names better (a `to_thread` future waits through a
+    /// oneshot, but is a `to_thread job`).
+    ///
+    /// ```
+    /// use handloop_debug::{WaitCell, WaitingOn};
+    ///
+    /// let cell = WaitCell::new();
+    /// let before = cell.save();
+    /// cell.record(1, WaitingOn::Oneshot); // the inner future's record
+    /// cell.restore(before);
+    /// cell.record(1, WaitingOn::ToThread); // the outer future's, in its place
+    /// assert_eq!(cell.get(1), Some((WaitingOn::ToThread, 0)));
+    /// ```
+    pub fn save(&self) -> SavedWait {
+        SavedWait(self.0.get())
+    }
+
+    /// Puts back what [`save`](WaitCell::save) saw.
+    pub fn restore(&self, saved: SavedWait) {
+        self.0.set(saved.0);
     }
 
     /// What the poll numbered `poll` recorded, and how many more waits it counted; `None`

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::dump::PollNow;
 use crate::waiting::seconds;
 
 /// The heartbeat's word when no poll is running: the loop is between turns or parked.
@@ -331,11 +332,62 @@ impl Observer {
     }
 }
 
+/// What another thread can learn of a loop's polls without asking the loop (for a dump
+/// the loop does not answer because a poll holds its thread): the heartbeat, and the
+/// watchdog's note of the poll it saw running at two samples in a row. The loop never
+/// touches the note's lock; the watchdog takes it only when the poll it sees running
+/// changes, and a reader only when it asks.
+#[derive(Clone, Debug)]
+pub struct PollWatch {
+    heartbeat: Arc<Heartbeat>,
+    seen: Arc<Mutex<Option<SeenPoll>>>,
+}
+
+/// A poll the watchdog saw running at two samples.
+#[derive(Clone, Debug)]
+struct SeenPoll {
+    /// The heartbeat's word for it.
+    word: u64,
+    id: u64,
+    name: String,
+    /// When it began, as well as the samples tell.
+    since: Instant,
+}
+
+impl PollWatch {
+    /// Whether a poll is running now, and, if the watchdog has seen it for a while, the
+    /// task's name and how long it has run.
+    pub fn poll_now(&self) -> PollNow {
+        let (word, task) = self.heartbeat.sample();
+        let Some(id) = task else {
+            return PollNow::None;
+        };
+        let seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        match seen {
+            Some(seen) if seen.word == word && seen.id == id => PollNow::Task {
+                id,
+                name: Some(seen.name),
+                running_for: Some(seen.since.elapsed()),
+            },
+            _ => PollNow::Task {
+                id,
+                name: None,
+                running_for: None,
+            },
+        }
+    }
+}
+
 /// The watchdog thread of one loop. Dropping it stops the thread.
 #[derive(Debug)]
 pub struct Watchdog {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    watch: PollWatch,
 }
 
 impl Watchdog {
@@ -358,23 +410,34 @@ impl Watchdog {
         );
         let (sender, notes) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let poll_watch = PollWatch {
+            heartbeat: heartbeat.clone(),
+            seen: Arc::new(Mutex::new(None)),
+        };
         let thread = {
             let stop = stop.clone();
             let book = NameBook {
                 notes,
                 names: HashMap::new(),
             };
+            let seen = poll_watch.seen.clone();
             thread::Builder::new()
                 .name("handloop-watchdog".to_owned())
-                .spawn(move || watch(&heartbeat, threshold, &output, book, &stop))?
+                .spawn(move || watch(&heartbeat, threshold, &output, book, &seen, &stop))?
         };
         Ok((
             Watchdog {
                 stop,
                 thread: Some(thread),
+                watch: poll_watch,
             },
             TaskNames(sender),
         ))
+    }
+
+    /// What other threads may read of the loop's running poll.
+    pub fn poll_watch(&self) -> PollWatch {
+        self.watch.clone()
     }
 }
 
@@ -400,6 +463,7 @@ fn watch(
     threshold: Duration,
     output: &Output,
     mut book: NameBook,
+    seen: &Mutex<Option<SeenPoll>>,
     stop: &AtomicBool,
 ) {
     let tick = tick(threshold);
@@ -407,6 +471,8 @@ fn watch(
     // The name of the task last reported: by the time its poll is seen to end, the task may
     // have finished and its name be gone from the book.
     let mut reported = (0, String::new());
+    // The word of the poll noted in `seen` (0: none).
+    let mut noted = IDLE;
     loop {
         let stopping = stop.load(Ordering::Acquire);
         if !stopping {
@@ -415,7 +481,25 @@ fn watch(
         book.read_notes();
         let (polls, task) = heartbeat.sample();
         let task = if stopping { None } else { task };
-        match observer.observe(Instant::now(), polls, task) {
+        let same_poll = polls == observer.polls;
+        let seen_now = observer.observe(Instant::now(), polls, task);
+        // Note the poll seen running at two samples for `PollWatch`, and forget it once it
+        // is over: a lock taken only when the poll seen changes, never by the loop.
+        let note = match task {
+            Some(task) if same_poll => Some((polls, task)),
+            _ => None,
+        };
+        if note.map_or(IDLE, |(word, _)| word) != noted {
+            let mut seen = seen.lock().unwrap_or_else(|poison| poison.into_inner());
+            *seen = note.map(|(word, id)| SeenPoll {
+                word,
+                id,
+                name: book.name(id).1,
+                since: observer.since,
+            });
+            noted = note.map_or(IDLE, |(word, _)| word);
+        }
+        match seen_now {
             Seen::Fine => {}
             Seen::Slow {
                 task,

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use handloop_debug::Heartbeat;
 
-use crate::debug::LoopDebug;
+use crate::debug::{LoopDebug, LoopView};
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
 use crate::ready::ReadyQueue;
@@ -71,7 +71,7 @@ impl Core {
         dump_clock: Option<fn() -> Option<Instant>>,
     ) -> Core {
         Core {
-            shared: Shared::new(unparker),
+            shared: Shared::new(unparker, LoopView::new(debug.as_deref())),
             spare_tickets: Cell::new(0),
             ready: ReadyQueue::default(),
             live: LiveTasks::default(),
@@ -434,6 +434,21 @@ impl Core {
             // `Notified`; we are on the loop's thread (borrowing the core).
             let header = unsafe { task.header() };
             header.waiting.record_packed(header.polls.get(), what);
+        }
+    }
+
+    /// The running task's waiting record as it is (`debug::record_waiting_as`).
+    pub(crate) fn saved_waiting(&self) -> Option<handloop_debug::SavedWait> {
+        let task = self.current.get()?;
+        // SAFETY: as in `record_waiting`.
+        Some(unsafe { task.header() }.waiting.save())
+    }
+
+    /// Puts back the running task's waiting record saved by `saved_waiting`.
+    pub(crate) fn restore_waiting(&self, saved: handloop_debug::SavedWait) {
+        if let Some(task) = self.current.get() {
+            // SAFETY: as in `record_waiting`.
+            unsafe { task.header() }.waiting.restore(saved);
         }
     }
 

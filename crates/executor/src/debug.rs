@@ -16,14 +16,15 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
 pub use handloop_debug::{
-    DeadlockCause, DeadlockReport, NoProgress, Output, QueueKind, TaskDump, TaskRow, TaskStatus,
-    WaitingOn,
+    DeadlockCause, DeadlockReport, NoProgress, Output, PollNow, QueueKind, TaskDump, TaskRow,
+    TaskStatus, Unanswered, WaitingOn,
 };
-use handloop_debug::{Evidence, Heartbeat, TaskNames, Watchdog};
+use handloop_debug::{Evidence, Heartbeat, PollWatch, TaskNames, Watchdog};
 
 mod locks;
 
@@ -31,6 +32,7 @@ pub use locks::LockRecord;
 
 use crate::context;
 use crate::core::Core;
+use crate::handle::Handle;
 use crate::sync::Ordering as SyncOrdering;
 use crate::task::header::{CANCELLED, Header, Kind, NOTIFIED, RUNNING, TaskPtr};
 use crate::task::waker::task_of;
@@ -106,6 +108,41 @@ pub fn record_waiting(what: WaitingOn) {
     record_packed(what.pack());
 }
 
+/// Runs `poll` (a future's poll of the futures it is built on) and, if it returns
+/// `Pending`, records `what` in place of whatever `poll` recorded: for a waiting future that
+/// names its wait better than the futures inside it (`to_thread`'s future waits through a
+/// oneshot, and records a `to_thread job`). Records made earlier in the same poll are kept.
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::task::Poll;
+/// use handloop_executor::debug::{WaitingOn, dump, record_waiting, record_waiting_as};
+/// use handloop_executor::{EventLoop, spawn, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     let task = spawn(poll_fn(|_| {
+///         record_waiting_as(WaitingOn::ToThread, || {
+///             record_waiting(WaitingOn::Oneshot); // the inner future's record
+///             Poll::<()>::Pending
+///         })
+///     }));
+///     yield_now().await;
+///     let dump = dump(None);
+///     assert_eq!(dump.waiting_on_text(dump.task(task.id().as_u64()).unwrap()), "to_thread job");
+/// });
+/// ```
+pub fn record_waiting_as<T>(what: WaitingOn, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
+    let saved = context::with_core(|core| core.saved_waiting()).flatten();
+    let polled = poll();
+    if polled.is_pending() {
+        if let Some(saved) = saved {
+            context::with_core(|core| core.restore_waiting(saved));
+        }
+        record_waiting(what);
+    }
+    polled
+}
+
 /// The recorder's body: the thread's loop, its running task, one word written (about
 /// fifteen instructions; measured, inlining it costs fewer in total than a call).
 #[inline(always)]
@@ -142,6 +179,74 @@ pub fn trace_instant(what: impl FnOnce() -> String) {
     });
 }
 
+/// How long [`Handle::dump`] waits for a loop on another thread to answer.
+pub const DUMP_WAIT: Duration = Duration::from_secs(1);
+
+/// [`Handle::dump`]: on the loop's own thread the dump itself (never wait for yourself);
+/// from any other, a callback sent to the loop that makes it and sends it back, waited for
+/// at most `wait`.
+pub(crate) fn dump_by_handle(handle: &Handle, wait: Duration) -> TaskDump {
+    let mut here = None;
+    let _ = handle.on_own_loop(|core| here = Some(dump_core(core, core.dump_clock())));
+    if let Some(dump) = here {
+        return dump;
+    }
+    let view = &handle.shared().view;
+    let unanswered = |why| TaskDump {
+        loop_name: view.label.clone(),
+        now: Instant::now(),
+        tasks: Vec::new(),
+        unanswered: Some(why),
+    };
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    let asked = Instant::now();
+    let sent = handle.call_soon_threadsafe(move || {
+        // The asker may have stopped waiting: then nobody reads it.
+        let _ = answer.send(dump(None));
+    });
+    if sent.is_err() {
+        return unanswered(Unanswered::Closed);
+    }
+    match answered.recv_timeout(wait) {
+        Ok(dump) => dump,
+        // The loop was dropped with the callback unrun (its shutdown drops what is queued).
+        Err(_) if handle.is_closed() => unanswered(Unanswered::Closed),
+        Err(_) => unanswered(Unanswered::NoReply {
+            waited: asked.elapsed(),
+            poll: view.polls.as_ref().map(PollWatch::poll_now),
+        }),
+    }
+}
+
+/// What another thread can know of a loop without its answer: its name, and in debug mode
+/// which poll is running (kept in the loop's `Shared`, for [`Handle::dump`]).
+pub(crate) struct LoopView {
+    label: String,
+    polls: Option<PollWatch>,
+}
+
+impl LoopView {
+    /// The view of a loop being made on this thread, with this debug state.
+    pub(crate) fn new(debug: Option<&LoopDebug>) -> LoopView {
+        match debug {
+            Some(debug) => LoopView {
+                label: debug.label.clone(),
+                polls: debug
+                    .stall
+                    .as_ref()
+                    .map(|stall| stall.watchdog.poll_watch()),
+            },
+            None => LoopView {
+                label: format!(
+                    "the loop on thread '{}'",
+                    std::thread::current().name().unwrap_or("unnamed")
+                ),
+                polls: None,
+            },
+        }
+    }
+}
+
 /// Gives each loop a number, for its name in the trace.
 fn next_loop_number() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -151,7 +256,7 @@ fn next_loop_number() -> u64 {
 /// The stall watchdog's parts the loop holds (debug mode).
 struct Stall {
     names: TaskNames,
-    _watchdog: Watchdog,
+    watchdog: Watchdog,
 }
 
 /// A loop's debug state, present only with debug mode or a trace.
@@ -204,10 +309,7 @@ impl LoopDebug {
                 options.output.clone(),
             )?;
             names.named(0, "main");
-            Some(Stall {
-                names,
-                _watchdog: watchdog,
-            })
+            Some(Stall { names, watchdog })
         } else {
             None
         };
@@ -522,6 +624,7 @@ pub(crate) fn dump_core(core: &Core, clock: Instant) -> TaskDump {
         loop_name,
         now: clock,
         tasks,
+        unanswered: None,
     }
 }
 
@@ -544,13 +647,16 @@ fn join_slot_owner(core: &Core, header: &Header) -> Option<u64> {
     owner
 }
 
-/// What the deadlock rule needs from the tasks: every waker of a task that is not complete,
-/// and how many of them sit in join slots of such tasks. The driver's part is the caller's
-/// (`EventLoop::wait_idle` asks only once the driver watches nothing). `handles` stays 0:
-/// this executor gives other threads no way into a loop but a task's waker (no handle to
-/// spawn or call back through), and wakers are counted here.
+/// What the deadlock rule needs from the loop itself: every waker of a task that is not
+/// complete, how many of them sit in join slots of such tasks, and the live `Handle`s. The
+/// driver's part is the caller's (`EventLoop::wait_idle` asks only once the driver watches
+/// nothing: no timer, no I/O, no job out on a thread).
 pub(crate) fn evidence(core: &Core) -> Evidence {
-    let mut evidence = Evidence::default();
+    let mut evidence = Evidence {
+        // `Acquire`: see `Shared::live_handles`.
+        handles: core.shared().live_handles(),
+        ..Evidence::default()
+    };
     core.for_each_task(|header| {
         // The atomic count holds one reference for all the local ones (a task that is not
         // complete always has some: the live list's, or `MainTask`'s), plus one per shared

@@ -79,6 +79,9 @@ pub struct Watching {
     pub io_sources: usize,
     /// Tasks waiting for an I/O source to become ready (each will be woken by an event).
     pub io_waiting: usize,
+    /// Jobs on other threads that a task of the loop waits for and that will wake it when
+    /// done (the timer counts the clock holds of the facade's `to_thread` jobs).
+    pub jobs_out: usize,
     /// Something else that may wake the loop, or a driver that cannot tell.
     pub other: bool,
     /// The loop's clock, if the driver keeps one (the timer does).
@@ -91,7 +94,7 @@ pub struct Watching {
 impl Watching {
     /// Whether anything watched may wake the loop later.
     pub fn may_wake(&self) -> bool {
-        self.timers > 0 || self.io_waiting > 0 || self.other
+        self.timers > 0 || self.io_waiting > 0 || self.jobs_out > 0 || self.other
     }
 }
 

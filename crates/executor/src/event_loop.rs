@@ -190,21 +190,23 @@ impl EventLoop {
             return;
         }
         let evidence = debug::evidence(core);
-        let outside = match evidence.verdict() {
+        match evidence.verdict() {
             // What another thread sent before giving up its last way in (a wake before
-            // the waker's drop) is in the remote queue by the time the count shows it
-            // gone (the count is read with `Acquire`): look once more before concluding.
+            // the waker's drop, a callback before the Handle's drop) is in the remote
+            // queue by the time the counts show it gone (both are read with `Acquire`):
+            // look once more before concluding.
             Verdict::Deadlock if core.has_ready() => return,
             Verdict::Deadlock => self.deadlock(core, DeadlockCause::Proven, &watching),
-            Verdict::MayWake(WakeSource::Wakers(outside)) => outside,
-            Verdict::MayWake(_) => 0,
-        };
+            Verdict::MayWake(WakeSource::Wakers(_) | WakeSource::Handles(_)) => {}
+            Verdict::MayWake(WakeSource::Driver) => unreachable!("the driver watches nothing"),
+        }
         if watching.virtual_clock {
             let grace = self.deadlock_grace;
             if !self.park_for(core, grace) {
                 let cause = DeadlockCause::GraceExpired {
                     grace,
-                    wakers_outside: outside,
+                    wakers_outside: evidence.wakers - evidence.wakers_in_join_slots,
+                    handles: evidence.handles,
                 };
                 self.deadlock(core, cause, &watching);
             }

@@ -99,14 +99,14 @@ impl Handle {
         }
     }
 
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         // SAFETY: this handle owns a ticket, which keeps `Shared` alive.
         unsafe { self.shared.as_ref() }
     }
 
     /// Calls `f` with this handle's loop if it is the one running on this thread, and
     /// gives `f` back otherwise.
-    fn on_own_loop<F: FnOnce(&Core)>(&self, f: F) -> Result<(), F> {
+    pub(crate) fn on_own_loop<F: FnOnce(&Core)>(&self, f: F) -> Result<(), F> {
         let mut f = Some(f);
         with_core(|core| {
             if core.is(self.shared) {
@@ -197,6 +197,22 @@ impl Handle {
             let _ = self.send(Remote::Schedule(Box::new(spawn)));
         }
         RemoteJoinHandle::new(slot)
+    }
+
+    /// Every live task of the loop, from any thread: the same [`TaskDump`](crate::debug::TaskDump)
+    /// as [`debug::dump`](crate::debug::dump) gives on the loop's thread (asyncio's
+    /// `python -m asyncio ps <pid>`, from outside).
+    ///
+    /// On the loop's own thread it dumps directly. From another thread it sends the loop a
+    /// callback that makes the dump (FIFO with everything else sent to the loop, so it is
+    /// made at the start of the loop's next turn) and waits for the answer, at most
+    /// [`DUMP_WAIT`](crate::debug::DUMP_WAIT) (1 s). A loop that does not answer by then
+    /// is held by a poll that does not yield, or nothing is running it: the dump then has
+    /// no tasks and says so ([`TaskDump::unanswered`](crate::debug::TaskDump::unanswered)),
+    /// naming, in debug mode, the task whose poll is running and for how long. A dropped
+    /// loop gives a dump that says the loop is closed. It never panics.
+    pub fn dump(&self) -> crate::debug::TaskDump {
+        crate::debug::dump_by_handle(self, crate::debug::DUMP_WAIT)
     }
 
     /// Whether the loop has been dropped (then `call_soon_threadsafe` fails and spawned

@@ -15,6 +15,7 @@
 
 use std::ptr::NonNull;
 
+use crate::debug::LoopView;
 use crate::driver::Unparker;
 use crate::remote::{Remote, RemoteQueue};
 use crate::sync::{AtomicUsize, Ordering, fence};
@@ -36,17 +37,20 @@ pub(crate) struct Shared {
     /// task on the loop with the fewest). Only the loop's thread writes it, so it is
     /// updated with a load and a store, no read-modify-write.
     live_tasks: AtomicUsize,
+    /// What a `Handle::dump` on another thread can see without the loop's answer.
+    pub(crate) view: LoopView,
 }
 
 impl Shared {
     /// A new `Shared` holding one ticket: the loop's own.
-    pub(crate) fn new(unparker: Unparker) -> NonNull<Shared> {
+    pub(crate) fn new(unparker: Unparker, view: LoopView) -> NonNull<Shared> {
         let shared = Box::new(Shared {
             remote: RemoteQueue::new(),
             unparker,
             tickets: AtomicUsize::new(1),
             handles: AtomicUsize::new(0),
             live_tasks: AtomicUsize::new(0),
+            view,
         });
         NonNull::from(Box::leak(shared))
     }
@@ -61,14 +65,25 @@ impl Shared {
         self.handles.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A `Handle` was dropped.
+    /// A `Handle` was dropped. The last one unparks the loop: a loop that waits with
+    /// nothing but a `Handle` to wake it looks at the deadlock rule again.
     pub(crate) fn handle_dropped(&self) {
-        self.handles.fetch_sub(1, Ordering::Relaxed);
+        // Release, paired with the `Acquire` in `live_handles`: see there.
+        if self.handles.fetch_sub(1, Ordering::Release) == 1 {
+            self.unparker.unpark();
+        }
     }
 
     /// How many `Handle`s of the loop are alive, on any thread.
+    ///
+    /// The deadlock rule reads it, and may conclude "no Handle" only if whatever a thread
+    /// sent through its last handle is then visible to the loop. A thread pushes into the
+    /// remote queue *before* it drops its handle; the drop's `Release` decrement and this
+    /// `Acquire` load make that push happen-before everything the loop does after seeing
+    /// the count it left, so the loop's next look at the remote queue (it looks once more
+    /// after a count that says deadlock) finds the entry.
     pub(crate) fn live_handles(&self) -> usize {
-        self.handles.load(Ordering::Relaxed)
+        self.handles.load(Ordering::Acquire)
     }
 
     /// How many tasks (and callbacks) the loop had alive at its last spawn or completion.

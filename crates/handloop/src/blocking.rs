@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use handloop_channel::oneshot;
 use handloop_executor::JoinError;
+use handloop_executor::debug::{WaitingOn, record_waiting_as};
 use handloop_timer::hold_clock;
 
 /// How long an idle pool thread waits for a job before it exits.
@@ -112,7 +113,11 @@ impl<T> Future for ToThread<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match Pin::new(&mut self.receiver).poll(cx) {
+        // The dump shows a `to_thread job`, not the oneshot it comes back through.
+        let polled = record_waiting_as(WaitingOn::ToThread, || {
+            Pin::new(&mut self.receiver).poll(cx)
+        });
+        match polled {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(result)) => Poll::Ready(result),
             // Only a pool that could start no thread at all drops a job unrun.

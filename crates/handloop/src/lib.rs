@@ -73,7 +73,9 @@ pub fn dump() -> debug::TaskDump {
 /// Seeing the loop: the task dump's types, and the trace checker.
 pub mod debug {
     pub use handloop_debug::trace::{TraceError, TraceSummary, check_trace};
-    pub use handloop_executor::debug::{QueueKind, TaskDump, TaskRow, TaskStatus, WaitingOn};
+    pub use handloop_executor::debug::{
+        DUMP_WAIT, PollNow, QueueKind, TaskDump, TaskRow, TaskStatus, Unanswered, WaitingOn,
+    };
 }
 
 /// Tasks: spawning with options, handles, ids, states (step 2's executor).

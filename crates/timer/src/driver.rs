@@ -197,11 +197,14 @@ impl<D: Driver> Driver for TimerDriver<D> {
         Some(crate::try_now)
     }
 
-    /// The inner driver's answer, plus the timers in the heap and the loop's clock.
+    /// The inner driver's answer, plus the timers in the heap, the clock holds (each one a
+    /// job on another thread that will wake a task, and that the virtual clock waits for
+    /// without a grace period) and the loop's clock.
     fn watching(&self) -> Watching {
         let inner = self.inner.watching();
         Watching {
             timers: inner.timers + self.timer.heap.borrow().len(),
+            jobs_out: inner.jobs_out + self.timer.holds.outstanding(),
             clock: Some(self.timer.now()),
             virtual_clock: self.timer.clock.kind() == ClockKind::Virtual,
             ..inner
