@@ -59,6 +59,16 @@
 //! released): anything another thread sent before giving up its last waker is seen
 //! there, and the loop runs it instead of reporting.
 //!
+//! The inputs from other threads are read in the same spirit. A thread sends its callback
+//! through a `Handle` before it drops the handle; the count's decrement is a `Release`
+//! and the loop reads it with `Acquire`, so a loop that reads "no Handle" also finds the
+//! callback in its remote queue on that last look. The last `Handle`'s drop unparks the
+//! loop, so a loop that waited only because of it looks again and reports. A job on
+//! another thread (the facade's `to_thread`) is counted by its hold on the loop's clock
+//! until after it has sent its result: while the hold is out the driver can wake the loop
+//! (no grace period runs down), and once it is released, the wake that carried the result
+//! is in the remote queue holding a reference of its own, which the count sees.
+//!
 //! The converse does not hold, on purpose: a waker held outside a join slot may never be
 //! used (a queue no other task will ever put into), and the rule then stays silent. A
 //! `oneshot::Sender` on another thread that sends 200 ms later holds, through the oneshot,
