@@ -218,12 +218,16 @@ mod tests {
 
     #[test]
     fn a_cell_freed_on_another_thread_is_kept_there() {
-        let cell = allocate::<[u64; 3]>();
-        let address = cell.as_ptr() as usize;
+        /// An unused cell, sent to another thread to be freed there.
+        struct Unused(NonNull<[u64; 3]>);
+        // SAFETY: the memory is unused: only the block itself moves between threads.
+        unsafe impl Send for Unused {}
+        let cell = Unused(allocate::<[u64; 3]>());
+        let address = cell.0.as_ptr() as usize;
         let back = std::thread::spawn(move || {
-            let cell = NonNull::new(address as *mut [u64; 3]).unwrap();
+            let cell = cell;
             // SAFETY: from `allocate` on the spawning thread, unused.
-            unsafe { free(cell) };
+            unsafe { free(cell.0) };
             let again = allocate::<[u64; 3]>();
             // SAFETY: as above (the thread gives its kept cells back as it exits).
             unsafe { free(again) };
