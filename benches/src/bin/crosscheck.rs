@@ -260,7 +260,11 @@ fn main() {
             .iter()
             .find(|s| s.0 == shape)
             .expect("a shape: rr_one_client, rr_four_clients, ping_waves");
-        let run = if runtime == "tokio" { on_tokio } else { on_handloop };
+        let run = if runtime == "tokio" {
+            on_tokio
+        } else {
+            on_handloop
+        };
         for _ in 0..iters {
             run();
         }
