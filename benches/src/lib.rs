@@ -283,7 +283,7 @@ pub static WORKLOADS: [Workload; 20] = [
         "1000 pings, each 2 spawns and 2 oneshots",
         PINGS,
         "ping",
-        Some(3.0),
+        Some(4.0),
         all
     ),
     workload!(
@@ -291,7 +291,7 @@ pub static WORKLOADS: [Workload; 20] = [
         "1000 requests over a bounded(10) queue, each answered through a oneshot",
         REQUESTS,
         "round trip",
-        Some(3.0),
+        Some(4.0),
         all
     ),
     workload!(

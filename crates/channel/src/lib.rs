@@ -1,6 +1,6 @@
 #![doc = include_str!("../../../docs/04-channel.md")]
 // `unsafe` is allowed only in `sync.rs` (the lock), `oneshot.rs` (its cells and its
-// allocation), `queue/handoff.rs` (a waiting future's answer cell) and the few marked
+// allocation), `recycle.rs` (the oneshot's recycled memory), `queue/handoff.rs` (a waiting future's answer cell) and the few marked
 // lines of `queue/` that use it.
 #![deny(unsafe_code)]
 
@@ -10,6 +10,8 @@ mod line;
 pub mod locks;
 pub mod oneshot;
 mod queue;
+#[allow(unsafe_code)] // free memory threaded into per-thread stacks
+mod recycle;
 mod sync;
 mod waiting;
 

@@ -55,16 +55,22 @@
 //! `Arc` would add four: a clone, two drops and the weak count.) `tests/loom.rs` checks
 //! every interleaving of the two halves, including who frees; Miri checks that the
 //! allocation is freed exactly once.
+//!
+//! The half that frees the allocation gives its memory to the thread it runs on, which
+//! keeps a few thousand such blocks per size for its next `channel()` (`recycle.rs`):
+//! code that makes a oneshot per request then reuses the same blocks instead of calling
+//! the allocator twice per request.
 #![allow(unsafe_code)] // the cells and the allocation, whose accesses the state word orders
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, Waker};
 
+use crate::recycle;
 use crate::sync::{AtomicUsize, RawCell};
 use crate::waiting::{WaitingOn, waiting_on};
 
@@ -81,14 +87,17 @@ const REF_MASK: usize = !(REF_ONE - 1);
 
 /// Creates a connected sender and receiver.
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
-    let shared = Box::new(Shared {
-        state: AtomicUsize::new(2 * REF_ONE),
-        value: RawCell::new(None),
-        waker: RawCell::new(None),
-        #[cfg(loom)]
-        _leak_check: loom::alloc::Track::new(()),
-    });
-    let shared = NonNull::from(Box::leak(shared));
+    let shared = recycle::allocate::<Shared<T>>();
+    // SAFETY: fresh (or recycled, unused) memory for a `Shared<T>`.
+    unsafe {
+        shared.write(Shared {
+            state: AtomicUsize::new(2 * REF_ONE),
+            value: RawCell::new(None),
+            waker: RawCell::new(None),
+            #[cfg(loom)]
+            _leak_check: loom::alloc::Track::new(()),
+        })
+    };
     (
         Sender {
             shared,
@@ -141,10 +150,20 @@ unsafe fn release<T>(shared: NonNull<Shared<T>>) {
         state & REF_MASK == REF_ONE
     };
     if last {
+        // The memory goes back even if dropping what is left in it panics.
+        struct Free<T>(NonNull<Shared<T>>);
+        impl<T> Drop for Free<T> {
+            fn drop(&mut self) {
+                // SAFETY: from `recycle::allocate` in `channel`; its contents were just
+                // dropped (or their drop unwound), and no one else holds it.
+                unsafe { recycle::free(self.0) };
+            }
+        }
+        let _free = Free(shared);
         // SAFETY: the count reached zero with us: no one else holds the allocation, and
-        // it was made by `Box` in `channel`. Whatever is left in the cells (a value sent
-        // and never received, a waker) is dropped with it.
-        drop(unsafe { Box::from_raw(shared.as_ptr()) });
+        // `channel` initialised it. Whatever is left in the cells (a value sent and never
+        // received, a waker) is dropped here.
+        unsafe { ptr::drop_in_place(shared.as_ptr()) };
     }
 }
 
