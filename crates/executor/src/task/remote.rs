@@ -23,9 +23,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::ops::Deref;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use crate::core::Core;
@@ -108,7 +107,9 @@ fn discard<T>(outcome: Result<T, JoinError>) {
 }
 
 /// The one allocation of a remote spawn: the slot, and the closure that builds the task's
-/// future until the loop takes it out.
+/// future until the loop takes it out. The slot comes first (`repr(C)`): a [`SlotRef`]
+/// finds it at the start of the allocation whatever the closure's type.
+#[repr(C)]
 struct Spawn<F, Fut: Future> {
     slot: Slot<Fut::Output>,
     /// Taken out exactly once, by the spawn's [`Launch`] (when the loop starts the task, or
@@ -158,8 +159,7 @@ where
             .expect("a spawn's starter is its own");
         // SAFETY: called through `Launch::start`, which consumes the launch.
         let build = unsafe { this.take_build() }.expect("a spawn starts once");
-        let slot = NonNull::from(&this.slot);
-        let slot = SlotRef { owner: spawn, slot };
+        let slot = SlotRef::of::<F, Fut>(spawn);
         let task = core.spawn(RemoteTask::new(build, slot), Kind::Task, None);
         // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
         drop(JoinHandle::<()>::new(
@@ -182,38 +182,60 @@ where
         // SAFETY: called by `Launch::drop`, for a launch that never started.
         let build = unsafe { self.take_build() };
         // The closure (and the future it owns, if any) goes first: by the time the handle
-        // says "cancelled", it is gone.
-        drop(build);
+        // says "cancelled", it is gone. A panic in its destructor goes on unwinding once
+        // the handle is resolved.
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(build)));
         self.slot.complete(Err(JoinError::cancelled_task(
             TaskId(0),
             "sent to a closed loop".to_owned(),
         )));
+        if let Err(payload) = dropped {
+            resume_unwind(payload);
+        }
     }
 }
 
-/// An owning reference to a spawn's slot: the `Arc` of its [`Spawn`], and where the slot
-/// lies inside it.
+/// An owning reference to the `Slot<T>` of a spawn whose closure's type it forgets: the
+/// `Arc` of a [`Spawn`] whose future's output is `T`.
 struct SlotRef<T> {
-    /// Keeps the allocation alive.
+    /// A `Spawn<F, Fut>` with `Fut::Output = T` (checked by [`SlotRef::of`], the only way
+    /// to make one), so a `Slot<T>` sits at the start of its value.
     owner: Arc<dyn Start>,
-    /// Points into `owner`'s allocation (made from a reference to its slot).
-    slot: NonNull<Slot<T>>,
+    _output: PhantomData<Slot<T>>,
 }
 
-// SAFETY: a `SlotRef` is an `Arc` of a `Send + Sync` spawn plus a pointer into it; through
-// it, only the slot is reached, which is `Sync` when `T: Send` (a mutex around `T`).
-unsafe impl<T: Send> Send for SlotRef<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SlotRef<T> {}
+impl<T> SlotRef<T> {
+    /// The slot of `owner`, which must be a `Spawn<F, Fut>`.
+    fn of<F, Fut>(owner: Arc<dyn Start>) -> SlotRef<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        assert!(
+            (&*owner as &dyn Any).is::<Spawn<F, Fut>>(),
+            "a SlotRef<T> is made from a spawn with output T"
+        );
+        SlotRef {
+            owner,
+            _output: PhantomData,
+        }
+    }
+}
+
+// A pointer: pinning a handle does not pin the slot.
+impl<T> Unpin for SlotRef<T> {}
 
 impl<T> Deref for SlotRef<T> {
     type Target = Slot<T>;
 
     #[inline]
     fn deref(&self) -> &Slot<T> {
-        // SAFETY: `slot` was made from a reference into the spawn `owner` keeps alive; an
-        // `Arc`'s value never moves, and is only ever shared.
-        unsafe { self.slot.as_ref() }
+        let spawn = Arc::as_ptr(&self.owner).cast::<Slot<T>>();
+        // SAFETY: `owner` is a `Spawn<F, Fut>` with `Fut::Output = T` (`SlotRef::of`
+        // checked it), `repr(C)` with its `Slot<T>` first: the value's address is the
+        // slot's. The `Arc` keeps it alive and only ever shares it.
+        unsafe { &*spawn }
     }
 }
 
@@ -242,14 +264,7 @@ impl Launch {
         // loom's `Arc` cannot coerce to `dyn`: it adopts a std one (see `sync.rs`).
         #[cfg(loom)]
         let spawn = Arc::from_std(spawn);
-        let this = (&*spawn as &dyn Any)
-            .downcast_ref::<Spawn<F, Fut>>()
-            .expect("just made");
-        let slot = NonNull::from(&this.slot);
-        let handle = RemoteJoinHandle::new(SlotRef {
-            owner: spawn.clone(),
-            slot,
-        });
+        let handle = RemoteJoinHandle::new(SlotRef::of::<F, Fut>(spawn.clone()));
         (Launch { spawn: Some(spawn) }, handle)
     }
 
