@@ -96,7 +96,13 @@ impl<T> RemoteQueue<T> {
         }
         let mut inner = lock(&self.inner);
         self.pending.store(false, Ordering::Relaxed);
-        into.append(&mut inner.items);
+        if into.is_empty() {
+            // The usual case: trade buffers, so the lock is held for no copy, however
+            // many entries wait (the senders keep the loop's empty buffer, and its room).
+            std::mem::swap(into, &mut inner.items);
+        } else {
+            into.append(&mut inner.items);
+        }
     }
 
     /// Whether the queue was closed (its loop dropped).

@@ -159,7 +159,8 @@ where
             .expect("a spawn's starter is its own");
         // SAFETY: called through `Launch::start`, which consumes the launch.
         let build = unsafe { this.take_build() }.expect("a spawn starts once");
-        let slot = SlotRef::of::<F, Fut>(spawn);
+        // SAFETY: `spawn` is the `Spawn<F, Fut>` `this` was just checked to be.
+        let slot = unsafe { SlotRef::of::<F, Fut>(spawn) };
         let task = core.spawn(RemoteTask::new(build, slot), Kind::Task, None);
         // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
         drop(JoinHandle::<()>::new(
@@ -198,24 +199,24 @@ where
 /// An owning reference to the `Slot<T>` of a spawn whose closure's type it forgets: the
 /// `Arc` of a [`Spawn`] whose future's output is `T`.
 struct SlotRef<T> {
-    /// A `Spawn<F, Fut>` with `Fut::Output = T` (checked by [`SlotRef::of`], the only way
-    /// to make one), so a `Slot<T>` sits at the start of its value.
+    /// A `Spawn<F, Fut>` with `Fut::Output = T` (the promise of [`SlotRef::of`], the only
+    /// way to make one), so a `Slot<T>` sits at the start of its value.
     owner: Arc<dyn Start>,
     _output: PhantomData<Slot<T>>,
 }
 
 impl<T> SlotRef<T> {
-    /// The slot of `owner`, which must be a `Spawn<F, Fut>`.
-    fn of<F, Fut>(owner: Arc<dyn Start>) -> SlotRef<T>
+    /// The slot of `owner`.
+    ///
+    /// # Safety
+    /// `owner` is a `Spawn<F, Fut>`.
+    unsafe fn of<F, Fut>(owner: Arc<dyn Start>) -> SlotRef<T>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        assert!(
-            (&*owner as &dyn Any).is::<Spawn<F, Fut>>(),
-            "a SlotRef<T> is made from a spawn with output T"
-        );
+        debug_assert!((&*owner as &dyn Any).is::<Spawn<F, Fut>>());
         SlotRef {
             owner,
             _output: PhantomData,
@@ -232,8 +233,8 @@ impl<T> Deref for SlotRef<T> {
     #[inline]
     fn deref(&self) -> &Slot<T> {
         let spawn = Arc::as_ptr(&self.owner).cast::<Slot<T>>();
-        // SAFETY: `owner` is a `Spawn<F, Fut>` with `Fut::Output = T` (`SlotRef::of`
-        // checked it), `repr(C)` with its `Slot<T>` first: the value's address is the
+        // SAFETY: `owner` is a `Spawn<F, Fut>` with `Fut::Output = T` (`SlotRef::of`'s
+        // promise), `repr(C)` with its `Slot<T>` first: the value's address is the
         // slot's. The `Arc` keeps it alive and only ever shares it.
         unsafe { &*spawn }
     }
@@ -264,7 +265,9 @@ impl Launch {
         // loom's `Arc` cannot coerce to `dyn`: it adopts a std one (see `sync.rs`).
         #[cfg(loom)]
         let spawn = Arc::from_std(spawn);
-        let handle = RemoteJoinHandle::new(SlotRef::of::<F, Fut>(spawn.clone()));
+        // SAFETY: `spawn` was made from a `Spawn<F, Fut>` just above.
+        let slot = unsafe { SlotRef::of::<F, Fut>(spawn.clone()) };
+        let handle = RemoteJoinHandle::new(slot);
         (Launch { spawn: Some(spawn) }, handle)
     }
 
