@@ -496,6 +496,16 @@ fn the_handles_are_send_and_sync() {
     send_sync::<LoopClosed>();
 }
 
+/// A `RemoteJoinHandle` can be used inside `catch_unwind`, whatever its task's closure:
+/// through it only the slot (a mutex and a flag) is reached.
+#[test]
+fn a_remote_join_handle_is_unwind_safe() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn unwind_safe<T: UnwindSafe + RefUnwindSafe + Unpin>() {}
+    unwind_safe::<handloop_executor::RemoteJoinHandle<u32>>();
+    unwind_safe::<handloop_executor::RemoteJoinHandle<std::cell::Cell<u32>>>();
+}
+
 #[test]
 fn the_loop_counts_its_live_handles_on_every_thread() {
     let event_loop = EventLoop::new();

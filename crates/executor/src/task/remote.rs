@@ -23,7 +23,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::ops::Deref;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -125,9 +125,15 @@ struct Spawn<F, Fut: Future> {
 // lets it be taken out, or dropped with the allocation, on any thread.
 unsafe impl<F: Send, Fut: Future> Sync for Spawn<F, Fut> where Fut::Output: Send {}
 
+// Through a shared `Spawn` (a handle, a task), only the slot is reached: a flag and a
+// mutex, which poisons (and which we read whatever a panicking holder left, since each of
+// its states is valid). The closure is only ever touched by the launch that owns it.
+impl<F, Fut: Future> UnwindSafe for Spawn<F, Fut> {}
+impl<F, Fut: Future> RefUnwindSafe for Spawn<F, Fut> {}
+
 /// A [`Spawn`], type-erased so that the remote queue and the handles can carry any of them.
-/// Only [`Launch`] calls these methods.
-trait Start: Any + Send + Sync {
+/// Only [`Launch`] calls these methods. (Unwind-safe, so that a `RemoteJoinHandle` is.)
+trait Start: Any + Send + Sync + UnwindSafe + RefUnwindSafe {
     /// The function that moves the closure into a new task on `core`'s loop; it takes the
     /// `Arc` this `Spawn` lives in (a function, not a method: the `Arc` is moved into the
     /// task while the call runs).
