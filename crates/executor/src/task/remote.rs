@@ -120,9 +120,11 @@ struct Spawn<F, Fut: Future> {
 }
 
 // SAFETY: `slot` is `Sync` on its own (atomics and a mutex around `Send` data). `build` is
-// read and written only through the spawn's one `Launch`, which is neither `Clone` nor
-// shared and is consumed by doing so, so no two threads ever touch it at once; `F: Send`
-// lets it be taken out, or dropped with the allocation, on any thread.
+// read and written only through the spawn's one `Launch` (`take_build` is called only by
+// `Start`'s methods, and those only by `Launch::start` and `Launch::drop`: the trait is
+// private to this module), which is neither `Clone` nor shared and is consumed by doing
+// so, so no two threads ever touch it at once; `F: Send` lets it be taken out, or dropped
+// with the allocation, on any thread.
 unsafe impl<F: Send, Fut: Future> Sync for Spawn<F, Fut> where Fut::Output: Send {}
 
 // Through a shared `Spawn` (a handle, a task), only the slot is reached: a flag and a
