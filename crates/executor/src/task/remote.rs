@@ -36,6 +36,11 @@ use crate::task::{JoinError, JoinHandle, TaskId, current_task};
 pub(crate) struct Slot<T> {
     /// Set by `abort()`; the task reads it at each poll (a load, no lock).
     aborted: AtomicBool,
+    /// The handle took the output (written and read by the handle only, wherever it is:
+    /// moving the handle to another thread carries the write along). After that the task
+    /// is done with the slot, and so is the handle: its drop need not lock. A flag here
+    /// rather than in the handle keeps the handle two words.
+    taken: AtomicBool,
     inner: Mutex<Inner<T>>,
 }
 
@@ -61,6 +66,7 @@ impl<T> Slot<T> {
     fn new() -> Slot<T> {
         Slot {
             aborted: AtomicBool::new(false),
+            taken: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 outcome: Outcome::Pending,
                 detached: false,
@@ -449,13 +455,11 @@ impl<F, Fut: Future> Drop for RemoteTask<F, Fut> {
 /// Dropping the handle detaches the task; [`abort`](RemoteJoinHandle::abort) cancels it.
 pub struct RemoteJoinHandle<T> {
     slot: SlotRef<T>,
-    /// This handle took the output: the task is done with the slot, and so are we.
-    taken: bool,
 }
 
 impl<T> RemoteJoinHandle<T> {
     fn new(slot: SlotRef<T>) -> Self {
-        RemoteJoinHandle { slot, taken: false }
+        RemoteJoinHandle { slot }
     }
 
     /// Cancels the task, from any thread (asyncio's `future.cancel()` on the result of
@@ -483,14 +487,14 @@ impl<T> RemoteJoinHandle<T> {
 impl<T> Future for RemoteJoinHandle<T> {
     type Output = Result<T, JoinError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut new_waker = None;
         loop {
             let mut inner = lock(&self.slot.inner);
             match mem::replace(&mut inner.outcome, Outcome::Taken) {
                 Outcome::Ready(outcome) => {
                     drop(inner);
-                    self.taken = true;
+                    self.slot.taken.store(true, Ordering::Relaxed);
                     return Poll::Ready(outcome);
                 }
                 Outcome::Taken => {
@@ -524,7 +528,7 @@ impl<T> Future for RemoteJoinHandle<T> {
 
 impl<T> Drop for RemoteJoinHandle<T> {
     fn drop(&mut self) {
-        if self.taken {
+        if self.slot.taken.load(Ordering::Relaxed) {
             // The task completed (and took our waker out) before we took the output:
             // nothing of ours is left in the slot.
             return;
