@@ -369,6 +369,7 @@ impl Core {
                 release.apply(self);
             }
             Remote::Schedule(schedule) => schedule(self),
+            Remote::Spawn(launch) => launch.start(self),
         }
     }
 
@@ -526,8 +527,8 @@ impl Core {
                 // or task spawned now would outlive the loop). Dropping it drops the
                 // user's closure or future here, on the loop's thread; it tells an
                 // awaiting `RemoteJoinHandle` the task was cancelled.
-                Remote::Schedule(schedule) => {
-                    if catch_unwind(AssertUnwindSafe(move || drop(schedule))).is_err() {
+                entry @ (Remote::Schedule(_) | Remote::Spawn(_)) => {
+                    if catch_unwind(AssertUnwindSafe(move || drop(entry))).is_err() {
                         eprintln!(
                             "handloop: dropping work sent to a closing loop (a callback or \
                              a future from a Handle) panicked"

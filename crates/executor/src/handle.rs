@@ -19,7 +19,7 @@ use crate::remote::Remote;
 use crate::shared::Shared;
 use crate::soon::Callback;
 use crate::task::header::Kind;
-use crate::task::remote::{RemoteJoinHandle, RemoteTask, Slot, Unstarted};
+use crate::task::remote::{Launch, RemoteJoinHandle};
 
 /// A handle on an event loop that any thread can use to run work on it: `Clone`, `Send`
 /// and `Sync` (asyncio's loop object, as seen from other threads).
@@ -181,22 +181,16 @@ impl Handle {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let slot = Slot::new();
-        let unstarted = Unstarted::new(slot.clone());
-        let spawn = move |core: &Core| {
-            let slot = unstarted.start();
-            let task = core.spawn(RemoteTask::new(build, slot), Kind::Task, None);
-            // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
-            drop(crate::JoinHandle::<()>::new(
-                task.expect("a task has a handle's reference"),
-            ));
-        };
-        if let Err(spawn) = self.on_own_loop(spawn) {
-            // If the loop is gone the entry comes back and is dropped here: `Unstarted`
-            // then resolves the handle as cancelled.
-            let _ = self.send(Remote::Schedule(Box::new(spawn)));
+        // One allocation: the slot the task and the handle share, with `build` beside it.
+        let (launch, handle) = Launch::new(build);
+        let mut launch = Some(launch);
+        let _ = self.on_own_loop(|core| launch.take().expect("once").start(core));
+        if let Some(launch) = launch {
+            // If the loop is gone the entry comes back and is dropped here: the launch
+            // then drops `build` and resolves the handle as cancelled.
+            let _ = self.send(Remote::Spawn(launch));
         }
-        RemoteJoinHandle::new(slot)
+        handle
     }
 
     /// Every live task of the loop, from any thread: the same [`TaskDump`](crate::debug::TaskDump)

@@ -299,6 +299,31 @@ fn loom_a_handle_sending_while_its_loop_is_dropped() {
     });
 }
 
+#[test]
+fn loom_a_task_sent_while_its_loop_is_dropped_is_cancelled_never_lost() {
+    // The spawn's one allocation (slot and closure) is applied and cancelled at shutdown,
+    // handed back by the queue's close, or refused at once; in every order the closure is
+    // dropped once, the handle resolves as cancelled, and nothing leaks (loom checks the
+    // spawn's `Arc` and the tickets).
+    model(|| {
+        let event_loop = EventLoop::new();
+        let handle = event_loop.handle();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let witness = DropCount(dropped.clone());
+        let sender = thread::spawn(move || {
+            handle.spawn_with(move || {
+                let _witness = witness;
+                async { 7 }
+            })
+        });
+        drop(event_loop);
+        let task = sender.join().unwrap();
+        assert!(task.is_finished());
+        assert!(block_on_parking(task).unwrap_err().is_cancelled());
+        assert_eq!(dropped.load(Ordering::Relaxed), 1, "dropped once");
+    });
+}
+
 /// Counts its drops.
 struct DropCount(Arc<AtomicUsize>);
 

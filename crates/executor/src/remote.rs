@@ -13,10 +13,11 @@ use std::fmt;
 use crate::core::Core;
 use crate::sync::{AtomicBool, Mutex, Ordering, lock};
 use crate::task::refs::{RemoteRef, WakerRelease};
+use crate::task::remote::Launch;
 
-/// What a [`Handle`](crate::Handle) sends: a closure the loop calls with its core, on its
-/// thread, to put a callback or a task on the ready queue. It runs no user code: the
-/// user's closure or future is moved into a task and runs when that task is polled.
+/// What `call_soon_threadsafe` sends: a closure the loop calls with its core, on its
+/// thread, to put a callback on the ready queue. It runs no user code: the user's closure
+/// is moved into a callback task and runs when that task is polled.
 pub(crate) type Schedule = Box<dyn FnOnce(&Core) + Send>;
 
 /// One thing another thread handed the loop. Each variant owns what it carries: dropping an
@@ -27,8 +28,10 @@ pub(crate) enum Remote {
     /// A local waker was dropped (or woken by value, if `wake`) off the loop's thread: its
     /// reference comes back to the loop.
     Waker { release: WakerRelease, wake: bool },
-    /// A callback or a task sent by a `Handle` (`call_soon_threadsafe`, `spawn`).
+    /// A callback sent by a `Handle` (`call_soon_threadsafe`).
     Schedule(Schedule),
+    /// A task sent by a `Handle` (`spawn`, `spawn_with`).
+    Spawn(Launch),
 }
 
 impl fmt::Debug for Remote {
@@ -41,6 +44,7 @@ impl fmt::Debug for Remote {
                 .field("wake", wake)
                 .finish(),
             Remote::Schedule(_) => f.write_str("Schedule"),
+            Remote::Spawn(launch) => f.debug_tuple("Spawn").field(launch).finish(),
         }
     }
 }
@@ -92,7 +96,13 @@ impl<T> RemoteQueue<T> {
         }
         let mut inner = lock(&self.inner);
         self.pending.store(false, Ordering::Relaxed);
-        into.append(&mut inner.items);
+        if into.is_empty() {
+            // The usual case: trade buffers, so the lock is held for no copy, however
+            // many entries wait (the senders keep the loop's empty buffer, and its room).
+            std::mem::swap(into, &mut inner.items);
+        } else {
+            into.append(&mut inner.items);
+        }
     }
 
     /// Whether the queue was closed (its loop dropped).

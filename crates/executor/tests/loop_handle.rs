@@ -236,6 +236,31 @@ fn work_sent_but_not_yet_run_when_the_loop_is_dropped_is_cancelled_not_lost() {
 }
 
 #[test]
+fn a_spawn_sent_to_a_closed_loop_drops_its_closure_once_and_is_cancelled() {
+    struct CountDrop(Arc<AtomicUsize>);
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let event_loop = EventLoop::new();
+    let handle = event_loop.handle();
+    drop(event_loop);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = CountDrop(dropped.clone());
+    let task = handle.spawn_with(move || {
+        let _guard = guard;
+        async { 1 }
+    });
+    // Refused at once: the closure is gone, unrun, and the handle already resolved.
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(task.is_finished());
+    let error = block_on_plain_thread(task).unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    assert_eq!(dropped.load(Ordering::SeqCst), 1, "dropped once");
+}
+
+#[test]
 fn spawn_from_a_thread_awaited_on_another_loop() {
     let loop_a = EventLoop::new();
     let handle_a = loop_a.handle();
@@ -469,6 +494,16 @@ fn the_handles_are_send_and_sync() {
     send_sync::<Handle>();
     send_sync::<handloop_executor::RemoteJoinHandle<u32>>();
     send_sync::<LoopClosed>();
+}
+
+/// A `RemoteJoinHandle` can be used inside `catch_unwind`, whatever its task's closure:
+/// through it only the slot (a mutex and a flag) is reached.
+#[test]
+fn a_remote_join_handle_is_unwind_safe() {
+    use std::panic::{RefUnwindSafe, UnwindSafe};
+    fn unwind_safe<T: UnwindSafe + RefUnwindSafe + Unpin>() {}
+    unwind_safe::<handloop_executor::RemoteJoinHandle<u32>>();
+    unwind_safe::<handloop_executor::RemoteJoinHandle<std::cell::Cell<u32>>>();
 }
 
 #[test]

@@ -3,30 +3,44 @@
 //! A task's own `JoinHandle` reads the task's state through plain cells, so it must stay
 //! on the loop's thread. A handle that any thread may await needs a meeting point they can
 //! all touch: a [`Slot`], a mutex around the outcome and the two wakers (whoever awaits the
-//! handle, and the task itself, for `abort`), shared through an `Arc` by the task on its
-//! loop and by the [`RemoteJoinHandle`] anywhere.
+//! handle, and the task itself, for `abort`), shared by the task on its loop and by the
+//! [`RemoteJoinHandle`] anywhere.
 //!
-//! The task is an ordinary task of the loop (its `JoinHandle` dropped at once) whose
-//! future, a [`RemoteTask`], wraps the user's: on its first poll it calls the closure that
-//! builds the user's future, so a future that is not `Send` is made, polled and dropped on
-//! the loop's thread only; it catches the future's panic, checks the abort flag at each
-//! poll, and hands the outcome to the slot once the future is gone.
+//! A remote spawn allocates once on the sending thread: a [`Spawn`] holds the slot and the
+//! user's closure side by side, behind one `Arc`. The remote queue carries it as a
+//! [`Launch`] (the one owner allowed to take the closure out); the loop turns it into an
+//! ordinary task of its own (its `JoinHandle` dropped at once) whose future, a
+//! [`RemoteTask`], wraps the user's: on its first poll it calls the closure that builds the
+//! user's future, so a future that is not `Send` is made, polled and dropped on the loop's
+//! thread only; it catches the future's panic, checks the abort flag at each poll, and hands
+//! the outcome to the slot once the future is gone. A `Launch` dropped unstarted (its loop
+//! was closed) drops the closure and resolves the handle as cancelled.
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::core::Core;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering, lock};
-use crate::task::{JoinError, TaskId, current_task};
+use crate::task::header::Kind;
+use crate::task::{JoinError, JoinHandle, TaskId, current_task};
 
 /// What a remote task and its handle share.
 pub(crate) struct Slot<T> {
     /// Set by `abort()`; the task reads it at each poll (a load, no lock).
     aborted: AtomicBool,
+    /// The handle took the output (written and read by the handle only, wherever it is:
+    /// moving the handle to another thread carries the write along). After that the task
+    /// is done with the slot, and so is the handle: its drop need not lock. A flag here
+    /// rather than in the handle keeps the handle two words.
+    taken: AtomicBool,
     inner: Mutex<Inner<T>>,
 }
 
@@ -36,7 +50,8 @@ struct Inner<T> {
     detached: bool,
     /// Who awaits the handle.
     join_waker: Option<Waker>,
-    /// The task's own waker, for `abort()` (set at its first poll, dropped when it is done).
+    /// The task's own waker, for `abort()` (set once its future first returns `Pending`,
+    /// dropped when it is done).
     task_waker: Option<Waker>,
 }
 
@@ -48,16 +63,17 @@ enum Outcome<T> {
 }
 
 impl<T> Slot<T> {
-    pub(crate) fn new() -> Arc<Slot<T>> {
-        Arc::new(Slot {
+    fn new() -> Slot<T> {
+        Slot {
             aborted: AtomicBool::new(false),
+            taken: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 outcome: Outcome::Pending,
                 detached: false,
                 join_waker: None,
                 task_waker: None,
             }),
-        })
+        }
     }
 
     /// Stores the task's outcome and wakes whoever awaits it. If the handle is gone, the
@@ -96,32 +112,200 @@ fn discard<T>(outcome: Result<T, JoinError>) {
     }
 }
 
-/// Holds a slot until its task exists on the loop. Dropped before that (the loop was gone
-/// when the task was sent, or closed before applying it), it resolves the handle as
-/// cancelled.
-pub(crate) struct Unstarted<T> {
-    slot: Option<Arc<Slot<T>>>,
+/// The one allocation of a remote spawn: the slot, and the closure that builds the task's
+/// future until the loop takes it out. The slot comes first (`repr(C)`): a [`SlotRef`]
+/// finds it at the start of the allocation whatever the closure's type.
+#[repr(C)]
+struct Spawn<F, Fut: Future> {
+    slot: Slot<Fut::Output>,
+    /// Taken out exactly once, by the spawn's [`Launch`] (when the loop starts the task, or
+    /// when the launch is dropped unstarted); nothing else ever looks at it.
+    build: UnsafeCell<Option<F>>,
+    /// The future is made on the loop's thread, in the task: never stored here.
+    _future: PhantomData<fn() -> Fut>,
 }
 
-impl<T> Unstarted<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
-        Unstarted { slot: Some(slot) }
+// SAFETY: `slot` is `Sync` on its own (atomics and a mutex around `Send` data). `build` is
+// read and written only through the spawn's one `Launch` (`take_build` is called only by
+// `Start`'s methods, and those only by `Launch::start` and `Launch::drop`: the trait is
+// private to this module), which is neither `Clone` nor shared and is consumed by doing
+// so, so no two threads ever touch it at once; `F: Send` lets it be taken out, or dropped
+// with the allocation, on any thread.
+unsafe impl<F: Send, Fut: Future> Sync for Spawn<F, Fut> where Fut::Output: Send {}
+
+// Through a shared `Spawn` (a handle, a task), only the slot is reached: a flag and a
+// mutex, which poisons (and which we read whatever a panicking holder left, since each of
+// its states is valid). The closure is only ever touched by the launch that owns it.
+impl<F, Fut: Future> UnwindSafe for Spawn<F, Fut> {}
+impl<F, Fut: Future> RefUnwindSafe for Spawn<F, Fut> {}
+
+/// A [`Spawn`], type-erased so that the remote queue and the handles can carry any of them.
+/// Only [`Launch`] calls these methods. (Unwind-safe, so that a `RemoteJoinHandle` is.)
+trait Start: Any + Send + Sync + UnwindSafe + RefUnwindSafe {
+    /// The function that moves the closure into a new task on `core`'s loop; it takes the
+    /// `Arc` this `Spawn` lives in (a function, not a method: the `Arc` is moved into the
+    /// task while the call runs).
+    fn starter(&self) -> fn(Arc<dyn Start>, &Core);
+
+    /// Drops the closure unrun, then resolves the handle as cancelled.
+    fn cancel(&self);
+}
+
+impl<F, Fut> Spawn<F, Fut>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    /// Takes the closure out.
+    ///
+    /// # Safety
+    /// Called only by the spawn's `Launch` (once: it is consumed by the call's caller).
+    unsafe fn take_build(&self) -> Option<F> {
+        // SAFETY: the caller is the `Launch`, the only one to touch `build` (see `Sync`).
+        unsafe { (*self.build.get()).take() }
     }
 
-    /// The task is being spawned: from now on it resolves the slot itself.
-    pub(crate) fn start(mut self) -> Arc<Slot<T>> {
-        self.slot.take().expect("started once")
+    /// `Start::starter`'s function.
+    fn start(spawn: Arc<dyn Start>, core: &Core) {
+        let this = (&*spawn as &dyn Any)
+            .downcast_ref::<Spawn<F, Fut>>()
+            .expect("a spawn's starter is its own");
+        // SAFETY: called through `Launch::start`, which consumes the launch.
+        let build = unsafe { this.take_build() }.expect("a spawn starts once");
+        // SAFETY: `spawn` is the `Spawn<F, Fut>` `this` was just checked to be.
+        let slot = unsafe { SlotRef::of::<F, Fut>(spawn) };
+        let task = core.spawn(RemoteTask::new(build, slot), Kind::Task, None);
+        // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
+        drop(JoinHandle::<()>::new(
+            task.expect("a task has a handle's reference"),
+        ));
     }
 }
 
-impl<T> Drop for Unstarted<T> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            slot.complete(Err(JoinError::cancelled_task(
-                TaskId(0),
-                "sent to a closed loop".to_owned(),
-            )));
+impl<F, Fut> Start for Spawn<F, Fut>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + 'static,
+    Fut::Output: Send + 'static,
+{
+    fn starter(&self) -> fn(Arc<dyn Start>, &Core) {
+        Spawn::<F, Fut>::start
+    }
+
+    fn cancel(&self) {
+        // SAFETY: called by `Launch::drop`, for a launch that never started.
+        let build = unsafe { self.take_build() };
+        // The closure (and the future it owns, if any) goes first: by the time the handle
+        // says "cancelled", it is gone. A panic in its destructor goes on unwinding once
+        // the handle is resolved.
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(build)));
+        self.slot.complete(Err(JoinError::cancelled_task(
+            TaskId(0),
+            "sent to a closed loop".to_owned(),
+        )));
+        if let Err(payload) = dropped {
+            resume_unwind(payload);
         }
+    }
+}
+
+/// An owning reference to the `Slot<T>` of a spawn whose closure's type it forgets: the
+/// `Arc` of a [`Spawn`] whose future's output is `T`.
+struct SlotRef<T> {
+    /// A `Spawn<F, Fut>` with `Fut::Output = T` (the promise of [`SlotRef::of`], the only
+    /// way to make one), so a `Slot<T>` sits at the start of its value.
+    owner: Arc<dyn Start>,
+    _output: PhantomData<Slot<T>>,
+}
+
+impl<T> SlotRef<T> {
+    /// The slot of `owner`.
+    ///
+    /// # Safety
+    /// `owner` is a `Spawn<F, Fut>`.
+    unsafe fn of<F, Fut>(owner: Arc<dyn Start>) -> SlotRef<T>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        debug_assert!((&*owner as &dyn Any).is::<Spawn<F, Fut>>());
+        SlotRef {
+            owner,
+            _output: PhantomData,
+        }
+    }
+}
+
+// A pointer: pinning a handle does not pin the slot.
+impl<T> Unpin for SlotRef<T> {}
+
+impl<T> Deref for SlotRef<T> {
+    type Target = Slot<T>;
+
+    #[inline]
+    fn deref(&self) -> &Slot<T> {
+        let spawn = Arc::as_ptr(&self.owner).cast::<Slot<T>>();
+        // SAFETY: `owner` is a `Spawn<F, Fut>` with `Fut::Output = T` (`SlotRef::of`'s
+        // promise), `repr(C)` with its `Slot<T>` first: the value's address is the
+        // slot's. The `Arc` keeps it alive and only ever shares it.
+        unsafe { &*spawn }
+    }
+}
+
+/// What the remote queue carries for a remote spawn: the spawn, waiting for its loop.
+/// Started, it becomes a task; dropped before that (the loop was gone when it was sent, or
+/// closed before applying it), it resolves the handle as cancelled.
+pub(crate) struct Launch {
+    /// `None` once started.
+    spawn: Option<Arc<dyn Start>>,
+}
+
+impl Launch {
+    /// One allocation holding the slot and `build`: the launch to send, and the handle.
+    pub(crate) fn new<F, Fut>(build: F) -> (Launch, RemoteJoinHandle<Fut::Output>)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let spawn: Spawn<F, Fut> = Spawn {
+            slot: Slot::new(),
+            build: UnsafeCell::new(Some(build)),
+            _future: PhantomData,
+        };
+        let spawn: std::sync::Arc<dyn Start> = std::sync::Arc::new(spawn);
+        // loom's `Arc` cannot coerce to `dyn`: it adopts a std one (see `sync.rs`).
+        #[cfg(loom)]
+        let spawn = Arc::from_std(spawn);
+        // SAFETY: `spawn` was made from a `Spawn<F, Fut>` just above.
+        let slot = unsafe { SlotRef::of::<F, Fut>(spawn.clone()) };
+        let handle = RemoteJoinHandle::new(slot);
+        (Launch { spawn: Some(spawn) }, handle)
+    }
+
+    /// Spawns the task on `core`'s loop (on its thread).
+    pub(crate) fn start(mut self, core: &Core) {
+        let spawn = self.spawn.take().expect("a launch starts once");
+        let start = spawn.starter();
+        start(spawn, core);
+    }
+}
+
+impl Drop for Launch {
+    fn drop(&mut self) {
+        if let Some(spawn) = self.spawn.take() {
+            spawn.cancel();
+        }
+    }
+}
+
+impl fmt::Debug for Launch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Launch")
+            .field("started", &self.spawn.is_none())
+            .finish()
     }
 }
 
@@ -137,16 +321,19 @@ pub(crate) struct RemoteTask<F, Fut: Future> {
     /// The user's future is pinned inside `Run`: it is never moved out, only polled in
     /// place and dropped in place (by overwriting the stage).
     stage: Stage<F, Fut>,
-    slot: Arc<Slot<Fut::Output>>,
+    slot: SlotRef<Fut::Output>,
+    /// The task's waker is in the slot, for `abort()`.
+    waker_stored: bool,
     /// The outcome was handed to the slot.
     finished: bool,
 }
 
 impl<F, Fut: Future> RemoteTask<F, Fut> {
-    pub(crate) fn new(build: F, slot: Arc<Slot<Fut::Output>>) -> Self {
+    fn new(build: F, slot: SlotRef<Fut::Output>) -> Self {
         RemoteTask {
             stage: Stage::Build(build),
             slot,
+            waker_stored: false,
             finished: false,
         }
     }
@@ -204,9 +391,7 @@ where
         // through `Pin::new_unchecked` in place and dropped in place (`drop_stage`).
         let this = unsafe { self.get_unchecked_mut() };
         if let Stage::Build(_) = this.stage {
-            // First poll. The waker first, then the flag: an `abort()` that sets the flag
-            // after our load takes the lock after us and finds the waker.
-            lock(&this.slot.inner).task_waker = Some(cx.waker().clone());
+            // First poll.
             if this.slot.aborted.load(Ordering::Acquire) {
                 return this.end(Err(cancelled())); // never built
             }
@@ -226,7 +411,20 @@ where
         // SAFETY: see above; `stage` lives inside the pinned task and is never moved.
         let future = unsafe { Pin::new_unchecked(future) };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) if this.waker_stored => Poll::Pending,
+            Ok(Poll::Pending) => {
+                // It waits for the first time: from now on `abort()` needs its waker (a
+                // task done in one poll never stores it). The waker first, then the flag:
+                // an `abort()` that sets the flag after our load takes the lock after us
+                // and finds the waker; one that set it before, we see here.
+                let waker = cx.waker().clone();
+                lock(&this.slot.inner).task_waker = Some(waker);
+                this.waker_stored = true;
+                if this.slot.aborted.load(Ordering::Acquire) {
+                    return this.end(Err(cancelled()));
+                }
+                Poll::Pending
+            }
             Ok(Poll::Ready(output)) => this.end(Ok(output)),
             Err(payload) => this.end(Err(panicked(payload))),
         }
@@ -256,11 +454,11 @@ impl<F, Fut: Future> Drop for RemoteTask<F, Fut> {
 /// [`JoinError`] if the task panicked, was aborted, or its loop was dropped first.
 /// Dropping the handle detaches the task; [`abort`](RemoteJoinHandle::abort) cancels it.
 pub struct RemoteJoinHandle<T> {
-    slot: Arc<Slot<T>>,
+    slot: SlotRef<T>,
 }
 
 impl<T> RemoteJoinHandle<T> {
-    pub(crate) fn new(slot: Arc<Slot<T>>) -> Self {
+    fn new(slot: SlotRef<T>) -> Self {
         RemoteJoinHandle { slot }
     }
 
@@ -273,7 +471,7 @@ impl<T> RemoteJoinHandle<T> {
     /// that already finished does nothing: its output stays available.
     pub fn abort(&self) {
         self.slot.aborted.store(true, Ordering::Release);
-        // Taken under the lock: the task sets it at its first poll before reading the flag.
+        // Taken under the lock: the task stores it when it first waits, then reads the flag.
         let waker = lock(&self.slot.inner).task_waker.take();
         if let Some(waker) = waker {
             waker.wake();
@@ -294,7 +492,11 @@ impl<T> Future for RemoteJoinHandle<T> {
         loop {
             let mut inner = lock(&self.slot.inner);
             match mem::replace(&mut inner.outcome, Outcome::Taken) {
-                Outcome::Ready(outcome) => return Poll::Ready(outcome),
+                Outcome::Ready(outcome) => {
+                    drop(inner);
+                    self.slot.taken.store(true, Ordering::Relaxed);
+                    return Poll::Ready(outcome);
+                }
                 Outcome::Taken => {
                     drop(inner);
                     panic!(
@@ -326,6 +528,11 @@ impl<T> Future for RemoteJoinHandle<T> {
 
 impl<T> Drop for RemoteJoinHandle<T> {
     fn drop(&mut self) {
+        if self.slot.taken.load(Ordering::Relaxed) {
+            // The task completed (and took our waker out) before we took the output:
+            // nothing of ours is left in the slot.
+            return;
+        }
         let mut inner = lock(&self.slot.inner);
         inner.detached = true;
         let waker = inner.join_waker.take();
