@@ -1,5 +1,6 @@
-//! `TicketLine`: the line of a primitive that serves its waiters strictly in arrival order
-//! and tells each one it was served by its ticket alone (`Semaphore`, `Lock`).
+//! `TicketLine`: the line of a primitive that only ever serves the waiter at its front,
+//! and tells each waiter it was served by its ticket alone (`Event`, `Lock`, `Semaphore`,
+//! `Condition`).
 //!
 //! Each waiter draws a ticket when it joins; tickets only grow, and the line serves from
 //! the front, so every waiter still in line holds a ticket above every ticket served.
@@ -9,12 +10,13 @@
 //!
 //! The ticket is also the waiter's place: the line is a ring buffer (`VecDeque`) of
 //! `(ticket, waker)` in ticket order, so joining is a push at the back and serving a pop
-//! at the front, with no links to keep (the `WaitLine` of `src/line.rs`, a linked slab,
-//! costs several times as much per wait, and is for waiters that need a slot of their
-//! own). A waiter that leaves before it is served leaves a hole (`None`) where it stood,
-//! found by a binary search on its ticket; holes at either end are dropped at once, so
-//! both ends are always waiting tasks, and when holes outnumber the waiters they are
-//! swept out, so the buffer stays within twice the waiters (plus a few).
+//! at the front, with no links to keep and no slot to move (the `WaitLine` of
+//! `src/line.rs`, a linked slab, is for waiters that need a slot of their own, as the
+//! queue's and the barrier's do). A waiter that leaves before it is served leaves a hole
+//! (`None`) where it stood, found by a binary search on its ticket. Holes at either end
+//! are dropped at once, so both ends are always waiting tasks; when holes outnumber the
+//! waiters (and are more than a few) they are swept out, so the buffer stays within
+//! twice the waiters, plus a few.
 //!
 //! The line follows `WaitLine`'s rule: it never calls a waker, nor drops one, while its
 //! `RefCell` is borrowed. Serving hands the waker back to the caller to wake after; a
