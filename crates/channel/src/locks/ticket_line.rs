@@ -34,14 +34,28 @@ const SWEEP_AFTER: usize = 16;
 
 /// Waiting tasks in arrival order, each known by its ticket; see the module documentation.
 pub(super) struct TicketLine<P> {
-    waiters: RefCell<Waiters<P>>,
+    /// The longest-waiting task, if any. It is kept apart from the others, so that a line
+    /// of one (a semaphore's or a lock's usual line) is joined and served without
+    /// touching the ring buffer.
+    front: Cell<Option<Waiter<P>>>,
+    /// The tasks behind it.
+    behind: RefCell<Behind<P>>,
+    /// How many tasks wait: `front`, and the ones in `behind`. `front` is empty exactly
+    /// when this is 0.
+    waiting: Cell<usize>,
     /// The next ticket to draw (tickets start at 1).
     next: Cell<Ticket>,
     /// The last ticket served (0: none yet).
     served: Cell<Ticket>,
 }
 
-struct Waiters<P> {
+struct Waiter<P> {
+    ticket: Ticket,
+    waker: Waker,
+    payload: P,
+}
+
+struct Behind<P> {
     /// In ticket order; `None` where a waiter left before it was served. Never starts nor
     /// ends with `None`.
     line: VecDeque<(Ticket, Option<(Waker, P)>)>,
@@ -61,10 +75,12 @@ pub(super) enum Left {
 impl<P> TicketLine<P> {
     pub(super) const fn new() -> Self {
         TicketLine {
-            waiters: RefCell::new(Waiters {
+            front: Cell::new(None),
+            behind: RefCell::new(Behind {
                 line: VecDeque::new(),
                 holes: 0,
             }),
+            waiting: Cell::new(0),
             next: Cell::new(1),
             served: Cell::new(0),
         }
@@ -73,13 +89,13 @@ impl<P> TicketLine<P> {
     /// Whether no task waits.
     #[inline]
     pub(super) fn is_empty(&self) -> bool {
-        self.waiters.borrow().line.is_empty()
+        self.waiting.get() == 0
     }
 
     /// How many tasks wait.
+    #[inline]
     pub(super) fn len(&self) -> usize {
-        let waiters = self.waiters.borrow();
-        waiters.line.len() - waiters.holes
+        self.waiting.get()
     }
 
     /// Puts a waiter at the back of the line (with a clone of `waker`) and returns its
@@ -88,11 +104,19 @@ impl<P> TicketLine<P> {
     pub(super) fn join(&self, waker: &Waker, payload: P) -> Ticket {
         let ticket = self.next.get();
         self.next.set(ticket + 1);
-        let waker = waker.clone(); // before the borrow: a clone runs the executor's code
-        self.waiters
-            .borrow_mut()
-            .line
-            .push_back((ticket, Some((waker, payload))));
+        let waker = waker.clone(); // first: a clone runs the executor's code
+        let waiting = self.waiting.get();
+        if waiting == 0 {
+            self.front.set(Some(Waiter {
+                ticket,
+                waker,
+                payload,
+            }));
+        } else {
+            let mut behind = self.behind.borrow_mut();
+            behind.line.push_back((ticket, Some((waker, payload))));
+        }
+        self.waiting.set(waiting + 1);
         ticket
     }
 
@@ -103,14 +127,40 @@ impl<P> TicketLine<P> {
     /// would cost as much again.
     #[inline(always)]
     pub(super) fn serve_front(&self) -> Option<(Waker, P)> {
-        let mut waiters = self.waiters.borrow_mut();
-        let (ticket, waiter) = waiters.line.pop_front()?;
-        let served = waiter.expect("the line starts with a waiting task");
-        self.served.set(ticket);
-        if waiters.holes != 0 {
-            waiters.drop_front_holes();
+        let waiting = self.waiting.get();
+        if waiting == 0 {
+            return None;
         }
-        Some(served)
+        let Waiter {
+            ticket,
+            waker,
+            payload,
+        } = self.front.take().expect("a task waits in front");
+        self.served.set(ticket);
+        self.waiting.set(waiting - 1);
+        if waiting > 1 {
+            self.move_up();
+        }
+        Some((waker, payload))
+    }
+
+    /// The front is empty and tasks wait behind it: the first of them moves up. Out of
+    /// line: inlined, it costs the line of one (the case `front` is for) more than the
+    /// call saves the longer lines.
+    #[inline(never)]
+    fn move_up(&self) {
+        let mut behind = self.behind.borrow_mut();
+        let Some((ticket, Some((waker, payload)))) = behind.line.pop_front() else {
+            unreachable!("the tasks behind the front start with a waiting one")
+        };
+        if behind.holes != 0 {
+            behind.drop_front_holes();
+        }
+        self.front.set(Some(Waiter {
+            ticket,
+            waker,
+            payload,
+        }));
     }
 
     /// Whether the waiter holding `ticket` was served.
@@ -122,17 +172,31 @@ impl<P> TicketLine<P> {
     /// Remembers the waker of a still-waiting task's latest poll, cloning it only if it
     /// changed (a task woken through a combinator's waker, or moved to another executor).
     pub(super) fn set_waker(&self, ticket: Ticket, waker: &Waker) {
-        let mut waiters = self.waiters.borrow_mut();
-        let index = waiters.find(ticket);
-        let Some((current, _)) = &mut waiters.line[index].1 else {
-            unreachable!("a waiting task's ticket names a waiting task")
-        };
-        if current.will_wake(waker) {
+        let front = self.front.take().expect("a task waits in front");
+        let in_front = front.ticket == ticket;
+        let same = in_front && front.waker.will_wake(waker);
+        self.front.set(Some(front)); // back before any waker code runs
+        if same {
             return;
         }
-        let replaced = std::mem::replace(current, waker.clone());
-        drop(waiters);
-        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        let waker = waker.clone();
+        let replaced = if in_front {
+            let mut front = self.front.take().expect("a task waits in front");
+            let replaced = std::mem::replace(&mut front.waker, waker);
+            self.front.set(Some(front));
+            replaced
+        } else {
+            let mut behind = self.behind.borrow_mut();
+            let index = behind.find(ticket);
+            let Some((current, _)) = &mut behind.line[index].1 else {
+                unreachable!("a waiting task's ticket names a waiting task")
+            };
+            if current.will_wake(&waker) {
+                return; // (`waker` is dropped after the borrow, as locals drop in reverse)
+            }
+            std::mem::replace(current, waker)
+        };
+        drop(replaced); // after the line is whole again: a waker's drop runs its owner's code
     }
 
     /// The waiter holding `ticket` is gone (its future was dropped): out of the line if it
@@ -142,19 +206,30 @@ impl<P> TicketLine<P> {
         if self.served(ticket) {
             return Left::Served;
         }
-        let mut waiters = self.waiters.borrow_mut();
-        let index = waiters.find(ticket);
-        let left = waiters.line[index].1.take();
-        waiters.holes += 1;
-        if index == 0 {
-            waiters.drop_front_holes();
-        } else if index == waiters.line.len() - 1 {
-            waiters.drop_back_holes();
-        } else if waiters.holes > SWEEP_AFTER && waiters.holes * 2 > waiters.line.len() {
-            waiters.line.retain(|(_, waiter)| waiter.is_some());
-            waiters.holes = 0;
+        let waiting = self.waiting.get();
+        self.waiting.set(waiting - 1);
+        let front = self.front.take().expect("a task waits in front");
+        if front.ticket == ticket {
+            if waiting > 1 {
+                self.move_up();
+            }
+            drop(front); // after the line is whole again: the waker's drop runs its owner's code
+            return Left::Waiting;
         }
-        drop(waiters);
+        self.front.set(Some(front));
+        let mut behind = self.behind.borrow_mut();
+        let index = behind.find(ticket);
+        let left = behind.line[index].1.take();
+        behind.holes += 1;
+        if index == 0 {
+            behind.drop_front_holes();
+        } else if index == behind.line.len() - 1 {
+            behind.drop_back_holes();
+        } else if behind.holes > SWEEP_AFTER && behind.holes * 2 > behind.line.len() {
+            behind.line.retain(|(_, waiter)| waiter.is_some());
+            behind.holes = 0;
+        }
+        drop(behind);
         drop(left); // after the borrow: the waker's drop runs its owner's code
         Left::Waiting
     }
@@ -164,28 +239,43 @@ impl TicketLine<()> {
     /// Serves up to `n` tasks, longest-waiting first, putting their wakers in `wake` (to
     /// wake after this returns); returns how many it served.
     pub(super) fn serve_many(&self, n: usize, wake: &mut Vec<Waker>) -> usize {
-        let mut waiters = self.waiters.borrow_mut();
-        let mut served = 0;
+        let waiting = self.waiting.get();
+        if n == 0 || waiting == 0 {
+            return 0;
+        }
+        let front = self.front.take().expect("a task waits in front");
+        self.served.set(front.ticket);
+        wake.push(front.waker);
+        let mut served = 1;
+        let mut behind = self.behind.borrow_mut();
         while served < n {
-            let Some((ticket, waiter)) = waiters.line.pop_front() else {
+            let Some((ticket, waiter)) = behind.line.pop_front() else {
                 break;
             };
             let Some((waker, ())) = waiter else {
-                waiters.holes -= 1; // a hole behind the front: skipped
+                behind.holes -= 1; // a hole behind the front: skipped
                 continue;
             };
             self.served.set(ticket);
             wake.push(waker);
             served += 1;
         }
-        if waiters.holes != 0 {
-            waiters.drop_front_holes();
+        self.waiting.set(waiting - served);
+        behind.drop_front_holes(); // the loop may have stopped just before a hole
+        if let Some((ticket, waiter)) = behind.line.pop_front() {
+            let (waker, payload) = waiter.expect("the tasks behind start with a waiting one");
+            behind.drop_front_holes();
+            self.front.set(Some(Waiter {
+                ticket,
+                waker,
+                payload,
+            }));
         }
         served
     }
 }
 
-impl<P> Waiters<P> {
+impl<P> Behind<P> {
     /// Where the waiting task holding `ticket` stands.
     fn find(&self, ticket: Ticket) -> usize {
         self.line
@@ -193,8 +283,6 @@ impl<P> Waiters<P> {
             .expect("a waiting task's ticket is in the line")
     }
 
-    #[cold]
-    #[inline(never)]
     fn drop_front_holes(&mut self) {
         while let Some((_, None)) = self.line.front() {
             self.line.pop_front();
@@ -275,13 +363,13 @@ mod tests {
             assert!(matches!(line.leave(tickets[n]), Left::Waiting));
         }
         assert_eq!(line.len(), 2);
-        let waiters = line.waiters.borrow();
+        let behind = line.behind.borrow();
         assert_eq!(
-            (waiters.line.len(), waiters.holes),
-            (2, 0),
-            "no hole at either end"
+            (behind.line.len(), behind.holes),
+            (1, 0),
+            "one behind the front, and no hole at either end"
         );
-        drop(waiters);
+        drop(behind);
         // A served waiter that leaves must pass on what it was given.
         assert_eq!(line.serve_front().map(|(_, n)| n), Some(3));
         assert!(matches!(line.leave(tickets[3]), Left::Served));
@@ -299,8 +387,8 @@ mod tests {
             let next = line.join(Waker::noop(), n);
             assert!(matches!(line.leave(previous), Left::Waiting));
             previous = next;
-            let waiters = line.waiters.borrow();
-            assert!(waiters.line.len() <= 2 * 2 + SWEEP_AFTER + 1, "{n}");
+            let behind = line.behind.borrow();
+            assert!(behind.line.len() <= 2 * 2 + SWEEP_AFTER + 1, "{n}");
         }
         assert_eq!(line.len(), 2);
         assert_eq!(drain(&line), [0, 9_999]);
@@ -319,6 +407,19 @@ mod tests {
         assert_eq!(line.serve_many(usize::MAX, &mut wake), 1);
         assert!(line.is_empty() && line.served(tickets[4]));
         assert_eq!(line.serve_many(1, &mut wake), 0);
+    }
+
+    #[test]
+    fn serve_many_that_stops_just_before_a_hole_leaves_a_waiting_task_in_front() {
+        let line = TicketLine::new();
+        let tickets: Vec<Ticket> = (0..4).map(|_| line.join(Waker::noop(), ())).collect();
+        let _ = line.leave(tickets[2]); // a hole between the second and the last
+        let mut wake = Vec::new();
+        assert_eq!(line.serve_many(2, &mut wake), 2);
+        assert_eq!(line.len(), 1);
+        assert!(line.served(tickets[1]) && !line.served(tickets[3]));
+        assert!(matches!(line.leave(tickets[3]), Left::Waiting));
+        assert!(line.is_empty() && line.serve_front().is_none());
     }
 
     #[test]
