@@ -8,13 +8,17 @@
 //! its ticket is not above it, one comparison that touches neither the line nor its
 //! `RefCell`.
 //!
-//! The ticket is also the waiter's place: the line is a ring buffer (`VecDeque`) of
-//! `(ticket, waker)` in ticket order, so joining is a push at the back and serving a pop
-//! at the front, with no links to keep and no slot to move (the `WaitLine` of
+//! The ticket is also the waiter's place. The longest-waiting task sits in a `Cell` of
+//! its own, the others behind it in a ring buffer (`VecDeque`) of `(ticket, waker)` in
+//! ticket order: joining is a push at the back and serving takes the front and moves the
+//! next one up, with no links to keep and no slot to move (the `WaitLine` of
 //! `src/line.rs`, a linked slab, is for waiters that need a slot of their own, as the
-//! queue's and the barrier's do). A waiter that leaves before it is served leaves a hole
-//! (`None`) where it stood, found by a binary search on its ticket. Holes at either end
-//! are dropped at once, so both ends are always waiting tasks; when holes outnumber the
+//! queue's and the barrier's do). A semaphore's or a lock's line is often one task long,
+//! and that line is joined and served without touching the ring buffer or its `RefCell`.
+//!
+//! A waiter behind the front that leaves before it is served leaves a hole (`None`)
+//! where it stood, found by a binary search on its ticket. Holes at either end are
+//! dropped at once, so both ends are always waiting tasks; when holes outnumber the
 //! waiters (and are more than a few) they are swept out, so the buffer stays within
 //! twice the waiters, plus a few.
 //!
