@@ -126,9 +126,8 @@ impl<P> WaitLine<P> {
     /// Puts a new waiter at the back of the line (with a clone of `waker`) and returns
     /// its key.
     ///
-    /// Always inlined: every waiting operation starts here, and a call with its register
-    /// saves was a tenth of the `sync_semaphore_5` bench's instructions (a plain
-    /// `#[inline]` was dropped by the compiler once more primitives called it).
+    /// Always inlined: every wait on a queue or a barrier starts here, and a call with
+    /// its register saves would cost as much as the push itself.
     #[inline(always)]
     pub(crate) fn push_back(&mut self, waker: &Waker, payload: P) -> Key {
         let slot = Slot::Waiting {
@@ -445,7 +444,7 @@ mod tests {
     }
 
     /// The line inside a loop-local primitive (a `RefCell`, no lock, no atomics), as
-    /// issue 12's `Lock` and `Semaphore` use it: a one-permit gate with strict hand-off.
+    /// `Barrier` keeps it: a one-permit gate with strict hand-off.
     /// A release answers the first waiter with the permit (`answer_front`), so a running
     /// task cannot barge in; a waiter dropped after it was handed the permit passes it on.
     mod loop_local {

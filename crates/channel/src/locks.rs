@@ -1,17 +1,20 @@
 // asyncio's synchronization primitives for the tasks of one loop (the chapter,
 // `docs/04a-locks.md`, is this module's documentation).
 //
-// Each keeps its waiting tasks in a `WaitLine` (`src/line.rs`), the line the queue uses,
-// inside a `RefCell`: the primitives are loop-local, so they need no lock and no atomics.
-// Every operation follows the line's two rules: wakers are called (and dropped) only
-// after the `RefCell` borrow ends, and each waiting future keeps the one key to its place
-// in line until it finishes or is dropped.
+// Each keeps its waiting tasks in a line inside a `RefCell`: the primitives are
+// loop-local, so they need no lock and no atomics. `Event`, `Lock`, `Semaphore` and
+// `Condition` serve their waiters from the front and tell each one by its ticket
+// (`TicketLine`, `locks/ticket_line.rs`); `Barrier` answers each waiter in its own slot
+// (the queue's `WaitLine`, `src/line.rs`). Every operation follows the lines' rules:
+// wakers are called (and dropped) only after the `RefCell` borrow ends, and each waiting
+// future keeps its one ticket or key until it finishes or is dropped.
 
 mod barrier;
 mod condition;
 mod event;
 mod lock;
 mod semaphore;
+mod ticket_line;
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -29,59 +32,12 @@ pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 /// and leaves room for them to keep loop-local things (task ids, say).
 type LoopLocal = PhantomData<*const ()>;
 
-/// A waiter's number, drawn when it joins its primitive's line.
+/// A waiter's number, drawn when it joins its primitive's line (see `ticket_line.rs`).
 type Ticket = u64;
 
-/// Tells a waiter whether it was served, without a look at the line.
-///
-/// A primitive serves a waiter with `WaitLine::pop_front`, which frees the waiter's slot
-/// at once (its key dies with it), so the waiter must learn from something else that it
-/// was served. Each waiter draws a ticket when it joins the line, and tickets only grow;
-/// the line is FIFO, so every waiter still in line holds a ticket above every ticket
-/// served (a waiter that leaves early is simply never served). Remembering the last
-/// ticket served is then enough: a waiter was served exactly when its ticket is not above
-/// it. Collecting a hand-off is one comparison, with no borrow of the line.
-#[derive(Debug)]
-struct Tickets {
-    /// The next ticket to draw.
-    next: Cell<Ticket>,
-    /// The last ticket served (0: none yet).
-    served: Cell<Ticket>,
-}
-
-impl Tickets {
-    const fn new() -> Self {
-        Tickets {
-            next: Cell::new(1),
-            served: Cell::new(0),
-        }
-    }
-
-    /// A ticket for a waiter joining the line.
-    #[inline]
-    fn draw(&self) -> Ticket {
-        let ticket = self.next.get();
-        self.next.set(ticket + 1);
-        ticket
-    }
-
-    /// The waiter holding `ticket` was just taken from the front of the line and served.
-    #[inline]
-    fn serve(&self, ticket: Ticket) {
-        debug_assert!(ticket > self.served.get(), "served in line order");
-        self.served.set(ticket);
-    }
-
-    /// Whether the waiter holding `ticket` was served.
-    #[inline]
-    fn served(&self, ticket: Ticket) -> bool {
-        ticket <= self.served.get()
-    }
-}
-
 /// The wakers an operation that wakes many (`Event::set`, `Condition::notify_all`,
-/// `Barrier`'s release, `Semaphore::add_permits`) collects while it borrows its line, to
-/// wake once the borrow ends: the line's `WakeList`, with its buffer kept for next time,
+/// `Barrier`'s release, `Semaphore::add_permits`) collects while it serves its line, to
+/// wake once the line has let go: the line's `WakeList`, with its buffer kept for next time,
 /// so that waking a crowd allocates nothing once the buffer has grown.
 struct WakeBuffer(Cell<Vec<Waker>>);
 

@@ -1,15 +1,14 @@
 //! `Condition`: asyncio's `Condition`, a line of tasks waiting, lock released, for a
 //! notification.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::lock::{Lock, LockAcquire, LockGuard};
-use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
-use crate::line::{Key, Removed, WaitLine};
+use super::ticket_line::{Left, TicketLine};
+use super::{LoopLocal, Ticket, WakeBuffer};
 use crate::waiting::{WaitingOn, waiting_on};
 
 /// Tasks of one loop waiting, with a [`Lock`] released, until another task notifies them:
@@ -60,9 +59,7 @@ use crate::waiting::{WaitingOn, waiting_on};
 /// ```
 pub struct Condition {
     /// Tasks waiting for a notification (their lock released), each with its ticket.
-    line: RefCell<WaitLine<Ticket>>,
-    /// Who was notified: see `Tickets`.
-    tickets: Tickets,
+    line: TicketLine<()>,
     wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
@@ -85,11 +82,7 @@ enum Step<'a, T> {
     /// Not polled yet: still holding the lock.
     Start(LockGuard<'a, T>),
     /// In the condition's line, the lock released.
-    Waiting {
-        lock: &'a Lock<T>,
-        key: Key,
-        ticket: Ticket,
-    },
+    Waiting { lock: &'a Lock<T>, ticket: Ticket },
     /// Notified: taking the lock back.
     Relocking(LockAcquire<'a, T>),
     /// Returned the guard.
@@ -100,8 +93,7 @@ impl Condition {
     /// A condition with no task waiting.
     pub const fn new() -> Self {
         Condition {
-            line: RefCell::new(WaitLine::new()),
-            tickets: Tickets::new(),
+            line: TicketLine::new(),
             wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
@@ -144,27 +136,19 @@ impl Condition {
     /// `wait` once it has taken the lock back, so call this while holding the lock, then
     /// release it (as asyncio requires).
     pub fn notify(&self, n: usize) {
-        let mut line = self.line.borrow_mut();
-        if n == 1 || line.len() <= 1 {
+        if n == 0 {
+            return;
+        }
+        if n == 1 || self.line.len() <= 1 {
             // The common case wakes at most one: no buffer.
-            let first = if n == 0 { None } else { line.pop_front() };
-            drop(line);
-            if let Some((waker, ticket)) = first {
-                self.tickets.serve(ticket);
-                waker.wake(); // after the borrow: a waker may come back to this condition
+            if let Some((waker, ())) = self.line.serve_front() {
+                waker.wake(); // after the line let go: a waker may come back here
             }
             return;
         }
         let mut wake = self.wake.take();
-        for _ in 0..n {
-            let Some((waker, ticket)) = line.pop_front() else {
-                break;
-            };
-            self.tickets.serve(ticket);
-            wake.push(waker);
-        }
-        drop(line);
-        self.wake.wake_all(wake); // after the borrow
+        self.line.serve_many(n, &mut wake);
+        self.wake.wake_all(wake); // once all are served
     }
 
     /// Wakes every waiting task.
@@ -192,21 +176,19 @@ impl<'a, T> Future for ConditionWait<'_, 'a, T> {
                     };
                     let lock = guard.lock();
                     let condition = this.condition;
-                    let ticket = condition.tickets.draw();
-                    let key = condition.line.borrow_mut().push_back(cx.waker(), ticket);
-                    this.step = Step::Waiting { lock, key, ticket };
+                    let ticket = condition.line.join(cx.waker(), ());
+                    this.step = Step::Waiting { lock, ticket };
                     drop(guard); // releases the lock, once we are in line
                     waiting_on(WaitingOn::Condition);
                     return Poll::Pending;
                 }
-                Step::Waiting { lock, key, ticket } => {
-                    if !this.condition.tickets.served(*ticket) {
-                        let replaced = this.condition.line.borrow_mut().set_waker(key, cx.waker());
-                        drop(replaced); // after the borrow: a waker's drop runs code
+                Step::Waiting { lock, ticket } => {
+                    if !this.condition.line.served(*ticket) {
+                        this.condition.line.set_waker(*ticket, cx.waker());
                         waiting_on(WaitingOn::Condition);
                         return Poll::Pending;
                     }
-                    // Notified (our key died with our slot): take the lock back.
+                    // Notified (and out of the line): take the lock back.
                     this.step = Step::Relocking(lock.acquire());
                 }
                 Step::Relocking(acquire) => {
@@ -225,17 +207,11 @@ impl<T> Drop for ConditionWait<'_, '_, T> {
         match std::mem::replace(&mut self.step, Step::Done) {
             // Never polled: dropping the guard releases the lock as usual.
             Step::Start(_) | Step::Done => {}
-            Step::Waiting { key, ticket, .. } => {
-                if self.condition.tickets.served(ticket) {
+            Step::Waiting { ticket, .. } => {
+                if let Left::Served = self.condition.line.leave(ticket) {
                     // Notified, and gone before it used the notification: pass it on.
                     self.condition.notify(1);
-                    return;
                 }
-                let removed = self.condition.line.borrow_mut().remove(key);
-                let Removed::Waiting { waker, .. } = removed else {
-                    unreachable!("notified waiters leave the line at once")
-                };
-                drop(waker); // after the borrow
             }
             Step::Relocking(acquire) => {
                 // Notified, but never returned: the notification goes to the next
@@ -251,7 +227,7 @@ impl<T> Drop for ConditionWait<'_, '_, T> {
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condition")
-            .field("waiting", &self.line.borrow().len())
+            .field("waiting", &self.line.len())
             .finish()
     }
 }

@@ -1,13 +1,13 @@
 //! `Event`: asyncio's `Event`, a flag that tasks wait for.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
-use crate::line::{Key, Removed, WaitLine};
+use super::ticket_line::TicketLine;
+use super::{LoopLocal, Ticket, WakeBuffer};
 use crate::waiting::{WaitingOn, waiting_on};
 
 /// A flag that tasks of one loop wait for: asyncio's `Event`.
@@ -46,9 +46,7 @@ use crate::waiting::{WaitingOn, waiting_on};
 pub struct Event {
     set: Cell<bool>,
     /// Tasks waiting for the flag, each with its ticket.
-    line: RefCell<WaitLine<Ticket>>,
-    /// Who was woken by a `set`: see `Tickets`.
-    tickets: Tickets,
+    line: TicketLine<()>,
     wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
@@ -58,8 +56,8 @@ pub struct Event {
 #[must_use = "futures do nothing unless awaited"]
 pub struct EventWait<'a> {
     event: &'a Event,
-    /// Our place in line and our ticket, once we wait.
-    waiting: Option<(Key, Ticket)>,
+    /// Our ticket (our place in line), once we wait.
+    waiting: Option<Ticket>,
 }
 
 impl Event {
@@ -67,8 +65,7 @@ impl Event {
     pub const fn new() -> Self {
         Event {
             set: Cell::new(false),
-            line: RefCell::new(WaitLine::new()),
-            tickets: Tickets::new(),
+            line: TicketLine::new(),
             wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
@@ -80,17 +77,12 @@ impl Event {
         if self.set.replace(true) {
             return;
         }
-        let mut line = self.line.borrow_mut();
-        if line.is_empty() {
+        if self.line.is_empty() {
             return;
         }
         let mut wake = self.wake.take();
-        while let Some((waker, ticket)) = line.pop_front() {
-            self.tickets.serve(ticket);
-            wake.push(waker);
-        }
-        drop(line);
-        self.wake.wake_all(wake); // after the borrow: a waker may come back to this event
+        self.line.serve_many(usize::MAX, &mut wake);
+        self.wake.wake_all(wake); // once all are served: a waker may come back to this event
     }
 
     /// Lowers the flag: later calls to `wait` wait for the next `set`. Tasks already
@@ -131,20 +123,17 @@ impl Future for EventWait<'_> {
         match &this.waiting {
             None if event.is_set() => Poll::Ready(()),
             None => {
-                let ticket = event.tickets.draw();
-                let key = event.line.borrow_mut().push_back(cx.waker(), ticket);
-                this.waiting = Some((key, ticket));
+                this.waiting = Some(event.line.join(cx.waker(), ()));
                 waiting_on(WaitingOn::Event);
                 Poll::Pending
             }
-            Some((_, ticket)) if event.tickets.served(*ticket) => {
-                // A `set` took us out of the line (our key died with our slot).
+            Some(ticket) if event.line.served(*ticket) => {
+                // A `set` took us out of the line.
                 this.waiting = None;
                 Poll::Ready(())
             }
-            Some((key, _)) => {
-                let replaced = event.line.borrow_mut().set_waker(key, cx.waker());
-                drop(replaced); // after the borrow: a waker's drop runs its owner's code
+            Some(ticket) => {
+                event.line.set_waker(*ticket, cx.waker());
                 waiting_on(WaitingOn::Event);
                 Poll::Pending
             }
@@ -155,14 +144,9 @@ impl Future for EventWait<'_> {
 impl Drop for EventWait<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some((key, ticket)) = self.waiting.take()
-            && !self.event.tickets.served(ticket)
-        {
-            let removed = self.event.line.borrow_mut().remove(key);
-            let Removed::Waiting { waker, .. } = removed else {
-                unreachable!("an event's waiters are never answered in place")
-            };
-            drop(waker); // after the borrow
+        if let Some(ticket) = self.waiting.take() {
+            // Woken by a `set` or not, there is nothing to pass on: the flag is for all.
+            let _ = self.event.line.leave(ticket);
         }
     }
 }
@@ -171,7 +155,7 @@ impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
             .field("is_set", &self.is_set())
-            .field("waiting", &self.line.borrow().len())
+            .field("waiting", &self.line.len())
             .finish()
     }
 }

@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use handloop_executor::task::{TaskId, current_task_id};
 
-use super::{LoopLocal, Ticket, Tickets};
-use crate::line::{Key, Removed, WaitLine};
+use super::ticket_line::{Left, TicketLine};
+use super::{LoopLocal, Ticket};
 use crate::waiting::{LockRecord, WaitingOn, waiting_on};
 
 /// A mutual-exclusion lock for the tasks of one loop: asyncio's `Lock`, holding the value
@@ -64,9 +64,7 @@ pub struct Lock<T> {
     held_by: Cell<Option<TaskId>>,
     /// Tasks waiting for the lock, each with its ticket and its task id (recorded as the
     /// holder when it is handed the lock).
-    line: RefCell<WaitLine<(Ticket, Option<TaskId>)>>,
-    /// Who was handed the lock: see `Tickets`.
-    tickets: Tickets,
+    line: TicketLine<Option<TaskId>>,
     /// The task dump's record of the lock (its number, and its holder while tasks wait),
     /// made the first time a task waits.
     record: OnceCell<LockRecord>,
@@ -98,7 +96,7 @@ struct Held<'a, T>(&'a Lock<T>);
 pub struct LockAcquire<'a, T> {
     lock: &'a Lock<T>,
     /// Our place in line and our ticket, once we wait.
-    waiting: Option<(Key, Ticket)>,
+    waiting: Option<Ticket>,
 }
 
 impl<T> Lock<T> {
@@ -107,8 +105,7 @@ impl<T> Lock<T> {
         Lock {
             locked: Cell::new(false),
             held_by: Cell::new(None),
-            line: RefCell::new(WaitLine::new()),
-            tickets: Tickets::new(),
+            line: TicketLine::new(),
             record: OnceCell::new(),
             value: RefCell::new(value),
             _loop_local: LoopLocal {},
@@ -175,21 +172,19 @@ impl<T> Lock<T> {
     /// Releases the lock: hands it to the longest-waiting task, or unlocks it.
     #[inline]
     fn release(&self) {
-        let mut line = self.line.borrow_mut();
-        if line.is_empty() {
-            drop(line);
-            self.locked.set(false);
-            self.held_by.set(None);
-            return;
+        match self.line.serve_front() {
+            Some((waker, task)) => {
+                self.held_by.set(task);
+                if let Some(record) = self.record.get() {
+                    record.set_holder(task); // for the dump: the others in line now wait for `task`
+                }
+                waker.wake(); // after the line let go: the waker may come back to this lock
+            }
+            None => {
+                self.locked.set(false);
+                self.held_by.set(None);
+            }
         }
-        let (waker, (ticket, task)) = line.pop_front().expect("the line is not empty");
-        self.tickets.serve(ticket);
-        self.held_by.set(task);
-        drop(line);
-        if let Some(record) = self.record.get() {
-            record.set_holder(task); // for the dump: the others in line now wait for `task`
-        }
-        waker.wake(); // after the borrow: the waker may come back to this lock
     }
 }
 
@@ -228,32 +223,24 @@ impl<'a, T> LockAcquire<'a, T> {
     #[inline]
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<LockGuard<'a, T>> {
         let lock = self.lock;
-        let (key, ticket) = self.waiting.as_ref().expect("waiting");
-        if lock.tickets.served(*ticket) {
-            // Handed the lock (`held_by` already names our task); our key died with our
-            // slot.
+        let ticket = self.waiting.expect("waiting");
+        if lock.line.served(ticket) {
+            // Handed the lock (`held_by` already names our task), and out of the line.
             self.waiting = None;
             return Poll::Ready(lock.guard());
         }
-        let replaced = lock.line.borrow_mut().set_waker(key, cx.waker());
-        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        lock.line.set_waker(ticket, cx.waker());
         waiting_on(lock.waiting_on());
         Poll::Pending
     }
 
     /// Dropped while waiting: leave the line, or pass on a lock already handed to us.
     #[cold]
-    fn leave(&mut self, key: Key, ticket: Ticket) {
+    fn leave(&mut self, ticket: Ticket) {
         let lock = self.lock;
-        if lock.tickets.served(ticket) {
+        if let Left::Served = lock.line.leave(ticket) {
             lock.release();
-            return;
         }
-        let removed = lock.line.borrow_mut().remove(key);
-        let Removed::Waiting { waker, .. } = removed else {
-            unreachable!("served waiters leave the line at once")
-        };
-        drop(waker); // after the borrow
     }
 }
 
@@ -272,9 +259,7 @@ impl<'a, T> Future for LockAcquire<'a, T> {
             lock.take(task);
             return Poll::Ready(lock.guard());
         }
-        let ticket = lock.tickets.draw();
-        let key = lock.line.borrow_mut().push_back(cx.waker(), (ticket, task));
-        this.waiting = Some((key, ticket));
+        this.waiting = Some(lock.line.join(cx.waker(), task));
         // For the dump: who holds the lock now (updated at each hand-off while we wait).
         let record = lock.record.get_or_init(LockRecord::new);
         record.set_holder(lock.held_by());
@@ -299,8 +284,8 @@ impl<T> Lock<T> {
 impl<T> Drop for LockAcquire<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if let Some((key, ticket)) = self.waiting.take() {
-            self.leave(key, ticket);
+        if let Some(ticket) = self.waiting.take() {
+            self.leave(ticket);
         }
     }
 }
@@ -322,7 +307,7 @@ impl<T: fmt::Debug> fmt::Debug for Lock<T> {
         let mut s = f.debug_struct("Lock");
         s.field("locked", &self.locked())
             .field("held_by", &self.held_by())
-            .field("waiting", &self.line.borrow().len());
+            .field("waiting", &self.line.len());
         match self.value.try_borrow() {
             Ok(value) if !self.locked() => s.field("value", &*value),
             _ => s.field("value", &Locked),

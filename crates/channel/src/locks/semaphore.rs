@@ -1,13 +1,13 @@
 //! `Semaphore`: asyncio's `Semaphore`, with FIFO hand-off of released permits.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{LoopLocal, Ticket, Tickets, WakeBuffer};
-use crate::line::{Key, Removed, WaitLine};
+use super::ticket_line::{Left, TicketLine};
+use super::{LoopLocal, Ticket, WakeBuffer};
 use crate::waiting::{WaitingOn, waiting_on};
 
 /// A count of permits for the tasks of one loop: asyncio's `Semaphore`. At most that
@@ -63,9 +63,7 @@ pub struct Semaphore {
     /// a permit back can never overflow the free count.
     total: Cell<usize>,
     /// Tasks waiting for a permit, each with its ticket.
-    line: RefCell<WaitLine<Ticket>>,
-    /// Who was served: see `Tickets`.
-    tickets: Tickets,
+    line: TicketLine<()>,
     wake: WakeBuffer,
     _loop_local: LoopLocal,
 }
@@ -84,8 +82,8 @@ pub struct SemaphorePermit<'a> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct SemaphoreAcquire<'a> {
     semaphore: &'a Semaphore,
-    /// Our place in line and our ticket, once we wait.
-    waiting: Option<(Key, Ticket)>,
+    /// Our ticket (our place in line), once we wait.
+    waiting: Option<Ticket>,
 }
 
 impl Semaphore {
@@ -95,8 +93,7 @@ impl Semaphore {
         Semaphore {
             permits: Cell::new(permits),
             total: Cell::new(permits),
-            line: RefCell::new(WaitLine::new()),
-            tickets: Tickets::new(),
+            line: TicketLine::new(),
             wake: WakeBuffer::new(),
             _loop_local: LoopLocal {},
         }
@@ -144,19 +141,13 @@ impl Semaphore {
             );
         };
         self.total.set(total);
-        let mut line = self.line.borrow_mut();
-        let waiting = line.len();
+        let waiting = self.line.len();
         // Within `total`, which fits in a `usize`.
         let permits = self.permits.get() + n.saturating_sub(waiting);
         let mut wake = self.wake.take();
-        for _ in 0..n.min(waiting) {
-            let (waker, ticket) = line.pop_front().expect("counted");
-            self.tickets.serve(ticket);
-            wake.push(waker);
-        }
+        self.line.serve_many(n, &mut wake);
         self.permits.set(permits);
-        drop(line);
-        self.wake.wake_all(wake); // after the borrow: a waker may come back to this semaphore
+        self.wake.wake_all(wake); // once all are served: a waker may come back here
     }
 
     /// Takes a free permit if there is one.
@@ -171,23 +162,18 @@ impl Semaphore {
     }
 
     /// Gives one permit back: to the longest-waiting task, or to the free count.
-    #[inline]
+    #[inline(always)]
     fn release(&self) {
-        let mut line = self.line.borrow_mut();
-        if line.is_empty() {
-            drop(line);
-            self.permits.set(self.permits.get() + 1);
-            return;
+        match self.line.serve_front() {
+            // After the line let go: the waker may come back to this semaphore.
+            Some((waker, ())) => waker.wake(),
+            None => self.permits.set(self.permits.get() + 1),
         }
-        let (waker, ticket) = line.pop_front().expect("the line is not empty");
-        self.tickets.serve(ticket);
-        drop(line);
-        waker.wake(); // after the borrow: the waker may come back to this semaphore
     }
 }
 
 impl Drop for SemaphorePermit<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.semaphore.release();
     }
@@ -198,31 +184,24 @@ impl<'a> SemaphoreAcquire<'a> {
     #[inline]
     fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
         let semaphore = self.semaphore;
-        let (key, ticket) = self.waiting.as_ref().expect("waiting");
-        if semaphore.tickets.served(*ticket) {
-            // Handed a permit: it is ours, and our key died with our slot.
+        let ticket = self.waiting.expect("waiting");
+        if semaphore.line.served(ticket) {
+            // Handed a permit: it is ours (and we are out of the line).
             self.waiting = None;
             return Poll::Ready(SemaphorePermit { semaphore });
         }
-        let replaced = semaphore.line.borrow_mut().set_waker(key, cx.waker());
-        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        semaphore.line.set_waker(ticket, cx.waker());
         waiting_on(WaitingOn::Semaphore);
         Poll::Pending
     }
 
     /// Dropped while waiting: leave the line, or pass on a permit already handed to us.
     #[cold]
-    fn leave(&mut self, key: Key, ticket: Ticket) {
+    fn leave(&mut self, ticket: Ticket) {
         let semaphore = self.semaphore;
-        if semaphore.tickets.served(ticket) {
+        if let Left::Served = semaphore.line.leave(ticket) {
             semaphore.release();
-            return;
         }
-        let removed = semaphore.line.borrow_mut().remove(key);
-        let Removed::Waiting { waker, .. } = removed else {
-            unreachable!("served waiters leave the line at once")
-        };
-        drop(waker); // after the borrow
     }
 }
 
@@ -239,9 +218,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         if semaphore.take() {
             return Poll::Ready(SemaphorePermit { semaphore });
         }
-        let ticket = semaphore.tickets.draw();
-        let key = semaphore.line.borrow_mut().push_back(cx.waker(), ticket);
-        this.waiting = Some((key, ticket));
+        this.waiting = Some(semaphore.line.join(cx.waker(), ()));
         waiting_on(WaitingOn::Semaphore);
         Poll::Pending
     }
@@ -250,8 +227,8 @@ impl<'a> Future for SemaphoreAcquire<'a> {
 impl Drop for SemaphoreAcquire<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some((key, ticket)) = self.waiting.take() {
-            self.leave(key, ticket);
+        if let Some(ticket) = self.waiting.take() {
+            self.leave(ticket);
         }
     }
 }
@@ -260,7 +237,7 @@ impl fmt::Debug for Semaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Semaphore")
             .field("available_permits", &self.available_permits())
-            .field("waiting", &self.line.borrow().len())
+            .field("waiting", &self.line.len())
             .finish()
     }
 }
