@@ -522,7 +522,13 @@ mod tests {
             })
             .collect();
         // [0] 1 s #1, [1] 1 s #3, [2] 2 s #2, [3] 3 s #0, [4] 5 s #4 (stale)
-        let picture = [(1, 1, false), (1, 3, false), (2, 2, false), (3, 0, false), (5, 4, true)];
+        let picture = [
+            (1, 1, false),
+            (1, 3, false),
+            (2, 2, false),
+            (3, 0, false),
+            (5, 4, true),
+        ];
         assert_eq!(drawn, picture);
     }
 
