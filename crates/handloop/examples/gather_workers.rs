@@ -13,7 +13,9 @@
 //! ```
 //!
 //! `gather!` polls the three futures in place, inside the awaiting task: nothing is
-//! spawned. Each gets its own waker, so when a sleep ends only that worker is polled.
+//! spawned. They share that task's waker, so a wake polls every worker not yet done
+//! (here all three sleeps end at the same instant anyway); `gather(iter)` gives each
+//! future a waker of its own instead (`docs/01a-rust-questions.md` counts the polls).
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -501,6 +501,37 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// The picture in `docs/03-timer.md` ("Beazley's step 3"): the `Vec` behind the heap
+    /// after its five registrations and one cancel, slot by slot.
+    #[test]
+    fn the_chapters_heap_picture_is_this_heap() {
+        let (t0, secs) = (Instant::now(), Duration::from_secs);
+        let mut heap = TimerHeap::new();
+        let keys: Vec<TimerKey> = [3, 1, 2, 1, 5]
+            .into_iter()
+            .enumerate()
+            .map(|(n, deadline)| heap.insert(t0 + secs(deadline), format!("#{n}")))
+            .collect();
+        assert_eq!(heap.remove(keys[4]).as_deref(), Some("#4"));
+        let drawn: Vec<(u64, u64, bool)> = heap
+            .heap
+            .iter()
+            .map(|e| {
+                let stale = heap.slots[e.slot as usize].value.is_none();
+                ((e.deadline - t0).as_secs(), e.seq, stale)
+            })
+            .collect();
+        // [0] 1 s #1, [1] 1 s #3, [2] 2 s #2, [3] 3 s #0, [4] 5 s #4 (stale)
+        let picture = [
+            (1, 1, false),
+            (1, 3, false),
+            (2, 2, false),
+            (3, 0, false),
+            (5, 4, true),
+        ];
+        assert_eq!(drawn, picture);
+    }
+
     #[test]
     fn equal_deadlines_pop_in_insertion_order() {
         let t0 = Instant::now();
