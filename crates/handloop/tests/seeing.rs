@@ -2,7 +2,6 @@
 //! the dump, the deadlock report and when it must not fire, debug mode and tracing from
 //! the builder and from the environment.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,19 +10,8 @@ use handloop::debug::{TaskStatus, check_trace};
 use handloop::task::Builder;
 use handloop::{Queue, Runtime, oneshot};
 
-fn virtual_runtime() -> Runtime {
-    Runtime::builder().virtual_time().build().unwrap()
-}
-
-/// Runs `f`, which must panic, and returns the message.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("it should have panicked");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .expect("a panic with a message")
-}
+mod common;
+use common::{panic_message, virtual_runtime};
 
 #[test]
 fn every_waiting_future_of_handloop_says_what_it_waits_on() {

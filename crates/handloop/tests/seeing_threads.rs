@@ -2,7 +2,6 @@
 //! the threads chapter (a live `Handle`, a `to_thread` job).
 
 use std::cell::RefCell;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,19 +10,8 @@ use handloop::debug::{PollNow, TaskStatus, Unanswered};
 use handloop::task::{AbortHandle, Builder};
 use handloop::{Handle, Queue, Runtime, oneshot};
 
-fn virtual_runtime() -> Runtime {
-    Runtime::builder().virtual_time().build().unwrap()
-}
-
-/// Runs `f`, which must panic, and returns the message.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("it should have panicked");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .expect("a panic with a message")
-}
+mod common;
+use common::{panic_message, virtual_runtime};
 
 #[test]
 fn a_plain_thread_dumps_a_loop_with_a_sleeper_a_queue_getter_and_a_to_thread_job() {
