@@ -7,11 +7,13 @@
 //! `Pending`, in a small field of the task header: a [`WaitCell`]. Futures from other crates
 //! say nothing, and their tasks show as `unknown`.
 //!
-//! The cell is stamped with the task's poll count. A record is valid only during the poll
-//! that wrote it and until the next poll, so the loop never has to clear it: a task polled
-//! again that waits on something foreign simply has no record for its new poll count. When
-//! one poll waits on several things (a `timeout` around a `Queue.get`, a `gather`), the
-//! first record is kept and the others are counted: `Queue.get, +1 more`.
+//! A waiting future does not find its task's header: it records into one word per thread
+//! (a [`WaitCell`] the executor keeps in a thread-local), which the loop takes after each
+//! poll (leaving it empty) and keeps in the task's header when the poll returned `Pending`. A record is
+//! then a thread-local read and a store, and a task polled again that waits on something
+//! foreign simply gets an empty record. When one poll waits on several things (a `timeout`
+//! around a `Queue.get`, a `gather`), the first record is kept and the others are counted:
+//! `Queue.get, +1 more`.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -222,31 +224,32 @@ mod tag {
     pub(super) const TASK_GROUP: u8 = 15;
 }
 
-/// The task header's field: the last poll's [`WaitingOn`], packed into one word (a
-/// `WaitingOn` takes 24 bytes; every task pays for this field, debug mode or not),
-/// stamped with the poll count that wrote it.
+/// What one poll waited on: a [`WaitingOn`] packed into one word (a `WaitingOn` takes 24
+/// bytes; every task header pays for this field, debug mode or not).
 ///
-/// The word holds the low 16 bits of that poll count, a 4-bit tag, a 4-bit count of the
-/// further waits the same poll recorded, and 40 bits of data: a deadline in milliseconds
-/// from [`epoch`] (signed: about 17 years either way), a task id, a lock's number, a
-/// queue's kind, or a file descriptor.
-/// A task id or descriptor too large for 40 bits (a loop would need to spawn a million
-/// tasks a second for twelve days) is not recorded, and shows as `unknown`. A record is
-/// valid while the task's poll count matches it; a task polled a multiple of 65,536 times
-/// since, each time waiting on something that records nothing, would show its old record.
+/// The word holds a 4-bit tag, a 4-bit count of the further waits the same poll recorded,
+/// and 40 bits of data: a deadline in milliseconds from [`epoch`] (signed: about 17 years
+/// either way), a task id, a lock's number, a queue's kind, or a file descriptor. A task id
+/// or descriptor too large for 40 bits (a loop would need to spawn a million tasks a second
+/// for twelve days) is not recorded, and shows as `unknown`.
 ///
-/// Only the loop's thread touches it (it is a `Cell`, so it is not `Sync`): the waiting
-/// future records into its own task's header during the poll, and the dump reads it on
-/// the same thread.
+/// The executor keeps two kinds: one per thread, which the waiting futures record into and
+/// the loop takes (leaving it empty) after each poll, and one in each task header, which
+/// holds what the loop took when the poll returned `Pending`, and which the dump reads.
+/// Both are only touched on their thread (it is a `Cell`, so it is not `Sync`).
 ///
 /// ```
 /// use handloop_debug::{QueueKind, WaitCell, WaitingOn};
 ///
-/// let cell = WaitCell::new();
-/// cell.record(1, WaitingOn::QueueGet { queue: QueueKind::Queue }); // during poll 1
-/// cell.record(1, WaitingOn::Oneshot); // a second wait in the same poll is counted
-/// assert_eq!(cell.get(1), Some((WaitingOn::QueueGet { queue: QueueKind::Queue }, 1)));
-/// assert_eq!(cell.get(2), None); // poll 2 recorded nothing: a foreign wait, "unknown"
+/// let this_thread = WaitCell::new();
+/// this_thread.record(WaitingOn::QueueGet { queue: QueueKind::Queue });
+/// this_thread.record(WaitingOn::Oneshot); // a second wait in the same poll is counted
+/// let header = WaitCell::new();
+/// header.restore(this_thread.take()); // the poll returned `Pending`
+/// assert_eq!(header.get(), Some((WaitingOn::QueueGet { queue: QueueKind::Queue }, 1)));
+/// // The next poll waits on something foreign: it records nothing.
+/// header.restore(this_thread.take());
+/// assert_eq!(header.get(), None); // "unknown"
 /// ```
 #[derive(Debug, Default)]
 pub struct WaitCell(Cell<u64>);
@@ -255,14 +258,14 @@ pub struct WaitCell(Cell<u64>);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SavedWait(u64);
 
-/// Bits 0..16: the poll stamp.
-const STAMP_MASK: u64 = 0xffff;
 /// Bits 16..20: the tag (0: nothing recorded).
 const TAG_SHIFT: u32 = 16;
+const TAG_MASK: u64 = 0xf << TAG_SHIFT;
 /// Bits 20..24: how many more waits the same poll recorded (saturating at 15).
 const MORE_SHIFT: u32 = 20;
 const MORE_MAX: u64 = 0xf;
-/// Bits 24..64: the data.
+const MORE_ONE: u64 = 1 << MORE_SHIFT;
+/// Bits 24..64: the data. (Bits 0..16 are unused.)
 const PAYLOAD_SHIFT: u32 = 24;
 const PAYLOAD_BITS: u32 = 40;
 
@@ -272,29 +275,37 @@ impl WaitCell {
         WaitCell(Cell::new(0))
     }
 
-    /// Records `what` for the poll numbered `poll` (the header's poll count while the task
-    /// is being polled). The first record of a poll wins; later ones only count.
+    /// Records `what`. The first record since the cell was cleared wins; later ones only
+    /// count.
     #[inline]
-    pub fn record(&self, poll: u32, what: WaitingOn) {
-        self.record_packed(poll, what.pack());
+    pub fn record(&self, what: WaitingOn) {
+        self.record_packed(what.pack());
     }
 
-    /// [`record`](WaitCell::record) for a wait packed already ([`WaitingOn::pack`]): what
-    /// the executor's out-of-line recorder takes, so that each waiting future only packs
-    /// its constant at the call site.
-    #[inline]
-    pub fn record_packed(&self, poll: u32, what: PackedWait) {
+    /// [`record`](WaitCell::record) for a wait packed already ([`WaitingOn::pack`], which
+    /// folds to a constant at most call sites).
+    #[inline(always)]
+    pub fn record_packed(&self, what: PackedWait) {
         let word = self.0.get();
-        let stamp = u64::from(poll) & STAMP_MASK;
-        if word & STAMP_MASK == stamp && (word >> TAG_SHIFT) & 0xf != 0 {
-            let more = ((word >> MORE_SHIFT) & MORE_MAX)
-                .saturating_add(1)
-                .min(MORE_MAX);
-            self.0
-                .set((word & !(MORE_MAX << MORE_SHIFT)) | (more << MORE_SHIFT));
-        } else if what.0 != 0 {
-            self.0.set(what.0 | stamp);
+        if word & TAG_MASK == 0 {
+            self.0.set(what.0);
+        } else if word & (MORE_MAX << MORE_SHIFT) != MORE_MAX << MORE_SHIFT {
+            self.0.set(word + MORE_ONE);
         }
+    }
+
+    /// Empties the cell.
+    #[inline(always)]
+    pub fn clear(&self) {
+        self.0.set(0);
+    }
+
+    /// What the cell holds, leaving it empty (the loop takes the thread's cell after each
+    /// poll, and [`restore`](WaitCell::restore)s it into the task's header if the poll
+    /// returned `Pending`).
+    #[inline(always)]
+    pub fn take(&self) -> SavedWait {
+        SavedWait(self.0.replace(0))
     }
 
     /// The cell as it is, to [`restore`](WaitCell::restore) after an inner future's
@@ -306,26 +317,28 @@ impl WaitCell {
     ///
     /// let cell = WaitCell::new();
     /// let before = cell.save();
-    /// cell.record(1, WaitingOn::Oneshot); // the inner future's record
+    /// cell.record(WaitingOn::Oneshot); // the inner future's record
     /// cell.restore(before);
-    /// cell.record(1, WaitingOn::ToThread); // the outer future's, in its place
-    /// assert_eq!(cell.get(1), Some((WaitingOn::ToThread, 0)));
+    /// cell.record(WaitingOn::ToThread); // the outer future's, in its place
+    /// assert_eq!(cell.get(), Some((WaitingOn::ToThread, 0)));
     /// ```
+    #[inline]
     pub fn save(&self) -> SavedWait {
         SavedWait(self.0.get())
     }
 
     /// Puts back what [`save`](WaitCell::save) saw.
+    #[inline]
     pub fn restore(&self, saved: SavedWait) {
         self.0.set(saved.0);
     }
 
-    /// What the poll numbered `poll` recorded, and how many more waits it counted; `None`
-    /// if that poll recorded nothing (the task waits on something foreign).
-    pub fn get(&self, poll: u32) -> Option<(WaitingOn, u8)> {
+    /// What was recorded, and how many more waits were counted; `None` if nothing was (the
+    /// task waits on something foreign).
+    pub fn get(&self) -> Option<(WaitingOn, u8)> {
         let word = self.0.get();
         let tag = ((word >> TAG_SHIFT) & 0xf) as u8;
-        if tag == tag::NONE || word & STAMP_MASK != u64::from(poll) & STAMP_MASK {
+        if tag == tag::NONE {
             return None;
         }
         let more = ((word >> MORE_SHIFT) & MORE_MAX) as u8;
@@ -340,8 +353,8 @@ pub fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// A [`WaitingOn`] in the form a [`WaitCell`] stores (without its stamp); 0 when it does
-/// not fit and is not recorded.
+/// A [`WaitingOn`] in the form a [`WaitCell`] stores; 0 when it does not fit and is not
+/// recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PackedWait(u64);
 
@@ -458,24 +471,18 @@ mod tests {
     #[test]
     fn what_does_not_fit_is_not_recorded() {
         let cell = WaitCell::new();
-        cell.record(1, WaitingOn::Join { task: 1 << 40 });
-        assert_eq!(cell.get(1), None);
-        cell.record(
-            1,
-            WaitingOn::Lock {
-                lock: 1 << 40,
-                holder: None,
-            },
-        );
-        assert_eq!(cell.get(1), None, "a lock's number past 40 bits");
-        cell.record(
-            1,
-            WaitingOn::Join {
-                task: (1 << 40) - 1,
-            },
-        );
+        cell.record(WaitingOn::Join { task: 1 << 40 });
+        assert_eq!(cell.get(), None);
+        cell.record(WaitingOn::Lock {
+            lock: 1 << 40,
+            holder: None,
+        });
+        assert_eq!(cell.get(), None, "a lock's number past 40 bits");
+        cell.record(WaitingOn::Join {
+            task: (1 << 40) - 1,
+        });
         assert_eq!(
-            cell.get(1),
+            cell.get(),
             Some((
                 WaitingOn::Join {
                     task: (1 << 40) - 1
@@ -483,15 +490,12 @@ mod tests {
                 0
             ))
         );
-        cell.record(
-            1,
-            WaitingOn::Lock {
-                lock: u64::MAX,
-                holder: None,
-            },
-        );
+        cell.record(WaitingOn::Lock {
+            lock: u64::MAX,
+            holder: None,
+        });
         assert_eq!(
-            cell.get(1),
+            cell.get(),
             Some((
                 WaitingOn::Join {
                     task: (1 << 40) - 1
@@ -503,24 +507,21 @@ mod tests {
     }
 
     #[test]
-    fn the_stamp_is_the_poll_count_modulo_65536() {
-        let cell = WaitCell::new();
-        cell.record(
-            3,
-            WaitingOn::QueueGet {
-                queue: QueueKind::Queue,
-            },
-        );
-        assert_eq!(
-            cell.get(3 + 65_536),
-            Some((
-                WaitingOn::QueueGet {
-                    queue: QueueKind::Queue
-                },
-                0
-            ))
-        );
-        assert_eq!(cell.get(4), None);
+    fn take_empties_and_restore_keeps_a_copy() {
+        let this_thread = WaitCell::new();
+        this_thread.record(WaitingOn::Event);
+        this_thread.record(WaitingOn::Oneshot);
+        let header = WaitCell::new();
+        header.restore(this_thread.take());
+        assert_eq!(header.get(), Some((WaitingOn::Event, 1)));
+        assert_eq!(this_thread.get(), None, "taken");
+        // The next poll's first record wins again, with its count reset.
+        this_thread.record(WaitingOn::ToThread);
+        header.restore(this_thread.take());
+        assert_eq!(header.get(), Some((WaitingOn::ToThread, 0)));
+        this_thread.record(WaitingOn::Barrier);
+        this_thread.clear();
+        assert_eq!(this_thread.get(), None, "cleared");
     }
 
     #[test]
@@ -533,23 +534,20 @@ mod tests {
                 epoch - Duration::from_millis(offset.unsigned_abs())
             };
             let cell = WaitCell::new();
-            cell.record(1, WaitingOn::Sleep { until: at });
+            cell.record(WaitingOn::Sleep { until: at });
             assert_eq!(
-                cell.get(1),
+                cell.get(),
                 Some((WaitingOn::Sleep { until: at }, 0)),
                 "{offset}"
             );
         }
         // Rounded to the nearest millisecond: the dump prints milliseconds.
         let cell = WaitCell::new();
-        cell.record(
-            1,
-            WaitingOn::Sleep {
-                until: epoch + Duration::from_micros(1_499),
-            },
-        );
+        cell.record(WaitingOn::Sleep {
+            until: epoch + Duration::from_micros(1_499),
+        });
         assert_eq!(
-            cell.get(1),
+            cell.get(),
             Some((
                 WaitingOn::Sleep {
                     until: epoch + Duration::from_millis(1)
@@ -608,53 +606,37 @@ mod tests {
             WaitingOn::Barrier,
             WaitingOn::TaskGroup { tasks: 3 },
         ];
-        for (poll, what) in waits.into_iter().enumerate() {
+        for what in waits {
             let cell = WaitCell::new();
-            cell.record(poll as u32 + 1, what);
-            assert_eq!(cell.get(poll as u32 + 1), Some((what, 0)), "{what:?}");
+            cell.record(what);
+            assert_eq!(cell.get(), Some((what, 0)), "{what:?}");
         }
     }
 
     #[test]
-    fn a_record_belongs_to_its_poll() {
+    fn a_wait_too_large_to_record_still_counts_after_a_first() {
         let cell = WaitCell::new();
-        assert_eq!(cell.get(0), None, "nothing recorded yet, even for poll 0");
-        cell.record(
-            3,
-            WaitingOn::QueueGet {
-                queue: QueueKind::Queue,
-            },
-        );
+        assert_eq!(cell.get(), None, "nothing recorded yet");
+        cell.record(WaitingOn::Join { task: 1 << 40 });
         assert_eq!(
-            cell.get(3),
-            Some((
-                WaitingOn::QueueGet {
-                    queue: QueueKind::Queue
-                },
-                0
-            ))
+            cell.get(),
+            None,
+            "too large: not recorded, and not a first record"
         );
-        assert_eq!(cell.get(4), None);
-        // The next poll's first record replaces it and resets the count.
-        cell.record(3, WaitingOn::Oneshot);
-        cell.record(4, WaitingOn::ToThread);
-        assert_eq!(cell.get(4), Some((WaitingOn::ToThread, 0)));
-        assert_eq!(cell.get(3), None);
+        cell.record(WaitingOn::Oneshot);
+        assert_eq!(cell.get(), Some((WaitingOn::Oneshot, 0)));
     }
 
     #[test]
     fn more_saturates() {
         let cell = WaitCell::new();
         for _ in 0..1000 {
-            cell.record(
-                1,
-                WaitingOn::QueueGet {
-                    queue: QueueKind::Queue,
-                },
-            );
+            cell.record(WaitingOn::QueueGet {
+                queue: QueueKind::Queue,
+            });
         }
         assert_eq!(
-            cell.get(1),
+            cell.get(),
             Some((
                 WaitingOn::QueueGet {
                     queue: QueueKind::Queue

@@ -18,8 +18,9 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::Instant;
 
-use handloop_debug::Heartbeat;
+use handloop_debug::{Heartbeat, WaitCell};
 
+use crate::context;
 use crate::debug::{LoopDebug, LoopView};
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
@@ -269,9 +270,12 @@ impl Core {
         }
         let polled = poll();
         self.current.set(None);
+        // What the poll waited on, for the task dump (see `debug::record_waiting`).
+        let waiting = context::with_waiting(WaitCell::take);
         if polled != Polled::Pending {
             return Some((task, polled));
         }
+        header.waiting.restore(waiting);
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
         if TRACE && let Some(debug) = self.debug() {
@@ -424,32 +428,6 @@ impl Core {
         self.main.set(main);
         if main.is_none() {
             self.current.set(None); // if its poll unwound
-        }
-    }
-
-    /// Records what the running task waits on (`debug::record_waiting`).
-    #[inline]
-    pub(crate) fn record_waiting(&self, what: handloop_debug::PackedWait) {
-        if let Some(task) = self.current.get() {
-            // SAFETY: `current` is set only while the loop polls the task and holds its
-            // `Notified`; we are on the loop's thread (borrowing the core).
-            let header = unsafe { task.header() };
-            header.waiting.record_packed(header.polls.get(), what);
-        }
-    }
-
-    /// The running task's waiting record as it is (`debug::record_waiting_as`).
-    pub(crate) fn saved_waiting(&self) -> Option<handloop_debug::SavedWait> {
-        let task = self.current.get()?;
-        // SAFETY: as in `record_waiting`.
-        Some(unsafe { task.header() }.waiting.save())
-    }
-
-    /// Puts back the running task's waiting record saved by `saved_waiting`.
-    pub(crate) fn restore_waiting(&self, saved: handloop_debug::SavedWait) {
-        if let Some(task) = self.current.get() {
-            // SAFETY: as in `record_waiting`.
-            unsafe { task.header() }.waiting.restore(saved);
         }
     }
 

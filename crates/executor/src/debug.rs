@@ -5,8 +5,9 @@
 //! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
 //! all), with debug mode (per poll, one store into the heartbeat and nothing else), and with a
 //! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
-//! construction: waiting futures record what they wait on in their task's header (a
-//! thread-local read and one word written per `Pending`), and the deadlock check runs only
+//! construction: waiting futures record what they wait on in one word per thread (a
+//! thread-local read and a store per `Pending`), which the loop clears before each poll and
+//! copies into the task's header when the poll returns `Pending`; and the deadlock check runs only
 //! when the loop is about to wait with nothing ready and nothing its driver watches.
 
 use std::cell::{Cell, RefCell};
@@ -86,7 +87,8 @@ impl DebugOptions {
 }
 
 /// Records what the running task waits on, for the task dump. handloop's own waiting
-/// futures call it when they return `Pending`; outside a loop's task it does nothing.
+/// futures call it when they return `Pending`. Outside a loop's task it has no effect: the
+/// thread's word it writes is cleared before the next poll reads it.
 ///
 /// ```
 /// use std::future::poll_fn;
@@ -105,7 +107,8 @@ impl DebugOptions {
 /// ```
 #[inline]
 pub fn record_waiting(what: WaitingOn) {
-    record_packed(what.pack());
+    let what = what.pack();
+    context::with_waiting(|cell| cell.record_packed(what));
 }
 
 /// Runs `poll` (a future's poll of the futures it is built on) and, if it returns
@@ -132,24 +135,13 @@ pub fn record_waiting(what: WaitingOn) {
 /// });
 /// ```
 pub fn record_waiting_as<T>(what: WaitingOn, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
-    let saved = context::with_core(|core| core.saved_waiting()).flatten();
+    let saved = context::with_waiting(|cell| cell.save());
     let polled = poll();
     if polled.is_pending() {
-        if let Some(saved) = saved {
-            context::with_core(|core| core.restore_waiting(saved));
-        }
+        context::with_waiting(|cell| cell.restore(saved));
         record_waiting(what);
     }
     polled
-}
-
-/// The recorder's body: the thread's loop, its running task, one word written (about
-/// twenty instructions). Kept out of line: inlined into every waiting future's poll, it
-/// made those polls bigger for the compiler to inline in turn (ping_pong: 1727 instructions
-/// per ping inlined, 1706 with the call).
-#[inline(never)]
-fn record_packed(what: handloop_debug::PackedWait) {
-    context::with_core(|core| core.record_waiting(what));
 }
 
 /// Every live task of the loop running on this thread: a table and a tree (see
@@ -594,7 +586,9 @@ pub(crate) fn dump_core(core: &Core, clock: Instant) -> TaskDump {
         } else {
             TaskStatus::Waiting
         };
-        let (waiting_on, more_waits) = match header.waiting.get(header.polls.get()) {
+        // A running task's record is its previous poll's: it is not waiting on that now.
+        let record = (status != TaskStatus::Running).then(|| header.waiting.get());
+        let (waiting_on, more_waits) = match record.flatten() {
             // A lock's holder is looked up now (it may have changed since the wait began);
             // a task handed the lock and not yet run holds it itself, and names no holder.
             Some((WaitingOn::Lock { lock, .. }, more)) => {

@@ -291,11 +291,38 @@ fn the_dump_shows_every_task_what_it_waits_on_and_who_awaits_whom() {
 }
 
 #[test]
-fn record_waiting_outside_a_task_does_nothing() {
+fn a_record_belongs_to_the_poll_that_made_it() {
+    // Made before any loop runs: it reaches no task.
     record_waiting(WaitingOn::QueueGet {
         queue: QueueKind::Queue,
     });
-    EventLoop::new().block_on(async {});
+    EventLoop::new().block_on(async {
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let slot = waker.clone();
+        let mut polls = 0;
+        let task = spawn(poll_fn(move |cx| {
+            polls += 1;
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            if polls == 2 {
+                record_waiting(WaitingOn::Event); // only the second poll records
+            }
+            Poll::<()>::Pending
+        }));
+        let id = task.id().as_u64();
+        let text = || {
+            let dump = dump(None);
+            dump.waiting_on_text(dump.task(id).unwrap())
+        };
+        yield_now().await;
+        assert_eq!(text(), "unknown", "the first poll recorded nothing");
+        waker.borrow_mut().take().unwrap().wake();
+        yield_now().await;
+        assert_eq!(text(), "Event.wait");
+        waker.borrow_mut().take().unwrap().wake();
+        yield_now().await;
+        assert_eq!(text(), "unknown", "the third poll recorded nothing");
+        task.abort();
+    });
 }
 
 fn buffer_options(buffer: &Arc<Mutex<String>>) -> DebugOptions {

@@ -26,7 +26,7 @@
 //! | `live_prev`, `live_next` | the live-task list's links | `LiveTasks` | loop |
 //! | `name` | the name, made on first use | handles, the loop, `JoinError` | loop |
 //! | `join_waker` | who awaits the `JoinHandle` | the handle (polling, dropping), the loop (at completion) | loop |
-//! | `waiting` | what the last poll waited on (for the task dump) | handloop's waiting futures, during the task's poll; the dump | loop |
+//! | `waiting` | what the last poll waited on (for the task dump) | the loop, after a poll that returned `Pending`; the dump | loop |
 //! | the stage (`raw.rs`) | the future, then its output | the loop while the task is not complete, then the handle | loop |
 //!
 //! "Loop" means the thread the loop was created on (the loop, its handles and its tasks'
@@ -98,8 +98,8 @@
 //! and `cross.refs - 1` its shared wakers plus its remote-queue entries, so the loop can
 //! tell how many wakers of it exist; with the join slots (`join_waker`), that is what the
 //! deadlock check counts (`debug.rs`). `waiting` is the one word the dump needs that
-//! nothing else keeps: what the last poll waited on, written by handloop's waiting futures
-//! and stamped with `polls`.
+//! nothing else keeps: what the last poll waited on, as handloop's waiting futures recorded
+//! it in the thread's word during the poll (`context.rs`), copied here by the loop.
 
 use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
@@ -285,8 +285,8 @@ pub(crate) struct Header {
     pub(crate) name: OnceCell<Box<Box<str>>>,
     /// Who to wake when the task completes (the awaiting `JoinHandle`'s waker).
     pub(crate) join_waker: Cell<Option<Waker>>,
-    /// What the task's last poll waited on, recorded by handloop's own waiting futures
-    /// (stamped with `polls`, so the loop never has to clear it).
+    /// What the task's last poll waited on, as handloop's own waiting futures recorded it
+    /// (copied from the thread's waiting record when the poll returned `Pending`).
     pub(crate) waiting: WaitCell,
 }
 
