@@ -1,0 +1,117 @@
+//! Wakers whose `clone` comes back to the primitive that clones them. A waker's `clone` is
+//! its owner's code, like its `wake` and its `drop`: the line must be whole, and its
+//! decisions made afresh, once the clone returns.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+use handloop_channel::locks::{Semaphore, SemaphoreAcquire};
+
+/// A waker's owner: counts its wakes, and runs `on_clone` (once) the first time the waker
+/// is cloned.
+struct Hook {
+    wakes: Cell<usize>,
+    on_clone: Cell<Option<Box<dyn FnOnce()>>>,
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+
+fn clone(data: *const ()) -> RawWaker {
+    // SAFETY: `data` is a leaked, never freed `Hook` (see `hook`), used on this thread only.
+    let hook = unsafe { &*data.cast::<Hook>() };
+    if let Some(action) = hook.on_clone.take() {
+        action();
+    }
+    RawWaker::new(data, &VTABLE)
+}
+
+fn wake(data: *const ()) {
+    // SAFETY: as in `clone`.
+    let hook = unsafe { &*data.cast::<Hook>() };
+    hook.wakes.set(hook.wakes.get() + 1);
+}
+
+fn drop(_: *const ()) {}
+
+/// A hook that lives for the rest of the test (leaked), and a waker for it.
+fn hook(on_clone: Option<Box<dyn FnOnce()>>) -> (&'static Hook, Waker) {
+    let hook: &'static Hook = Box::leak(Box::new(Hook {
+        wakes: Cell::new(0),
+        on_clone: Cell::new(on_clone),
+    }));
+    // SAFETY: the vtable's functions treat the data as the `Hook` it is; the tests poll on
+    // one thread only.
+    let waker = unsafe { Waker::from_raw(RawWaker::new((hook as *const Hook).cast(), &VTABLE)) };
+    (hook, waker)
+}
+
+fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(future).poll(&mut Context::from_waker(waker))
+}
+
+/// `TicketLine::set_waker` decides whether the waiter stands in front before it clones
+/// the new waker; a clone that gives a permit back serves that waiter meanwhile, and the
+/// clone then replaced the waker of the next waiter, which is never woken.
+#[test]
+fn a_clone_that_serves_the_waiter_does_not_take_the_next_waiters_wake() {
+    let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(0)));
+    let (first, first_waker) = hook(None);
+    let (second, second_waker) = hook(None);
+    let mut a = sem.acquire();
+    let mut b = sem.acquire();
+    assert!(poll(&mut a, &first_waker).is_pending());
+    assert!(poll(&mut b, &second_waker).is_pending());
+    // A is polled again through a new waker, whose clone gives a permit back: A is served
+    // (and woken through its first waker) while its new waker is being cloned.
+    let (_, releasing) = hook(Some(Box::new(move || sem.add_permits(1))));
+    assert!(poll(&mut a, &releasing).is_pending());
+    assert_eq!(first.wakes.get(), 1, "A was served and woken");
+    let Poll::Ready(permit) = poll(&mut a, &first_waker) else {
+        panic!("A was handed the permit")
+    };
+    std::mem::drop(permit); // hands it to B
+    assert_eq!(
+        second.wakes.get(),
+        1,
+        "B, handed the permit, is woken through its own waker"
+    );
+    assert!(poll(&mut b, &second_waker).is_ready());
+}
+
+/// `TicketLine::join` draws its ticket before it clones the waker; a clone that makes
+/// another task join in the meantime stands in line before a smaller ticket, and serving
+/// it "serves" the smaller one too: one permit, two holders.
+#[test]
+fn a_clone_that_joins_the_same_line_does_not_break_the_ticket_order() {
+    let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(0)));
+    let b: &'static RefCell<SemaphoreAcquire<'static>> =
+        Box::leak(Box::new(RefCell::new(sem.acquire())));
+    let (_, b_waker) = hook(None);
+    let b_waker: &'static Waker = Box::leak(Box::new(b_waker));
+    // A's waker, when cloned, polls B (as an executor's code might): B joins the line
+    // while A is joining it.
+    let (_, joining) = hook(Some(Box::new(move || {
+        assert!(poll(&mut *b.borrow_mut(), b_waker).is_pending());
+    })));
+    let mut a = sem.acquire();
+    assert!(poll(&mut a, &joining).is_pending());
+    sem.add_permits(1);
+    let a_permit = match poll(&mut a, &joining) {
+        Poll::Ready(permit) => Some(permit),
+        Poll::Pending => None,
+    };
+    let b_permit = match poll(&mut *b.borrow_mut(), b_waker) {
+        Poll::Ready(permit) => Some(permit),
+        Poll::Pending => None,
+    };
+    assert!(
+        !(a_permit.is_some() && b_permit.is_some()),
+        "one permit was added, and both A and B hold one"
+    );
+    assert!(
+        a_permit.is_some() || b_permit.is_some(),
+        "the permit went to one of them"
+    );
+}
