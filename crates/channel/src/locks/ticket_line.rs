@@ -24,7 +24,9 @@
 //!
 //! The line follows `WaitLine`'s rule: it never calls a waker, nor drops one, while its
 //! `RefCell` is borrowed. Serving hands the waker back to the caller to wake after; a
-//! waker replaced or left behind is dropped after the borrow ends.
+//! waker replaced or left behind is dropped after the borrow ends. A waker's clone runs
+//! its owner's code too, which may join or serve this very line: `join` and `set_waker`
+//! clone first, and only then look at the line (and draw the ticket).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -106,9 +108,11 @@ impl<P> TicketLine<P> {
     /// ticket. Always inlined: every wait starts here.
     #[inline(always)]
     pub(super) fn join(&self, waker: &Waker, payload: P) -> Ticket {
+        // First: a clone runs its owner's code, which may come back to this line (join
+        // it, serve it). The ticket is drawn after, so tickets stay in line order.
+        let waker = waker.clone();
         let ticket = self.next.get();
         self.next.set(ticket + 1);
-        let waker = waker.clone(); // first: a clone runs the executor's code
         let waiting = self.waiting.get();
         if waiting == 0 {
             self.front.set(Some(Waiter {
@@ -183,13 +187,21 @@ impl<P> TicketLine<P> {
         if same {
             return;
         }
+        // The clone runs its owner's code, which may come back to this line: what was
+        // seen above is looked at again after it.
         let waker = waker.clone();
-        let replaced = if in_front {
-            let mut front = self.front.take().expect("a task waits in front");
+        if self.served(ticket) {
+            // Served meanwhile (and woken through the waker it had): nothing to replace.
+            // `waker` is dropped here, the line whole.
+            return;
+        }
+        let mut front = self.front.take().expect("a task waits in front");
+        let replaced = if front.ticket == ticket {
             let replaced = std::mem::replace(&mut front.waker, waker);
             self.front.set(Some(front));
             replaced
         } else {
+            self.front.set(Some(front));
             let mut behind = self.behind.borrow_mut();
             let index = behind.find(ticket);
             let Some((current, _)) = &mut behind.line[index].1 else {
