@@ -130,8 +130,16 @@ impl<P> WaitLine<P> {
     /// its register saves would cost as much as the push itself.
     #[inline(always)]
     pub(crate) fn push_back(&mut self, waker: &Waker, payload: P) -> Key {
+        self.push_back_with(waker.clone(), payload)
+    }
+
+    /// [`push_back`](WaitLine::push_back) with a waker the caller already cloned: an
+    /// owner that must not run a waker's code while it holds the line (a `RefCell`
+    /// borrow) clones it before.
+    #[inline(always)]
+    pub(crate) fn push_back_with(&mut self, waker: Waker, payload: P) -> Key {
         let slot = Slot::Waiting {
-            waker: waker.clone(),
+            waker,
             payload,
             prev: self.tail,
             next: NONE,
@@ -184,6 +192,34 @@ impl<P> WaitLine<P> {
         } else {
             Some(std::mem::replace(current, waker.clone()))
         }
+    }
+
+    /// Whether the waiter behind `key`, still in line, keeps a waker that wakes the same
+    /// task as `waker` (no waker code runs).
+    ///
+    /// # Panics
+    ///
+    /// If the waiter is no longer in line.
+    pub(crate) fn will_wake(&self, key: &Key, waker: &Waker) -> bool {
+        let Slot::Waiting { waker: current, .. } = &self.slots[key.0] else {
+            panic!("WaitLine::will_wake: the waiter is not in line")
+        };
+        current.will_wake(waker)
+    }
+
+    /// [`set_waker`](WaitLine::set_waker) with a waker the caller already cloned (see
+    /// [`push_back_with`](WaitLine::push_back_with)): stores it, and returns the one it
+    /// replaced, for the caller to drop after letting go of the line.
+    ///
+    /// # Panics
+    ///
+    /// If the waiter is no longer in line.
+    #[must_use = "drop the replaced waker after letting go of the line"]
+    pub(crate) fn replace_waker(&mut self, key: &Key, waker: Waker) -> Waker {
+        let Slot::Waiting { waker: current, .. } = &mut self.slots[key.0] else {
+            panic!("WaitLine::replace_waker: the waiter is not in line")
+        };
+        std::mem::replace(current, waker)
     }
 
     /// Answers the longest-waiting waiter and frees its slot: its key is dead from now

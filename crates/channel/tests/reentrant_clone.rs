@@ -1,13 +1,18 @@
 //! Wakers whose `clone` comes back to the primitive that clones them. A waker's `clone` is
 //! its owner's code, like its `wake` and its `drop`: the line must be whole, and its
 //! decisions made afresh, once the clone returns.
+//!
+//! The primitives and wakers here are leaked (`Box::leak`), so that a waker's `'static`
+//! clone hook can reach them; Miri would report those leaks, and the code under test
+//! (`TicketLine`, `Barrier`) has no `unsafe`, so this file is not built under Miri.
+#![cfg(not(miri))]
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use handloop_channel::locks::{Semaphore, SemaphoreAcquire};
+use handloop_channel::locks::{Barrier, Semaphore, SemaphoreAcquire};
 
 /// A waker's owner: counts its wakes, and runs `on_clone` (once) the first time the waker
 /// is cloned.
@@ -114,4 +119,53 @@ fn a_clone_that_joins_the_same_line_does_not_break_the_ticket_order() {
         a_permit.is_some() || b_permit.is_some(),
         "the permit went to one of them"
     );
+}
+/// `Barrier::wait` cloned the waker while it held the line's `RefCell` borrow: a clone
+/// that looks at the barrier (`n_waiting`) found it borrowed and panicked, and so did one
+/// that breaks it (`abort`) when a waiting party is polled through a new waker.
+#[test]
+fn a_clone_may_use_the_barrier_that_clones_it() {
+    let barrier: &'static Barrier = Box::leak(Box::new(Barrier::new(3)));
+    let seen: &'static Cell<usize> = Box::leak(Box::new(Cell::new(usize::MAX)));
+    let (_, looking) = hook(Some(Box::new(|| seen.set(barrier.n_waiting()))));
+    let mut party = barrier.wait();
+    assert!(poll(&mut party, &looking).is_pending());
+    assert_eq!(
+        seen.get(),
+        0,
+        "the clone saw the barrier before the party joined"
+    );
+    assert_eq!(barrier.n_waiting(), 1);
+    // Polled again through a new waker, whose clone breaks the barrier: the party is
+    // answered while its waker is cloned, and returns the error at once.
+    let (_, aborting) = hook(Some(Box::new(|| barrier.abort())));
+    assert_eq!(
+        poll(&mut party, &aborting).map(|result| result.map(|r| r.is_leader())),
+        Poll::Ready(Err(handloop_channel::locks::BrokenBarrier))
+    );
+}
+
+/// A party whose waker's clone brings in the party it was missing leads the round
+/// instead of waiting for a party that already came.
+#[test]
+fn a_clone_that_brings_the_last_party_in_makes_this_one_the_leader() {
+    let barrier: &'static Barrier = Box::leak(Box::new(Barrier::new(2)));
+    let other: &'static RefCell<_> = Box::leak(Box::new(RefCell::new(barrier.wait())));
+    let (other_hook, other_waker) = hook(None);
+    let other_waker: &'static Waker = Box::leak(Box::new(other_waker));
+    let (_, bringing) = hook(Some(Box::new(move || {
+        assert!(poll(&mut *other.borrow_mut(), other_waker).is_pending());
+    })));
+    let mut party = barrier.wait();
+    assert_eq!(
+        poll(&mut party, &bringing).map(|result| result.map(|r| r.is_leader())),
+        Poll::Ready(Ok(true)),
+        "the round is complete"
+    );
+    assert_eq!(other_hook.wakes.get(), 1);
+    assert_eq!(
+        poll(&mut *other.borrow_mut(), other_waker).map(|result| result.map(|r| r.is_leader())),
+        Poll::Ready(Ok(false))
+    );
+    assert_eq!(barrier.n_waiting(), 0);
 }

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::{LoopLocal, WakeBuffer};
 use crate::line::{Key, Removed, WaitLine};
@@ -158,6 +158,31 @@ impl Barrier {
         self.broken.get()
     }
 
+    /// Whether the party behind `key` still waits, its waker now `waker` (cloned, if it
+    /// changed, outside the borrow: a clone runs its owner's code, which may come back to
+    /// this barrier, even end the round).
+    fn still_waits(&self, key: &Key, waker: &Waker) -> bool {
+        let line = self.line.borrow();
+        if !line.is_waiting(key) {
+            return false;
+        }
+        if line.will_wake(key, waker) {
+            return true;
+        }
+        drop(line);
+        let waker = waker.clone();
+        let mut line = self.line.borrow_mut();
+        if !line.is_waiting(key) {
+            drop(line);
+            drop(waker); // answered while it was cloned: after the borrow
+            return false;
+        }
+        let replaced = line.replace_waker(key, waker);
+        drop(line);
+        drop(replaced); // after the borrow: a waker's drop runs its owner's code
+        true
+    }
+
     /// Answers every waiting task with `outcome` and wakes them.
     fn answer_all(&self, outcome: Result<(), BrokenBarrier>) {
         let mut line = self.line.borrow_mut();
@@ -178,33 +203,46 @@ impl Future for BarrierWait<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let barrier = this.barrier;
-        let mut line = barrier.line.borrow_mut();
         if let Some(key) = &this.key {
-            if line.is_waiting(key) {
-                let replaced = line.set_waker(key, cx.waker());
-                drop(line);
-                drop(replaced); // after the borrow: a waker's drop runs its owner's code
+            if barrier.still_waits(key, cx.waker()) {
                 waiting_on(WaitingOn::Barrier);
                 return Poll::Pending;
             }
             let key = this.key.take().expect("waiting");
-            let Removed::Answered(outcome) = line.remove(key) else {
+            let Removed::Answered(outcome) = barrier.line.borrow_mut().remove(key) else {
                 unreachable!("a waiter out of line was answered")
             };
             return Poll::Ready(outcome.map(|()| BarrierWaitResult { leader: false }));
         }
-        if barrier.broken.get() {
-            return Poll::Ready(Err(BrokenBarrier));
+        // A waker's clone runs its owner's code, which may come back to this barrier: it
+        // is made before the line is borrowed, and the barrier looked at again after it.
+        // (At most two rounds: the second has the clone.)
+        let mut waker = None;
+        loop {
+            if barrier.broken.get() {
+                drop(waker);
+                return Poll::Ready(Err(BrokenBarrier));
+            }
+            let mut line = barrier.line.borrow_mut();
+            if line.len() + 1 >= barrier.parties {
+                // We complete the round: everyone waiting goes on, and we lead.
+                drop(line);
+                drop(waker);
+                barrier.answer_all(Ok(()));
+                return Poll::Ready(Ok(BarrierWaitResult { leader: true }));
+            }
+            match waker.take() {
+                Some(waker) => {
+                    this.key = Some(line.push_back_with(waker, Ok(())));
+                    waiting_on(WaitingOn::Barrier);
+                    return Poll::Pending;
+                }
+                None => {
+                    drop(line);
+                    waker = Some(cx.waker().clone());
+                }
+            }
         }
-        if line.len() + 1 < barrier.parties {
-            this.key = Some(line.push_back(cx.waker(), Ok(())));
-            waiting_on(WaitingOn::Barrier);
-            return Poll::Pending;
-        }
-        // We complete the round: everyone waiting goes on, and we lead.
-        drop(line);
-        barrier.answer_all(Ok(()));
-        Poll::Ready(Ok(BarrierWaitResult { leader: true }))
     }
 }
 
