@@ -504,6 +504,46 @@ fn a_woken_waker_may_use_the_primitive_that_woke_it() {
     barrier.abort();
 }
 
+/// A waker whose `wake` panics, as an executor whose run queue is full may: a `wake` that
+/// serves many (here `Event::set`, `Semaphore::add_permits`, `Barrier::abort`) still wakes
+/// every other task it served, then lets the panic go on to its caller.
+#[test]
+fn a_panicking_wake_does_not_cost_the_other_waiters_their_wake() {
+    struct Full;
+    impl Wake for Full {
+        fn wake(self: Arc<Self>) {
+            panic!("the run queue is full");
+        }
+    }
+    let full = Waker::from(Arc::new(Full));
+    let (woken, waker) = CountingWaker::new();
+    let caught = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+
+    let event = Event::new();
+    let (mut first, mut second) = (event.wait(), event.wait());
+    assert!(is_pending(&mut first, &full) && is_pending(&mut second, &waker));
+    assert!(caught(&|| event.set()).is_err(), "the panic reaches `set`");
+    assert_eq!(woken.wakes(), 1, "the second waiter was woken all the same");
+    assert!(is_ready(&mut second, &waker));
+
+    let sem = Semaphore::new(0);
+    let (mut first, mut second) = (sem.acquire(), sem.acquire());
+    assert!(is_pending(&mut first, &full) && is_pending(&mut second, &waker));
+    assert!(caught(&|| sem.add_permits(2)).is_err());
+    assert_eq!(woken.wakes(), 2, "the second waiter was woken all the same");
+    assert!(is_ready(&mut second, &waker));
+
+    let barrier = Barrier::new(3);
+    let (mut first, mut second) = (barrier.wait(), barrier.wait());
+    assert!(is_pending(&mut first, &full) && is_pending(&mut second, &waker));
+    assert!(caught(&|| barrier.abort()).is_err());
+    assert_eq!(woken.wakes(), 3, "the second party was woken all the same");
+    assert!(matches!(
+        poll_once(&mut second, &waker),
+        Poll::Ready(Err(BrokenBarrier))
+    ));
+}
+
 // ---- Other executors ----
 
 /// Six workers share `Semaphore::new(2)` on a given executor: never more than two at
