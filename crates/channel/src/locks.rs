@@ -18,6 +18,7 @@ mod ticket_line;
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult, BrokenBarrier};
@@ -55,10 +56,22 @@ impl WakeBuffer {
     /// Wakes everyone collected, in order, after the borrow, and keeps the buffer. (A
     /// waker that comes back and wakes a crowd itself meanwhile finds no buffer and
     /// makes its own; whichever is put back last is kept.)
+    ///
+    /// Every task here was already served: a `wake` that panics (an executor whose run
+    /// queue is full, say) does not stop the others from being woken; the first panic
+    /// goes on to the caller once all are.
     #[inline]
     fn wake_all(&self, mut wakers: Vec<Waker>) {
-        wakers.drain(..).for_each(Waker::wake);
+        let mut panicked = None;
+        for waker in wakers.drain(..) {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                panicked.get_or_insert(payload);
+            }
+        }
         self.0.set(wakers);
+        if let Some(payload) = panicked {
+            resume_unwind(payload);
+        }
     }
 }
 
