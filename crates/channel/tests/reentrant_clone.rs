@@ -12,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use handloop_channel::locks::{Barrier, Semaphore, SemaphoreAcquire};
+use handloop_channel::locks::{
+    Barrier, Event, Lock, LockGuard, Semaphore, SemaphoreAcquire, SemaphorePermit,
+};
 
 /// A waker's owner: counts its wakes, and runs `on_clone` (once) the first time the waker
 /// is cloned.
@@ -168,4 +170,39 @@ fn a_clone_that_brings_the_last_party_in_makes_this_one_the_leader() {
         Poll::Ready(Ok(false))
     );
     assert_eq!(barrier.n_waiting(), 0);
+}
+
+/// A task that finds the lock held, no permit free or the event not set goes to wait,
+/// and joining the line clones its waker; a clone that releases the lock, gives the
+/// permit back or sets the event, meanwhile, must not leave the task waiting for what is
+/// already free (no one would ever wake it).
+#[test]
+fn a_clone_that_frees_what_the_task_waits_for_lets_it_through() {
+    let lock: &'static Lock<()> = Box::leak(Box::new(Lock::new(())));
+    let guard: &'static RefCell<Option<LockGuard<'static, ()>>> =
+        Box::leak(Box::new(RefCell::new(lock.try_acquire())));
+    let (_, unlocking) = hook(Some(Box::new(|| std::mem::drop(guard.take()))));
+    let mut acquire = lock.acquire();
+    assert!(
+        poll(&mut acquire, &unlocking).is_ready(),
+        "the lock was released while the waker was cloned"
+    );
+
+    let sem: &'static Semaphore = Box::leak(Box::new(Semaphore::new(1)));
+    let permit: &'static RefCell<Option<SemaphorePermit<'static>>> =
+        Box::leak(Box::new(RefCell::new(sem.try_acquire())));
+    let (_, giving_back) = hook(Some(Box::new(|| std::mem::drop(permit.take()))));
+    let mut acquire = sem.acquire();
+    assert!(
+        poll(&mut acquire, &giving_back).is_ready(),
+        "the permit came back while the waker was cloned"
+    );
+
+    let event: &'static Event = Box::leak(Box::new(Event::new()));
+    let (_, setting) = hook(Some(Box::new(|| event.set())));
+    let mut wait = event.wait();
+    assert!(
+        poll(&mut wait, &setting).is_ready(),
+        "the event was set while the waker was cloned"
+    );
 }
