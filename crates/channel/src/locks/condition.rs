@@ -176,7 +176,7 @@ impl<'a, T> Future for ConditionWait<'_, 'a, T> {
                     };
                     let lock = guard.lock();
                     let condition = this.condition;
-                    let ticket = condition.line.join(cx.waker(), ());
+                    let ticket = condition.line.join(cx.waker().clone(), ());
                     this.step = Step::Waiting { lock, ticket };
                     drop(guard); // releases the lock, once we are in line
                     waiting_on(WaitingOn::Condition);

@@ -123,7 +123,13 @@ impl Future for EventWait<'_> {
         match &this.waiting {
             None if event.is_set() => Poll::Ready(()),
             None => {
-                this.waiting = Some(event.line.join(cx.waker(), ()));
+                // The clone runs its owner's code, which may set the event: look again.
+                let waker = cx.waker().clone();
+                if event.is_set() {
+                    drop(waker);
+                    return Poll::Ready(());
+                }
+                this.waiting = Some(event.line.join(waker, ()));
                 waiting_on(WaitingOn::Event);
                 Poll::Pending
             }

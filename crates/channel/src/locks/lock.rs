@@ -259,7 +259,15 @@ impl<'a, T> Future for LockAcquire<'a, T> {
             lock.take(task);
             return Poll::Ready(lock.guard());
         }
-        this.waiting = Some(lock.line.join(cx.waker(), task));
+        // The clone runs its owner's code, which may release the lock: look again.
+        let waker = cx.waker().clone();
+        if !lock.locked.get() {
+            lock.take(task);
+            let guard = lock.guard(); // first: if the drop panics, the lock is released
+            drop(waker);
+            return Poll::Ready(guard);
+        }
+        this.waiting = Some(lock.line.join(waker, task));
         // For the dump: who holds the lock now (updated at each hand-off while we wait).
         let record = lock.record.get_or_init(LockRecord::new);
         record.set_holder(lock.held_by());

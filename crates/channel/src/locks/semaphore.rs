@@ -218,7 +218,14 @@ impl<'a> Future for SemaphoreAcquire<'a> {
         if semaphore.take() {
             return Poll::Ready(SemaphorePermit { semaphore });
         }
-        this.waiting = Some(semaphore.line.join(cx.waker(), ()));
+        // The clone runs its owner's code, which may give a permit back: look again.
+        let waker = cx.waker().clone();
+        if semaphore.take() {
+            let permit = SemaphorePermit { semaphore }; // first: if the drop panics, it goes back
+            drop(waker);
+            return Poll::Ready(permit);
+        }
+        this.waiting = Some(semaphore.line.join(waker, ()));
         waiting_on(WaitingOn::Semaphore);
         Poll::Pending
     }

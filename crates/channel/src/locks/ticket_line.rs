@@ -25,8 +25,9 @@
 //! The line follows `WaitLine`'s rule: it never calls a waker, nor drops one, while its
 //! `RefCell` is borrowed. Serving hands the waker back to the caller to wake after; a
 //! waker replaced or left behind is dropped after the borrow ends. A waker's clone runs
-//! its owner's code too, which may join or serve this very line: `join` and `set_waker`
-//! clone first, and only then look at the line (and draw the ticket).
+//! its owner's code too, which may join or serve this very line, or free what the task
+//! is about to wait for: `join` takes a waker its caller cloned before it decided to
+//! wait, and `set_waker` looks at the line again after its clone.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -104,13 +105,13 @@ impl<P> TicketLine<P> {
         self.waiting.get()
     }
 
-    /// Puts a waiter at the back of the line (with a clone of `waker`) and returns its
-    /// ticket. Always inlined: every wait starts here.
+    /// Puts a waiter at the back of the line, with its waker, and returns its ticket.
+    ///
+    /// The caller clones the waker first, and decides to wait only after that: a clone
+    /// runs its owner's code, which may free what the task waits for, or join this line.
+    /// Always inlined: every wait starts here.
     #[inline(always)]
-    pub(super) fn join(&self, waker: &Waker, payload: P) -> Ticket {
-        // First: a clone runs its owner's code, which may come back to this line (join
-        // it, serve it). The ticket is drawn after, so tickets stay in line order.
-        let waker = waker.clone();
+    pub(super) fn join(&self, waker: Waker, payload: P) -> Ticket {
         let ticket = self.next.get();
         self.next.set(ticket + 1);
         let waiting = self.waiting.get();
@@ -359,7 +360,9 @@ mod tests {
     #[test]
     fn serves_in_ticket_order_and_a_ticket_says_whether_it_was_served() {
         let line = TicketLine::new();
-        let tickets: Vec<Ticket> = (0..4).map(|n| line.join(Waker::noop(), n)).collect();
+        let tickets: Vec<Ticket> = (0..4)
+            .map(|n| line.join(Waker::noop().clone(), n))
+            .collect();
         assert_eq!(tickets, [1, 2, 3, 4]);
         assert_eq!(line.len(), 4);
         assert_eq!(line.serve_front().map(|(_, n)| n), Some(0));
@@ -372,7 +375,9 @@ mod tests {
     #[test]
     fn leaving_from_anywhere_keeps_the_order_and_the_ends_are_always_waiting() {
         let line = TicketLine::new();
-        let tickets: Vec<Ticket> = (0..6).map(|n| line.join(Waker::noop(), n)).collect();
+        let tickets: Vec<Ticket> = (0..6)
+            .map(|n| line.join(Waker::noop().clone(), n))
+            .collect();
         // From the middle (a hole), the back and the front (dropped at once, with the
         // holes they uncover).
         for n in [2, 5, 0, 1] {
@@ -397,10 +402,10 @@ mod tests {
         // The first waiter never leaves; behind it, each newcomer arrives before the
         // previous one leaves, so every departure leaves a hole in the middle.
         let line = TicketLine::new();
-        let _first = line.join(Waker::noop(), 0);
-        let mut previous = line.join(Waker::noop(), 1);
+        let _first = line.join(Waker::noop().clone(), 0);
+        let mut previous = line.join(Waker::noop().clone(), 1);
         for n in 2..10_000 {
-            let next = line.join(Waker::noop(), n);
+            let next = line.join(Waker::noop().clone(), n);
             assert!(matches!(line.leave(previous), Left::Waiting));
             previous = next;
             let behind = line.behind.borrow();
@@ -413,7 +418,9 @@ mod tests {
     #[test]
     fn serve_many_skips_holes_and_stops_at_n() {
         let line = TicketLine::new();
-        let tickets: Vec<Ticket> = (0..5).map(|_| line.join(Waker::noop(), ())).collect();
+        let tickets: Vec<Ticket> = (0..5)
+            .map(|_| line.join(Waker::noop().clone(), ()))
+            .collect();
         let _ = line.leave(tickets[1]);
         let _ = line.leave(tickets[3]);
         let mut wake = Vec::new();
@@ -428,7 +435,9 @@ mod tests {
     #[test]
     fn serve_many_that_stops_just_before_a_hole_leaves_a_waiting_task_in_front() {
         let line = TicketLine::new();
-        let tickets: Vec<Ticket> = (0..4).map(|_| line.join(Waker::noop(), ())).collect();
+        let tickets: Vec<Ticket> = (0..4)
+            .map(|_| line.join(Waker::noop().clone(), ()))
+            .collect();
         let _ = line.leave(tickets[2]); // a hole between the second and the last
         let mut wake = Vec::new();
         assert_eq!(line.serve_many(2, &mut wake), 2);
@@ -443,7 +452,7 @@ mod tests {
         let line = TicketLine::new();
         let (first, first_waker) = waker(1);
         let (second, second_waker) = waker(2);
-        let ticket = line.join(&first_waker, ());
+        let ticket = line.join(first_waker.clone(), ());
         line.set_waker(ticket, &first_waker.clone());
         assert_eq!(
             Arc::strong_count(&first),
@@ -486,9 +495,9 @@ mod tests {
         }
         LINE.with(|line| {
             let reenter = || Waker::from(Arc::new(Reenter));
-            let ticket = line.join(&reenter(), ());
+            let ticket = line.join(reenter(), ());
             line.set_waker(ticket, &reenter()); // drops the first after the borrow
-            let _behind = line.join(Waker::noop(), ());
+            let _behind = line.join(Waker::noop().clone(), ());
             assert!(matches!(line.leave(ticket), Left::Waiting)); // drops the second
         });
     }
