@@ -479,26 +479,11 @@ impl Core {
     /// (each task is cancelled through the live list), new tasks join the live list, and
     /// the loop keeps going until both are empty. Only then is the remote queue closed: by
     /// that time every task is complete, so a waker that finds it closed can count its
-    /// reference atomically.
+    /// reference atomically. The work other threads sent just before the close is dropped
+    /// unrun, and its destructors may spawn here in turn: those tasks are cancelled too
+    /// (they were never polled, so no waker of theirs exists to find the queue closed).
     pub(crate) fn shut_down(&self) {
-        loop {
-            self.drain_remote();
-            while let Some(queued) = self.ready.pop_front() {
-                drop(queued);
-            }
-            let Some(task) = self.live.front() else {
-                break;
-            };
-            let header = task.header();
-            header.state.set(header.state.get() | CANCELLED);
-            // The same path as a poll: CANCELLED makes `poll` drop the future.
-            let task = Notified::from_local(task);
-            match self.debug() {
-                None => self.run_task::<false, false>(task),
-                Some(debug) if debug.tracing() => self.run_task::<true, true>(task),
-                Some(_) => self.run_task::<true, false>(task),
-            }
-        }
+        self.cancel_every_task();
         for entry in self.shared().remote.close() {
             match entry {
                 // Sent by a `Handle` too late to run: dropped, not scheduled (a callback
@@ -517,7 +502,30 @@ impl Core {
                 entry => self.apply(entry),
             }
         }
+        self.cancel_every_task();
         debug_assert!(self.ready.is_empty() && self.live.is_empty());
+    }
+
+    /// The loop of `shut_down`: until the ready queue and the live list are both empty.
+    fn cancel_every_task(&self) {
+        loop {
+            self.drain_remote();
+            while let Some(queued) = self.ready.pop_front() {
+                drop(queued);
+            }
+            let Some(task) = self.live.front() else {
+                break;
+            };
+            let header = task.header();
+            header.state.set(header.state.get() | CANCELLED);
+            // The same path as a poll: CANCELLED makes `poll` drop the future.
+            let task = Notified::from_local(task);
+            match self.debug() {
+                None => self.run_task::<false, false>(task),
+                Some(debug) if debug.tracing() => self.run_task::<true, true>(task),
+                Some(_) => self.run_task::<true, false>(task),
+            }
+        }
     }
 }
 
