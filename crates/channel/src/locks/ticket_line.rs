@@ -115,17 +115,17 @@ impl<P> TicketLine<P> {
         let ticket = self.next.get();
         self.next.set(ticket + 1);
         let waiting = self.waiting.get();
+        self.waiting.set(waiting + 1);
         if waiting == 0 {
-            self.front.set(Some(Waiter {
+            self.fill_front(Waiter {
                 ticket,
                 waker,
                 payload,
-            }));
+            });
         } else {
             let mut behind = self.behind.borrow_mut();
             behind.line.push_back((ticket, Some((waker, payload))));
         }
-        self.waiting.set(waiting + 1);
         ticket
     }
 
@@ -136,18 +136,16 @@ impl<P> TicketLine<P> {
     /// would cost as much again.
     #[inline(always)]
     pub(super) fn serve_front(&self) -> Option<(Waker, P)> {
-        let waiting = self.waiting.get();
-        if waiting == 0 {
-            return None;
-        }
+        // The front itself says whether anyone waits: an empty front is an empty line.
         let Waiter {
             ticket,
             waker,
             payload,
-        } = self.front.take().expect("a task waits in front");
+        } = self.front.take()?;
         self.served.set(ticket);
-        self.waiting.set(waiting - 1);
-        if waiting > 1 {
+        let waiting = self.waiting.get() - 1;
+        self.waiting.set(waiting);
+        if waiting != 0 {
             self.move_up();
         }
         Some((waker, payload))
@@ -162,14 +160,33 @@ impl<P> TicketLine<P> {
         let Some((ticket, Some((waker, payload)))) = behind.line.pop_front() else {
             unreachable!("the tasks behind the front start with a waiting one")
         };
-        if behind.holes != 0 {
-            behind.drop_front_holes();
-        }
-        self.front.set(Some(Waiter {
+        self.fill_front(Waiter {
             ticket,
             waker,
             payload,
-        }));
+        });
+        let holes = behind.holes != 0;
+        drop(behind);
+        if holes {
+            // Last, as a tail call: `move_up` itself then calls nothing, and needs no
+            // registers saved.
+            self.drop_front_holes();
+        }
+    }
+
+    /// The waiters behind the front must start with a waiting one: drops the holes there.
+    fn drop_front_holes(&self) {
+        self.behind.borrow_mut().drop_front_holes();
+    }
+
+    /// Puts `waiter` in the front, which is empty.
+    #[inline(always)]
+    fn fill_front(&self, waiter: Waiter<P>) {
+        let empty = self.front.replace(Some(waiter));
+        // Nothing to drop, so no need to look: the callers all know the front was empty
+        // (`set` would check, at every join and every move up).
+        debug_assert!(empty.is_none(), "the front was empty");
+        std::mem::forget(empty);
     }
 
     /// Whether the waiter holding `ticket` was served.
@@ -278,15 +295,19 @@ impl TicketLine<()> {
             served += 1;
         }
         self.waiting.set(waiting - served);
-        behind.drop_front_holes(); // the loop may have stopped just before a hole
+        if behind.holes != 0 {
+            behind.drop_front_holes(); // the loop may have stopped just before a hole
+        }
         if let Some((ticket, waiter)) = behind.line.pop_front() {
             let (waker, payload) = waiter.expect("the tasks behind start with a waiting one");
-            behind.drop_front_holes();
-            self.front.set(Some(Waiter {
+            if behind.holes != 0 {
+                behind.drop_front_holes();
+            }
+            self.fill_front(Waiter {
                 ticket,
                 waker,
                 payload,
-            }));
+            });
         }
         served
     }
@@ -300,6 +321,11 @@ impl<P> Behind<P> {
             .expect("a waiting task's ticket is in the line")
     }
 
+    /// Out of line and cold: only a waiter that left makes holes, and the loop drops
+    /// entries (`None`s, but the compiler cannot tell), which would make its callers
+    /// save registers on every call.
+    #[cold]
+    #[inline(never)]
     fn drop_front_holes(&mut self) {
         while let Some((_, None)) = self.line.front() {
             self.line.pop_front();
