@@ -44,12 +44,13 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop, MaybeUninit};
 use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, Waker};
 
 use crate::core::Core;
 use crate::sync::{AtomicUsize, Ordering};
-use crate::task::header::Kind;
+use crate::task::header::{Kind, TaskPtr, Vtable};
+use crate::task::raw::{Place, Task};
 use crate::task::{JoinError, JoinHandle, TaskId, current_task};
 
 /// The handle is alive (its claim on the allocation).
@@ -139,8 +140,9 @@ unsafe fn free(head: NonNull<Head>) {
     unsafe { free(head) };
 }
 
-/// The task side's claim on a spawn's slot, held by the [`RemoteTask`] (or by the launch's
-/// `cancel`): the right to write the outcome, once ([`SlotRef::complete`]).
+/// The task side's right to hand the outcome over, once ([`SlotRef::complete`]). It owns
+/// no claim: the task it belongs to lives in the same allocation, whose claim the task's
+/// `dealloc` gives back ([`Spawn::dealloc_task`]).
 struct SlotRef<T> {
     slot: NonNull<Slot<T>>,
 }
@@ -148,7 +150,8 @@ struct SlotRef<T> {
 impl<T> SlotRef<T> {
     #[inline]
     fn slot(&self) -> &Slot<T> {
-        // SAFETY: our `TASK` claim keeps the allocation alive.
+        // SAFETY: the task side's claim (held until the task that holds this is gone, or
+        // by `cancel` around its use) keeps the allocation alive.
         unsafe { self.slot.as_ref() }
     }
 
@@ -169,80 +172,38 @@ impl<T> SlotRef<T> {
         previous & ABORTED == 0
     }
 
-    /// Stores the outcome, wakes whoever awaits the handle, and gives up the task side's
-    /// claim. If the handle is gone, the outcome is dropped instead (an unobserved panic
-    /// is reported once on stderr) and the slot freed.
+    /// Stores the outcome and wakes whoever awaits the handle. If the handle is gone, the
+    /// outcome is dropped instead (an unobserved panic is reported once on stderr).
     fn complete(self, outcome: Result<T, JoinError>) {
-        let this = ManuallyDrop::new(self);
-        let ptr = this.slot;
-        let slot = this.slot();
+        let slot = self.slot();
         // SAFETY: until `COMPLETE`, the outcome's cell is the task side's alone.
         unsafe { *slot.outcome.get() = Some(outcome) };
-        let state = &slot.head.state;
-        let mut current = state.load(Ordering::Relaxed);
-        loop {
-            // With the handle alive and no waker to read or take, completing is also
-            // giving up our claim: one read-modify-write, and the slot is not ours to
-            // touch any more.
-            let done = current & (HANDLE | JOIN_WAKER | TASK_WAKER) == HANDLE;
-            let next = if done {
-                (current | COMPLETE) & !TASK
-            } else {
-                (current | COMPLETE) & !TASK_WAKER
-            };
-            match state.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) if done => return,
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
-        let task_waker = if current & TASK_WAKER != 0 {
-            // SAFETY: we cleared `TASK_WAKER`, so the waker is ours (`abort()` did not
-            // take it); the task wrote it before setting the bit.
+        let previous = slot.head.state.fetch_or(COMPLETE, Ordering::AcqRel);
+        let task_waker = if previous & TASK_WAKER != 0 {
+            // SAFETY: `abort()` takes the waker only by clearing `TASK_WAKER` before
+            // `COMPLETE` is set; it did not, and now never will. The task wrote it before
+            // setting the bit.
             unsafe { (*slot.task_waker.get()).take() }
         } else {
             None
         };
-        if current & HANDLE == 0 {
-            // Nobody will take the outcome: ours is the last claim. `free` reports and
-            // drops the outcome (after freeing, so a panicking destructor leaks nothing).
-            // SAFETY: the handle's claim is gone and we do not touch the slot again.
-            unsafe { free(ptr.cast()) };
-        } else {
-            // Whatever the waker does, our claim is given back.
-            let _release = ReleaseTask(ptr.cast());
-            if current & JOIN_WAKER != 0 {
-                // SAFETY: the handle set `JOIN_WAKER` after writing the waker, and no
-                // longer changes it once `COMPLETE` is set: reading it is shared.
-                if let Some(waker) = unsafe { &*slot.join_waker.get() } {
-                    waker.wake_by_ref();
-                }
+        if previous & HANDLE == 0 {
+            // SAFETY: the handle was dropped before `COMPLETE`: it never reads the outcome.
+            let outcome = unsafe { (*slot.outcome.get()).take() };
+            drop(task_waker);
+            if let Some(outcome) = outcome {
+                discard(outcome);
+            }
+            return;
+        }
+        if previous & JOIN_WAKER != 0 {
+            // SAFETY: the handle set `JOIN_WAKER` after writing the waker, and no longer
+            // changes it once `COMPLETE` is set: reading it is shared.
+            if let Some(waker) = unsafe { &*slot.join_waker.get() } {
+                waker.wake_by_ref();
             }
         }
         drop(task_waker);
-    }
-}
-
-/// Gives up the task side's claim when dropped (after waking the handle's waker, even if
-/// that panics).
-struct ReleaseTask(NonNull<Head>);
-
-impl Drop for ReleaseTask {
-    fn drop(&mut self) {
-        // SAFETY: made by `complete` from the task side's claim, which nothing else uses.
-        unsafe { release(self.0, TASK) };
-    }
-}
-
-impl<T> Drop for SlotRef<T> {
-    /// A task side dropped without completing (never by the paths above, which complete
-    /// first): the handle must still hear of it, as a cancellation.
-    fn drop(&mut self) {
-        let this = SlotRef { slot: self.slot };
-        this.complete(Err(JoinError::cancelled_task(
-            TaskId(0),
-            "spawned through a Handle".to_owned(),
-        )));
     }
 }
 
@@ -259,15 +220,19 @@ fn discard<T>(outcome: Result<T, JoinError>) {
     }
 }
 
-/// The one allocation of a remote spawn: the slot, and the closure that builds the task's
-/// future until the loop takes it out. The slot comes first (`repr(C)`): the handle and
-/// the task find it at the start of the allocation whatever the closure's type.
+/// The one allocation of a remote spawn: the slot, the closure that builds the task's
+/// future until the loop takes it out, and room for the task itself, which the loop writes
+/// there (a [`Place`]) instead of allocating it. The slot comes first (`repr(C)`): the
+/// handle finds it at the start of the allocation whatever the closure's type.
 #[repr(C)]
-struct Spawn<F, Fut: Future> {
+struct Spawn<F: FnOnce() -> Fut, Fut: Future> {
     slot: Slot<Fut::Output>,
     /// Written by [`Launch::new`], moved out exactly once by the launch's `start` or
     /// `cancel`; never dropped in place.
     build: UnsafeCell<MaybeUninit<F>>,
+    /// The task, written by `start` and dropped in place by its `dealloc`
+    /// ([`Spawn::dealloc_task`]); never written if the launch is cancelled.
+    task: UnsafeCell<MaybeUninit<Task<RemoteTask<F, Fut>>>>,
     /// The future is made on the loop's thread, in the task: never stored here.
     _future: PhantomData<fn() -> Fut>,
     /// Under loom, a value whose leak loom reports: a spawn never freed fails the model.
@@ -287,11 +252,14 @@ where
         free: Self::free,
     };
 
-    /// Moves the closure out, with the task side's claim.
+    /// The task's vtable: a placed task's, whose `dealloc` gives back the task side's claim.
+    const TASK_VTABLE: Vtable = Task::<RemoteTask<F, Fut>>::placed_vtable(Self::dealloc_task);
+
+    /// Moves the closure out, with the right to complete the slot.
     ///
     /// # Safety
     /// `head` is a live `Spawn<F, Fut>` whose closure is still in it, and the caller holds
-    /// its task side's claim (the launch's), which it hands over.
+    /// its task side's claim (the launch's).
     unsafe fn take(head: NonNull<Head>) -> (F, SlotRef<Fut::Output>) {
         let spawn = head.cast::<Spawn<F, Fut>>();
         // SAFETY: the caller's promise: the claim keeps the spawn alive, the closure is
@@ -307,7 +275,20 @@ where
     unsafe fn start(head: NonNull<Head>, core: &Core) {
         // SAFETY: the caller's promise.
         let (build, slot) = unsafe { Self::take(head) };
-        let task = core.spawn(RemoteTask::new(build, slot), Kind::Task, None);
+        let spawn = head.cast::<Spawn<F, Fut>>().as_ptr();
+        // SAFETY: `spawn` is live (the claim); a pointer to its field, made without a
+        // reference, keeps the allocation's provenance.
+        let task = unsafe { UnsafeCell::raw_get(ptr::addr_of!((*spawn).task)) };
+        // SAFETY: the room for the task is unused (a launch starts once) and stays
+        // allocated while the task side's claim is held, which the launch hands to the
+        // task: `TASK_VTABLE`'s `dealloc` drops the task and gives the claim back.
+        let place = unsafe {
+            Place::new(
+                NonNull::new_unchecked(task.cast::<Task<RemoteTask<F, Fut>>>()),
+                &Self::TASK_VTABLE,
+            )
+        };
+        let task = core.spawn_in(Some(place), RemoteTask::new(build, slot), Kind::Task, None);
         // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
         drop(JoinHandle::<()>::new(
             task.expect("a task has a handle's reference"),
@@ -329,9 +310,28 @@ where
             TaskId(0),
             "sent to a closed loop".to_owned(),
         )));
+        // SAFETY: the launch's claim, given back once; no task was written.
+        unsafe { release(head, TASK) };
         if let Err(payload) = dropped {
             resume_unwind(payload);
         }
+    }
+
+    /// `Vtable::dealloc` of the task: drops it in place, then gives back the task side's
+    /// claim (freeing the spawn if the handle is gone too).
+    ///
+    /// # Safety
+    /// `Vtable::dealloc`'s contract, for a task written by `start` into a `Spawn<F, Fut>`.
+    unsafe fn dealloc_task(task: TaskPtr) {
+        let offset = mem::offset_of!(Spawn<F, Fut>, task);
+        // SAFETY: the task sits `offset` bytes into its spawn (`start` put it there), and
+        // its pointer carries the whole allocation's provenance.
+        let head =
+            unsafe { NonNull::new_unchecked(task.as_ptr().cast::<u8>().cast_mut().sub(offset)) };
+        // SAFETY: the caller's promise.
+        unsafe { Task::<RemoteTask<F, Fut>>::drop_placed(task) };
+        // SAFETY: the task held the task side's claim, and is gone now.
+        unsafe { release(head.cast(), TASK) };
     }
 
     /// `SpawnVtable::free`.
@@ -376,6 +376,7 @@ impl Launch {
         let spawn = Box::new(Spawn::<F, Fut> {
             slot: Slot::new(&Spawn::<F, Fut>::VTABLE),
             build: UnsafeCell::new(MaybeUninit::new(build)),
+            task: UnsafeCell::new(MaybeUninit::uninit()),
             _future: PhantomData,
             #[cfg(loom)]
             _leak_check: crate::sync::Arc::new(()),
