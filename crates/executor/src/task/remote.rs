@@ -6,14 +6,14 @@
 //! and the task itself, for `abort`), shared by the task on its loop and by the
 //! [`RemoteJoinHandle`] anywhere.
 //!
-//! A remote spawn allocates once on the sending thread: a [`Spawn`] holds the slot and the
-//! user's closure side by side. The remote queue carries it as a [`Launch`] (the one owner
-//! allowed to take the closure out); the loop turns it into an ordinary task of its own
-//! (its `JoinHandle` dropped at once) whose future, a [`RemoteTask`], wraps the user's: on
-//! its first poll it calls the closure that builds the user's future, so a future that is
-//! not `Send` is made, polled and dropped on the loop's thread only; it catches the
-//! future's panic, checks the abort bit at each poll, and hands the outcome to the slot
-//! once the future is gone. A `Launch` dropped unstarted (its loop was closed) drops the
+//! A remote spawn allocates once, on the sending thread: a [`Spawn`] holds the slot, the
+//! user's closure and room for the task. The remote queue carries it as a [`Launch`] (the
+//! one owner allowed to take the closure out); the loop writes an ordinary task of its own
+//! into that room (its `JoinHandle` dropped at once) whose future, a [`RemoteTask`], wraps
+//! the user's: on its first poll it calls the closure that builds the user's future, so a
+//! future that is not `Send` is made, polled and dropped on the loop's thread only; it
+//! catches the future's panic, checks the abort bit at each poll, and hands the outcome to
+//! the slot once the future is gone. A `Launch` dropped unstarted (its loop was closed) drops the
 //! closure and resolves the handle as cancelled.
 //!
 //! # The slot's one atomic word
@@ -25,16 +25,16 @@
 //! | bit | set by | meaning |
 //! |---|---|---|
 //! | `HANDLE` | made with it; cleared by the handle's drop | the handle is alive |
-//! | `TASK` | made with it; cleared when the task side is done | the launch or task is alive |
+//! | `TASK` | made with it; cleared by the task's `dealloc` (or an unstarted launch's drop) | the launch or task is alive |
 //! | `COMPLETE` | the task side, after writing the outcome | the outcome is the handle's |
 //! | `JOIN_WAKER` | the handle, after writing its waker | the task side may *read* that waker |
 //! | `TASK_WAKER` | the task, after writing its waker | whoever clears the bit takes that waker |
 //! | `ABORTED` | `abort()` | the task drops its future at its next poll |
 //!
-//! So a remote task that finishes before anyone awaits it costs one read-modify-write on
-//! each side (completion, which also gives up the task's claim, and the handle's drop,
-//! which is a plain load when the task side is already gone), where a mutex and a
-//! reference count would cost several.
+//! So a remote task that finishes before anyone awaits it costs two read-modify-writes,
+//! both on the loop (completion, and the task's `dealloc` giving its claim back); the
+//! handle then takes the outcome and frees the block with plain loads. A mutex and a
+//! reference count would cost several more.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -373,16 +373,19 @@ impl Launch {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let spawn = Box::new(Spawn::<F, Fut> {
-            slot: Slot::new(&Spawn::<F, Fut>::VTABLE),
-            build: UnsafeCell::new(MaybeUninit::new(build)),
-            task: UnsafeCell::new(MaybeUninit::uninit()),
-            _future: PhantomData,
+        // Written field by field: the room for the task (most of the block) is left as
+        // it is, not copied in from the stack.
+        let spawn = Box::into_raw(Box::<Spawn<F, Fut>>::new_uninit()).cast::<Spawn<F, Fut>>();
+        // SAFETY: `spawn` is a fresh allocation for a `Spawn<F, Fut>`; every field but the
+        // `MaybeUninit` task (which needs none) is written before it is used or freed.
+        unsafe {
+            ptr::addr_of_mut!((*spawn).slot).write(Slot::new(&Spawn::<F, Fut>::VTABLE));
+            ptr::addr_of_mut!((*spawn).build).write(UnsafeCell::new(MaybeUninit::new(build)));
             #[cfg(loom)]
-            _leak_check: crate::sync::Arc::new(()),
-        });
+            ptr::addr_of_mut!((*spawn)._leak_check).write(crate::sync::Arc::new(()));
+        }
         // SAFETY: `Box::into_raw` never returns null.
-        let spawn = unsafe { NonNull::new_unchecked(Box::into_raw(spawn)) };
+        let spawn = unsafe { NonNull::new_unchecked(spawn) };
         let handle = RemoteJoinHandle {
             slot: spawn.cast(),
             taken: false,
