@@ -51,7 +51,7 @@ use crate::core::Core;
 use crate::sync::{AtomicUsize, Ordering};
 use crate::task::header::{Kind, TaskPtr, Vtable};
 use crate::task::raw::{Place, Task};
-use crate::task::{JoinError, JoinHandle, TaskId, current_task};
+use crate::task::{JoinError, TaskId, current_task};
 
 /// The handle is alive (its claim on the allocation).
 const HANDLE: usize = 1 << 0;
@@ -288,11 +288,10 @@ where
                 &Self::TASK_VTABLE,
             )
         };
-        let task = core.spawn_in(Some(place), RemoteTask::new(build, slot), Kind::Task, None);
-        // Detached: the remote handle, not a `JoinHandle`, is how the output leaves.
-        drop(JoinHandle::<()>::new(
-            task.expect("a task has a handle's reference"),
-        ));
+        // Detached (a placed task has no `JoinHandle`): the remote handle is how the
+        // output leaves.
+        let handle = core.spawn_in(Some(place), RemoteTask::new(build, slot), Kind::Task, None);
+        debug_assert!(handle.is_none());
     }
 
     /// `SpawnVtable::cancel`.
