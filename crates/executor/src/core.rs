@@ -32,7 +32,7 @@ use crate::task::header::{
     CANCELLED, COMPLETE, CrossThread, Header, JOIN_INTEREST, Kind, NOTIFIED, PANIC_OBSERVED,
     Polled, RUNNING, TaskPtr,
 };
-use crate::task::raw::Task;
+use crate::task::raw::{Place, Task};
 use crate::task::refs::{LocalRef, Notified};
 use crate::task::{TaskId, TaskInfo, panic_message};
 
@@ -206,25 +206,46 @@ impl Core {
     where
         F: Future + 'static,
     {
+        self.spawn_in(None, future, kind, name)
+    }
+
+    /// [`Core::spawn`], into `place` if given (a block someone else allocated: a remote
+    /// spawn's, made on the sending thread) instead of a block of the loop's. A placed task
+    /// is detached from the start (its owner has its own way out for the output): no
+    /// handle's reference, no `JOIN_INTEREST`, and `None` returned.
+    #[inline(always)]
+    pub(crate) fn spawn_in<F>(
+        &self,
+        place: Option<Place<F>>,
+        future: F,
+        kind: Kind,
+        name: Option<&str>,
+    ) -> Option<LocalRef>
+    where
+        F: Future + 'static,
+    {
         let id = TaskId(self.last_id.get() + 1);
         self.last_id.set(id.0);
         // Local references: the live list's, the ready queue's, and the handle's.
-        let (state, local) = match kind {
-            Kind::Task => (NOTIFIED | JOIN_INTEREST, 3),
-            _ => (NOTIFIED, 2),
+        let joinable = kind == Kind::Task && place.is_none();
+        let (state, local) = match joinable {
+            true => (NOTIFIED | JOIN_INTEREST, 3),
+            false => (NOTIFIED, 2),
         };
         let shared = self.take_ticket();
-        let task = Task::allocate(&self.blocks, future, |vtable| {
-            Header::new(kind, state, local, vtable, shared, id, name)
-        });
+        let header = |vtable| Header::new(kind, state, local, vtable, shared, id, name);
+        let task = match place {
+            None => Task::allocate(&self.blocks, future, header),
+            Some(place) => place.write(future, header),
+        };
         // SAFETY: the new header counts `local` references, all ours, on this thread.
         let (listed, queued) =
             unsafe { (LocalRef::from_counted(task), LocalRef::from_counted(task)) };
         self.live.push_back(listed);
         self.shared().add_live_tasks(1);
         self.ready.push_back(Notified::from_local(queued));
-        // SAFETY: as above (the third reference, for a task).
-        (kind == Kind::Task).then(|| unsafe { LocalRef::from_counted(task) })
+        // SAFETY: as above (the third reference, for a joinable task).
+        joinable.then(|| unsafe { LocalRef::from_counted(task) })
     }
 
     /// A task just popped from the ready queue: poll it, and complete it if it is done.

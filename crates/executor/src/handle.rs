@@ -181,7 +181,8 @@ impl Handle {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        // One allocation: the slot the task and the handle share, with `build` beside it.
+        // One allocation: the slot the task and the handle share, `build`, and room for the
+        // task, which the loop writes there.
         let (launch, handle) = Launch::new(build);
         let mut launch = Some(launch);
         let _ = self.on_own_loop(|core| launch.take().expect("once").start(core));

@@ -8,7 +8,7 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p handloop-executor --lib --release loom`
 //! (`LOOM_MAX_PREEMPTIONS` overrides the bound set here).
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::task::{Poll, Waker};
 
 use loom::sync::Arc;
@@ -304,7 +304,7 @@ fn loom_a_task_sent_while_its_loop_is_dropped_is_cancelled_never_lost() {
     // The spawn's one allocation (slot and closure) is applied and cancelled at shutdown,
     // handed back by the queue's close, or refused at once; in every order the closure is
     // dropped once, the handle resolves as cancelled, and nothing leaks (loom checks the
-    // spawn's `Arc` and the tickets).
+    // spawn (its leak check) and the tickets).
     model(|| {
         let event_loop = EventLoop::new();
         let handle = event_loop.handle();
@@ -331,4 +331,46 @@ impl Drop for DropCount {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+#[test]
+fn loom_a_remote_handle_awaited_on_another_thread_while_its_task_completes() {
+    // The handle's waker goes into the slot (or is swapped there) while the loop runs the
+    // task to its end: the waiting thread is woken, or finds the output at once; the output
+    // arrives once and the spawn is freed once (loom checks it is not leaked).
+    model(|| {
+        let event_loop = EventLoop::new();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let witness = DropCount(dropped.clone());
+        let task = event_loop.handle().spawn(async move { (7, witness) });
+        let waiter = thread::spawn(move || block_on_parking(task));
+        event_loop.block_on(yield_now()); // the task runs to its end
+        let (answer, witness) = waiter.join().unwrap().unwrap();
+        assert_eq!(answer, 7);
+        drop(witness);
+        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    });
+}
+
+#[test]
+fn loom_a_remote_handle_dropped_while_its_task_completes() {
+    // The handle is polled once (its waker stored) and dropped on another thread while the
+    // task completes on the loop: whichever side comes last frees the spawn, and the
+    // output nobody took is dropped exactly once.
+    model(|| {
+        let event_loop = EventLoop::new();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let witness = DropCount(dropped.clone());
+        let mut task = event_loop.handle().spawn(async move { witness });
+        let dropper = thread::spawn(move || {
+            let mut cx = std::task::Context::from_waker(Waker::noop());
+            let polled = std::pin::Pin::new(&mut task).poll(&mut cx);
+            drop(polled);
+            drop(task);
+        });
+        event_loop.block_on(yield_now());
+        dropper.join().unwrap();
+        drop(event_loop);
+        assert_eq!(dropped.load(Ordering::Relaxed), 1);
+    });
 }

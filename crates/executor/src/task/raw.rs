@@ -50,16 +50,95 @@ impl<F: Future + 'static> Task<F> {
         make_header: impl FnOnce(&'static Vtable) -> Header,
     ) -> TaskPtr {
         let block = blocks.allocate(Layout::new::<Task<F>>()).cast::<Task<F>>();
-        let task = block.as_ptr();
-        // SAFETY: the block is allocated for `Task<F>`'s layout and unused; writing each
-        // field straight into it spares copying the task (future included) through the
-        // stack.
+        // SAFETY: the block is allocated for `Task<F>`'s layout and unused, and `VTABLE`'s
+        // `dealloc` gives it back to the loop's cache or the allocator, as it came.
+        unsafe { Self::write(block, future, make_header(&Self::VTABLE)) }
+    }
+
+    /// Writes a task into `task` and returns a pointer to its header.
+    ///
+    /// # Safety
+    /// `task` is valid for writes of a `Task<F>` and unused; the header's vtable is one of
+    /// `Task<F>`'s and its `dealloc` disposes of that memory the way it was obtained.
+    #[inline(always)]
+    unsafe fn write(task: NonNull<Task<F>>, future: F, header: Header) -> TaskPtr {
+        let task = task.as_ptr();
+        // SAFETY: the caller's promise; writing each field straight into the block spares
+        // copying the task (future included) through the stack.
         unsafe {
-            ptr::addr_of_mut!((*task).header).write(make_header(&Self::VTABLE));
+            ptr::addr_of_mut!((*task).header).write(header);
             ptr::addr_of_mut!((*task).stage).write(UnsafeCell::new(Stage::Running(future)));
         }
         // SAFETY: the block is non-null, initialised above, and the header is at offset 0.
         unsafe { TaskPtr::from_raw(task as *const ()) }
+    }
+
+    /// The vtable of a task in a [`Place`]: `Task<F>`'s own functions, but `dealloc`, which
+    /// is the place owner's (it calls [`Task::drop_placed`], then gives the memory back).
+    pub(crate) const fn placed_vtable(dealloc: unsafe fn(TaskPtr)) -> Vtable {
+        Vtable {
+            poll: poll::<F>,
+            take_output: take_output::<F>,
+            drop_output: drop_output::<F>,
+            dealloc,
+        }
+    }
+
+    /// The first half of a placed task's `dealloc`: drops the task in place and gives back
+    /// its header's ticket, leaving the memory to the caller.
+    ///
+    /// # Safety
+    /// As for `Vtable::dealloc`: `task` is a `Task<F>` in a [`Place`], whose every
+    /// reference was given back.
+    pub(crate) unsafe fn drop_placed(task: TaskPtr) {
+        // SAFETY: the caller's promise.
+        let shared = unsafe { task.cross() }.shared_ptr();
+        // SAFETY: as in `dealloc`: nobody else can reach the task.
+        unsafe { ptr::drop_in_place(task.as_ptr() as *mut Task<F>) };
+        give_back_ticket(shared);
+    }
+}
+
+/// Memory for a `Task<F>` that the loop did not allocate (a remote spawn's, made on the
+/// sending thread), with the vtable whose `dealloc` gives it back to its owner.
+pub(crate) struct Place<F: Future> {
+    task: NonNull<Task<F>>,
+    vtable: &'static Vtable,
+}
+
+impl<F: Future + 'static> Place<F> {
+    /// # Safety
+    /// `task` is valid for writes of a `Task<F>`, unused, and stays allocated until
+    /// `vtable.dealloc` is called with the task written there; `vtable` was made by
+    /// [`Task::placed_vtable`] for this `F`, and its `dealloc` calls [`Task::drop_placed`].
+    pub(crate) unsafe fn new(task: NonNull<Task<F>>, vtable: &'static Vtable) -> Place<F> {
+        Place { task, vtable }
+    }
+
+    /// Writes the task, with the header `make_header` makes, and returns its pointer.
+    #[inline(always)]
+    pub(crate) fn write(
+        self,
+        future: F,
+        make_header: impl FnOnce(&'static Vtable) -> Header,
+    ) -> TaskPtr {
+        // SAFETY: `Place::new`'s promise.
+        unsafe { Task::write(self.task, future, make_header(self.vtable)) }
+    }
+}
+
+/// Gives back the ticket of a task's header that was just dropped: to the loop's batch on
+/// its own thread while it runs, else to `Shared`.
+fn give_back_ticket(shared: NonNull<Shared>) {
+    let returned = context::with_core(|core| {
+        if core.is(shared) {
+            core.return_ticket();
+        }
+        core.is(shared)
+    });
+    if returned != Some(true) {
+        // SAFETY: the header held one ticket of `shared`, which nothing uses now.
+        unsafe { Shared::give_back(shared, 1) };
     }
 }
 
