@@ -85,6 +85,9 @@ pub enum WaitingOn {
     },
     /// A blocking job sent to a thread by `to_thread`.
     ToThread,
+    /// Awaiting a `RemoteJoinHandle`: a task spawned through a `Handle`, on this loop or
+    /// another (its id is its own loop's, so the dump names the handle, not the task).
+    RemoteJoin,
 }
 
 /// Which of the three queues a task waits on: they differ only in the order they hand
@@ -176,6 +179,7 @@ impl WaitingOn {
             WaitingOn::TaskGroup { tasks: 1 } => "TaskGroup, 1 task left".to_owned(),
             WaitingOn::TaskGroup { tasks } => format!("TaskGroup, {tasks} tasks left"),
             WaitingOn::ToThread => "to_thread job".to_owned(),
+            WaitingOn::RemoteJoin => "RemoteJoinHandle".to_owned(),
         }
     }
 }
@@ -215,7 +219,9 @@ mod tag {
     pub(super) const READABLE: u8 = 6;
     pub(super) const WRITABLE: u8 = 7;
     pub(super) const LOCK: u8 = 8;
-    pub(super) const TO_THREAD: u8 = 9;
+    /// Work that finishes outside this loop's view: payload 0 is a `to_thread` job, 1 a
+    /// `RemoteJoinHandle` (the fifteen other tags are all taken).
+    pub(super) const ELSEWHERE: u8 = 9;
     pub(super) const QUEUE_JOIN: u8 = 10;
     pub(super) const SEMAPHORE: u8 = 11;
     pub(super) const EVENT: u8 = 12;
@@ -386,7 +392,8 @@ fn pack(what: WaitingOn) -> (u8, Option<u64>) {
         WaitingOn::Writable { fd } => (tag::WRITABLE, Some(fd)),
         // The holder is not stored: the dump looks it up (see `WaitingOn::Lock`).
         WaitingOn::Lock { lock, .. } => (tag::LOCK, Some(lock)),
-        WaitingOn::ToThread => (tag::TO_THREAD, Some(0)),
+        WaitingOn::ToThread => (tag::ELSEWHERE, Some(0)),
+        WaitingOn::RemoteJoin => (tag::ELSEWHERE, Some(1)),
         WaitingOn::Semaphore => (tag::SEMAPHORE, Some(0)),
         WaitingOn::Event => (tag::EVENT, Some(0)),
         WaitingOn::Condition => (tag::CONDITION, Some(0)),
@@ -417,7 +424,8 @@ fn unpack(tag: u8, payload: u64) -> WaitingOn {
             lock: payload,
             holder: None,
         },
-        tag::TO_THREAD => WaitingOn::ToThread,
+        tag::ELSEWHERE if payload == 1 => WaitingOn::RemoteJoin,
+        tag::ELSEWHERE => WaitingOn::ToThread,
         tag::SEMAPHORE => WaitingOn::Semaphore,
         tag::EVENT => WaitingOn::Event,
         tag::CONDITION => WaitingOn::Condition,
@@ -600,6 +608,7 @@ mod tests {
                 queue: QueueKind::LifoQueue,
             },
             WaitingOn::ToThread,
+            WaitingOn::RemoteJoin,
             WaitingOn::Semaphore,
             WaitingOn::Event,
             WaitingOn::Condition,
