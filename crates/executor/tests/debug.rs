@@ -329,7 +329,7 @@ fn a_record_belongs_to_the_poll_that_made_it() {
 fn a_task_awaiting_a_remote_join_handle_shows_it() {
     EventLoop::new().block_on(async {
         let remote = handloop_executor::Handle::current().spawn(pending::<()>());
-        let waiter = spawn(async move { remote.await });
+        let waiter = spawn(remote);
         yield_now().await; // the remote task starts, the waiter waits on its handle
         let dump = dump(None);
         let row = dump.task(waiter.id().as_u64()).unwrap();
