@@ -197,13 +197,20 @@ pub struct Receiver<T> {
 }
 
 /// What `Waker::will_wake` compares: the data and the vtable pointers. Only compared,
-/// never followed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct WakerId(*const (), *const RawWakerVTable);
+/// never followed (the vtable is a reference only so that `Option<WakerId>` needs no
+/// extra word).
+#[derive(Clone, Copy)]
+struct WakerId(*const (), &'static RawWakerVTable);
 
 impl WakerId {
     fn of(waker: &Waker) -> WakerId {
         WakerId(waker.data(), waker.vtable())
+    }
+}
+
+impl PartialEq for WakerId {
+    fn eq(&self, other: &WakerId) -> bool {
+        ptr::eq(self.0, other.0) && ptr::eq(self.1, other.1)
     }
 }
 
