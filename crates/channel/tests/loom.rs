@@ -161,6 +161,25 @@ fn oneshot_receiver_changes_waker_while_the_sender_sends() {
     });
 }
 
+/// The receiver is polled again by the same task (a spurious poll) while the sender
+/// completes and takes the waker out of its cell: the second poll compares the waker it
+/// remembers, never the cell, and the one wake still arrives.
+#[test]
+fn oneshot_receiver_polled_again_while_the_sender_takes_its_waker() {
+    loom::model(|| {
+        let (tx, mut rx) = oneshot::channel();
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        let got = block_on(std::future::poll_fn(|cx| {
+            match std::pin::Pin::new(&mut rx).poll(cx) {
+                Poll::Ready(value) => Poll::Ready(value),
+                Poll::Pending => std::pin::Pin::new(&mut rx).poll(cx),
+            }
+        }));
+        assert_eq!(got, Ok(7));
+        sender.join().unwrap();
+    });
+}
+
 /// Both halves let go at once, nothing sent: exactly one of them frees the allocation
 /// (loom reports a leak if neither does; Miri's runs of the other tests catch a double
 /// free).
@@ -174,8 +193,8 @@ fn oneshot_both_halves_let_go_at_once() {
     });
 }
 
-/// The receiver takes the value and lets go while the sender may still be waking it (the
-/// sender lets go only after the wake): the receiver must not free under the sender.
+/// The receiver takes the value and lets go while the sender may still be taking its waker
+/// out (the sender lets go only after that): the receiver must not free under the sender.
 #[test]
 fn oneshot_receiver_lets_go_while_the_sender_wakes_it() {
     loom::model(|| {

@@ -96,6 +96,40 @@ impl IoDriver {
         self.event_interval = turns.max(1);
         self
     }
+
+    /// A busy turn on which the poller is due: look without blocking.
+    #[inline(never)]
+    fn poll_busy(&mut self) {
+        self.busy_turns = 0;
+        poll(
+            &self.reactor,
+            &mut self.events,
+            &mut self.wakers,
+            Some(Duration::ZERO),
+        );
+    }
+
+    /// The loop would sleep: wakers from other threads must write the eventfd from now
+    /// on. If a wake already came, don't sleep, but collect what is ready.
+    #[inline(never)]
+    fn park_idle(&mut self, timeout: Option<Duration>) {
+        self.busy_turns = 0;
+        let IoDriver {
+            reactor,
+            events,
+            unpark,
+            wakers,
+            ..
+        } = self;
+        unpark.park.park_with(|may_sleep| {
+            let timeout = if may_sleep {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
+            poll(reactor, events, wakers, timeout);
+        });
+    }
 }
 
 /// Asks the poller for events, waiting at most `timeout`, and wakes their tasks.
@@ -129,6 +163,8 @@ fn poll(
 }
 
 impl Driver for IoDriver {
+    /// The busy turn is a counter and two comparisons, inlined into the timer driver's
+    /// busy turn; polling the OS (now and then on a busy turn, or to sleep) is out of line.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
         self.reactor.next_turn();
@@ -137,34 +173,11 @@ impl Driver for IoDriver {
             // poller has not been asked for `event_interval` turns.
             self.busy_turns += 1;
             if self.busy_turns >= self.event_interval && self.reactor.waiting() > 0 {
-                self.busy_turns = 0;
-                poll(
-                    &self.reactor,
-                    &mut self.events,
-                    &mut self.wakers,
-                    Some(Duration::ZERO),
-                );
+                self.poll_busy();
             }
             return;
         }
-        // The loop would sleep: wakers from other threads must write the eventfd from now
-        // on. If a wake already came, don't sleep, but collect what is ready.
-        self.busy_turns = 0;
-        let IoDriver {
-            reactor,
-            events,
-            unpark,
-            wakers,
-            ..
-        } = self;
-        unpark.park.park_with(|may_sleep| {
-            let timeout = if may_sleep {
-                timeout
-            } else {
-                Some(Duration::ZERO)
-            };
-            poll(reactor, events, wakers, timeout);
-        });
+        self.park_idle(timeout);
     }
 
     fn unparker(&self) -> Unparker {

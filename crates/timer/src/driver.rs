@@ -137,6 +137,17 @@ impl<D: Driver> TimerDriver<D> {
         self.fire_due(now);
     }
 
+    /// Every turn but the busy one without timers (see [`Driver::park`]).
+    #[inline(never)]
+    fn park_turn(&mut self, timeout: Option<Duration>) {
+        // A new turn begins after this park: `now()` reads the real clock again once (the
+        // real-clock park reads it itself when there are timers to check).
+        match self.timer.clock.kind() {
+            ClockKind::Real => self.park_real(timeout),
+            ClockKind::Virtual => self.park_virtual(timeout),
+        }
+    }
+
     #[inline(never)]
     fn park_virtual(&mut self, timeout: Option<Duration>) {
         if timeout != Some(Duration::ZERO) {
@@ -167,13 +178,27 @@ impl<D: Driver> TimerDriver<D> {
 }
 
 impl<D: Driver> Driver for TimerDriver<D> {
+    /// The busy turn with no timer at all (tasks are ready, the heap is empty, the clock
+    /// is real) is the one a loop of tasks handing work to each other takes over and over:
+    /// it only marks the clock stale and lets the inner driver take its own busy turn, and
+    /// is kept small enough that it needs no stack frame. Every other turn goes through
+    /// [`park_turn`](Self::park_turn).
+    #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
-        // A new turn begins after this park: `now()` reads the real clock again once (the
-        // real-clock park reads it itself when there are timers to check).
-        match self.timer.clock.kind() {
-            ClockKind::Real => self.park_real(timeout),
-            ClockKind::Virtual => self.park_virtual(timeout),
+        if timeout == Some(Duration::ZERO)
+            && self.timer.clock.kind() == ClockKind::Real
+            && self
+                .timer
+                .heap
+                .try_borrow()
+                .is_ok_and(|heap| heap.is_empty())
+        {
+            // No timers: don't even read the clock (the next turn's first `now()` will).
+            self.timer.clock.invalidate();
+            self.inner.park(Some(Duration::ZERO));
+            return;
         }
+        self.park_turn(timeout);
     }
 
     fn unparker(&self) -> Unparker {

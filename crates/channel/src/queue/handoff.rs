@@ -54,6 +54,16 @@ impl<T> Handoff<T> {
         }
     }
 
+    /// A handoff holding `item` (a putter's, until its first poll), its waiter's.
+    #[inline]
+    pub(crate) fn holding(item: T) -> Self {
+        Handoff {
+            with_waiter: AtomicBool::new(true),
+            item: RawCell::new(Some(item)),
+            _pinned: PhantomPinned,
+        }
+    }
+
     /// The waiter's side: `None` while the handoff is lent (no answer yet), otherwise
     /// what it holds, taken out (the item handed to a getter, or a putter's own item).
     #[inline]

@@ -87,7 +87,9 @@ impl<T, O: Order<T>> State<T, O> {
 
     /// Hands `item` to the longest-waiting getter (Beazley's step 5: the getter is woken,
     /// put back on its ready queue, not called), returning the getter to wake; or gives
-    /// the item back if no getter waits.
+    /// the item back if no getter waits. Inlined: a put to a waiting getter is the hot
+    /// path of every request/reply exchange, and a call costs it a dozen register saves.
+    #[inline]
     fn hand_to_getter(&mut self, item: T) -> Result<T, Waker> {
         match self.getters.pop_front() {
             Some((waker, mailbox)) => {
