@@ -255,6 +255,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(7), Err(7)); // nobody to receive it: you get it back
     /// ```
+    #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
         let this = std::mem::ManuallyDrop::new(self); // `send` lets go itself, below
         let shared = this.shared();
