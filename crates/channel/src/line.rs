@@ -50,6 +50,7 @@
 //! given (an item, a permit) to the next in line.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;
 
 /// No slot: the end of a list.
@@ -363,15 +364,54 @@ impl WakeList {
         self.wakers.push(waker);
     }
 
-    /// Wakes everyone collected, in the order they were collected.
+    /// Wakes everyone collected, in the order they were collected. A wake that panics (an
+    /// executor's queue is full, say) does not cost the others theirs: every waker is woken,
+    /// then the first panic goes on to the caller.
     pub(crate) fn wake_all(self) {
-        self.wakers.into_iter().for_each(Waker::wake);
+        let mut panicked = None;
+        for waker in self.wakers {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                panicked.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panicked {
+            resume_unwind(payload);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_wake_does_not_cost_the_others_their_wake() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::Wake;
+
+        struct Count(AtomicUsize, bool);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+                assert!(!self.1, "this executor's queue is full");
+            }
+        }
+        let (first, second, third) = (
+            Arc::new(Count(AtomicUsize::new(0), false)),
+            Arc::new(Count(AtomicUsize::new(0), true)),
+            Arc::new(Count(AtomicUsize::new(0), false)),
+        );
+        let mut list = WakeList::new();
+        for count in [&first, &second, &third] {
+            list.push(Waker::from(count.clone()));
+        }
+        let panic = catch_unwind(AssertUnwindSafe(|| list.wake_all()));
+        assert!(panic.is_err(), "the panic goes on to the caller");
+        for count in [&first, &second, &third] {
+            assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        }
+    }
 
     fn noop() -> &'static Waker {
         Waker::noop()
