@@ -12,9 +12,11 @@
 //! free any cell), and each thread keeps at most [`KEPT_PER_CLASS`] of each (4096, as
 //! the executor keeps of each task size): enough for a thousand requests in flight, while a
 //! burst of a million oneshots does not pin their memory afterwards. Larger or over-aligned
-//! cells, cells freed while the thread is exiting, and everything under `--cfg loom` or
-//! `--cfg handloop_no_block_cache` (the test mode in which Miri sees every free) go
-//! straight to the global allocator.
+//! cells, cells freed on a thread whose kept cells were already given back (late in its
+//! exit, after the cache's own thread-local destructor ran), and everything under `--cfg
+//! loom` or `--cfg handloop_no_block_cache` (the test mode in which Miri sees every free)
+//! go straight to the global allocator; cells freed earlier in a thread's exit are kept,
+//! then given back with the rest.
 //!
 //! Nothing here is tied to an executor: a oneshot made on any thread, used with any
 //! executor, takes its cell from and returns it to the thread it is on at that moment.

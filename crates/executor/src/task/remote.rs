@@ -662,19 +662,8 @@ impl<T> Future for RemoteJoinHandle<T> {
                 }
                 // Another waker: take the cell back first, unless the task completes
                 // meanwhile (it may then be reading the old waker; the output is ready).
-                loop {
-                    match state.compare_exchange_weak(
-                        current,
-                        current & !JOIN_WAKER,
-                        Ordering::Acquire,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => break,
-                        Err(actual) if actual & COMPLETE != 0 => {
-                            return Poll::Ready(this.take_outcome());
-                        }
-                        Err(actual) => current = actual,
-                    }
+                if !reclaim_join_waker(state, current) {
+                    return Poll::Ready(this.take_outcome());
                 }
             }
             // `JOIN_WAKER` is clear and the task not complete: the cell is ours alone.
@@ -693,11 +682,29 @@ impl<T> Future for RemoteJoinHandle<T> {
     }
 }
 
+/// Clears `JOIN_WAKER` (set in `current`, as last read) unless the task completes first:
+/// `true` if we cleared it (the join waker's cell is the handle's alone again), `false` if
+/// `COMPLETE` came first (the task side may be reading the waker; the outcome is ready).
+fn reclaim_join_waker(state: &AtomicUsize, mut current: usize) -> bool {
+    loop {
+        match state.compare_exchange_weak(
+            current,
+            current & !JOIN_WAKER,
+            Ordering::Acquire,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return true,
+            Err(actual) if actual & COMPLETE != 0 => return false,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
 impl<T> Drop for RemoteJoinHandle<T> {
     fn drop(&mut self) {
         let head = self.slot.cast::<Head>();
         let state = &self.slot().head.state;
-        let mut current = state.load(Ordering::Acquire);
+        let current = state.load(Ordering::Acquire);
         if current & (COMPLETE | TASK) == COMPLETE {
             // The task completed and gave up its claim: ours is the last, no atomic write
             // needed. An outcome we did not take is reported and dropped by `free`.
@@ -708,22 +715,10 @@ impl<T> Drop for RemoteJoinHandle<T> {
         if current & (COMPLETE | JOIN_WAKER) == JOIN_WAKER {
             // Take our waker back before giving up the claim (unless the task completes
             // meanwhile: it may then be reading it, and it goes with the slot).
-            loop {
-                match state.compare_exchange_weak(
-                    current,
-                    current & !JOIN_WAKER,
-                    Ordering::Acquire,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        // SAFETY: we cleared `JOIN_WAKER` before `COMPLETE`: the task side
-                        // will not read the cell; it is ours.
-                        waker = unsafe { (*self.slot().join_waker.get()).take() };
-                        break;
-                    }
-                    Err(actual) if actual & COMPLETE != 0 => break,
-                    Err(actual) => current = actual,
-                }
+            if reclaim_join_waker(state, current) {
+                // SAFETY: we cleared `JOIN_WAKER` before `COMPLETE`: the task side will not
+                // read the cell; it is ours.
+                waker = unsafe { (*self.slot().join_waker.get()).take() };
             }
         }
         // SAFETY: our claim, given back once; we do not touch the slot afterwards. If the
