@@ -107,8 +107,7 @@ impl DebugOptions {
 /// ```
 #[inline]
 pub fn record_waiting(what: WaitingOn) {
-    let what = what.pack();
-    context::with_waiting(|cell| cell.record_packed(what));
+    context::with_waiting(|cell| cell.record(what));
 }
 
 /// Runs `poll` (a future's poll of the futures it is built on) and, if it returns

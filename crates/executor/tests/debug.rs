@@ -326,6 +326,36 @@ fn a_record_belongs_to_the_poll_that_made_it() {
 }
 
 #[test]
+fn a_running_task_shows_no_wait_from_its_previous_poll() {
+    EventLoop::new().block_on(async {
+        let seen: Rc<RefCell<Option<Option<WaitingOn>>>> = Rc::default();
+        let slot = seen.clone();
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let parked = waker.clone();
+        let mut polls = 0;
+        let task = spawn(poll_fn(move |cx| {
+            polls += 1;
+            if polls == 1 {
+                *parked.borrow_mut() = Some(cx.waker().clone());
+                record_waiting(WaitingOn::Event);
+                return Poll::Pending;
+            }
+            // Polled again: the dump made now must not say it waits on the `Event`.
+            let dump = dump(None);
+            let row = dump
+                .task(handloop_executor::task::current_task_id().unwrap().as_u64())
+                .unwrap();
+            *slot.borrow_mut() = Some(row.waiting_on);
+            Poll::Ready(())
+        }));
+        yield_now().await;
+        waker.borrow_mut().take().unwrap().wake();
+        task.await.unwrap();
+        assert_eq!(*seen.borrow(), Some(None));
+    });
+}
+
+#[test]
 fn a_task_awaiting_a_remote_join_handle_shows_it() {
     EventLoop::new().block_on(async {
         let remote = handloop_executor::Handle::current().spawn(pending::<()>());
