@@ -37,6 +37,7 @@ type LoopLocal = PhantomData<*const ()>;
 /// Tickets start at 1, so a waiting future's `Option<Ticket>` is one word (0: not in
 /// line), set and tested with one instruction each.
 type Ticket = std::num::NonZeroU64;
+const _: () = assert!(size_of::<Option<Ticket>>() == size_of::<Ticket>());
 
 /// The wakers an operation that wakes many (`Event::set`, `Condition::notify_all`,
 /// `Barrier`'s release, `Semaphore::add_permits`) collects while it serves its line, to
