@@ -38,20 +38,12 @@ pub(crate) fn record_waiting(what: PackedWait) {
 /// call, and the loop cannot go away during it (see [`Enter`]).
 #[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    // SAFETY: see `core_ref`.
-    unsafe { core_ref(CURRENT.with(Cell::get)) }.map(f)
-}
-
-/// # Safety
-/// `core` was read from `CURRENT` on this thread, and the borrow does not outlive the
-/// caller's call: CURRENT is non-null only between `Enter::new` and its drop, and the
-/// `Core` it points to outlives that (see `Enter::new`'s contract); the caller cannot end it
-/// early: `block_on` and the loop's drop, which hold the `Enter`, are on this thread's stack
-/// below the caller.
-#[inline(always)]
-unsafe fn core_ref<'a>(core: *const Core) -> Option<&'a Core> {
-    // SAFETY: the caller's promise.
-    unsafe { core.as_ref() }
+    let core = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is non-null only between `Enter::new` and its drop, and the `Core`
+    // it points to outlives that (see `Enter::new`'s contract); `f` cannot end it early:
+    // `block_on` and the loop's drop, which hold the `Enter`, are on this thread's stack
+    // below this call.
+    unsafe { core.as_ref() }.map(f)
 }
 
 /// Whether an event loop is running on this thread.
@@ -60,7 +52,7 @@ pub fn in_event_loop() -> bool {
 }
 
 /// Makes a core this thread's current loop until dropped, and starts it with an empty waiting
-/// record (a future polled outside a task's poll, by a callback, may have recorded).
+/// record, whatever an earlier run of the loop left there.
 pub(crate) struct Enter {
     previous: *const Core,
 }
