@@ -1,12 +1,12 @@
 //! Which loop runs on this thread: set by `block_on` (and by the loop's drop) for as long as
 //! it runs, and read by `spawn`, `call_soon`, and every waker to tell a wake on the loop's
-//! own thread from a wake elsewhere. And the thread's waiting record: what the task being
-//! polled waits on, as handloop's waiting futures report it (see `debug.rs`).
+//! own thread from a wake elsewhere; and, through it, the loop's waiting record: what the
+//! task being polled waits on, as handloop's waiting futures report it (see `debug.rs`).
 
 use std::cell::Cell;
 use std::ptr;
 
-use handloop_debug::WaitCell;
+use handloop_debug::PackedWait;
 
 use crate::core::Core;
 
@@ -22,23 +22,16 @@ loom::thread_local! {
     static CURRENT: Cell<*const Core> = Cell::new(ptr::null());
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
-    /// What the poll running on this thread waits on: recorded into by waiting futures, taken
-    /// by the loop after each poll (and kept in the task's header if the poll returned
-    /// `Pending`), cleared when a loop starts on the thread.
-    static WAITING: WaitCell = const { WaitCell::new() };
-}
-
-#[cfg(loom)]
-loom::thread_local! {
-    static WAITING: WaitCell = WaitCell::new();
-}
-
-/// Runs `f` with this thread's waiting record (`WAITING`).
-#[inline(always)]
-pub(crate) fn with_waiting<R>(f: impl FnOnce(&WaitCell) -> R) -> R {
-    WAITING.with(f)
+/// Records what the task being polled on this thread waits on (nothing if no loop runs
+/// here, or between polls); see `debug::record_waiting`.
+///
+/// Never inlined, on purpose: it is called from generic code (a `Receiver<T>`'s poll, a
+/// queue's `get`), which is compiled in the crate that uses it, and there `thread_local!`'s
+/// `with` reached the variable through the `LocalKey`'s function pointer, ~30 instructions a
+/// record; compiled here, the read is one thread-local load.
+#[inline(never)]
+pub(crate) fn record_waiting(what: PackedWait) {
+    with_core(|core| core.record_waiting(what));
 }
 
 /// Runs `f` with the loop running on this thread, if any. The borrow cannot outlive the
@@ -59,7 +52,7 @@ pub fn in_event_loop() -> bool {
 }
 
 /// Makes a core this thread's current loop until dropped, and starts it with an empty waiting
-/// record (a future polled on this thread outside any loop may have recorded).
+/// record, whatever an earlier run of the loop left there.
 pub(crate) struct Enter {
     previous: *const Core,
 }
@@ -69,7 +62,7 @@ impl Enter {
     /// `core` stays alive, at the same address, until the returned value is dropped.
     pub(crate) unsafe fn new(core: &Core) -> Enter {
         let previous = CURRENT.with(|c| c.replace(core));
-        with_waiting(WaitCell::clear);
+        core.waiting.clear();
         Enter { previous }
     }
 }
