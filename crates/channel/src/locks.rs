@@ -34,7 +34,10 @@ pub use semaphore::{Semaphore, SemaphoreAcquire, SemaphorePermit};
 type LoopLocal = PhantomData<*const ()>;
 
 /// A waiter's number, drawn when it joins its primitive's line (see `ticket_line.rs`).
-type Ticket = u64;
+/// Tickets start at 1, so a waiting future's `Option<Ticket>` is one word (0: not in
+/// line), set and tested with one instruction each.
+type Ticket = std::num::NonZeroU64;
+const _: () = assert!(size_of::<Option<Ticket>>() == size_of::<Ticket>());
 
 /// The wakers an operation that wakes many (`Event::set`, `Condition::notify_all`,
 /// `Barrier`'s release, `Semaphore::add_permits`) collects while it serves its line, to

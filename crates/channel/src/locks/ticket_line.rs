@@ -53,7 +53,7 @@ pub(super) struct TicketLine<P> {
     /// The next ticket to draw (tickets start at 1).
     next: Cell<Ticket>,
     /// The last ticket served (0: none yet).
-    served: Cell<Ticket>,
+    served: Cell<u64>,
 }
 
 struct Waiter<P> {
@@ -88,7 +88,7 @@ impl<P> TicketLine<P> {
                 holes: 0,
             }),
             waiting: Cell::new(0),
-            next: Cell::new(1),
+            next: Cell::new(Ticket::MIN),
             served: Cell::new(0),
         }
     }
@@ -113,7 +113,9 @@ impl<P> TicketLine<P> {
     #[inline(always)]
     pub(super) fn join(&self, waker: Waker, payload: P) -> Ticket {
         let ticket = self.next.get();
-        self.next.set(ticket + 1);
+        // (Unreachable: a loop would need centuries of waits to draw 2^64 tickets.)
+        self.next
+            .set(ticket.checked_add(1).expect("tickets ran out"));
         let waiting = self.waiting.get();
         self.waiting.set(waiting + 1);
         if waiting == 0 {
@@ -142,7 +144,7 @@ impl<P> TicketLine<P> {
             waker,
             payload,
         } = self.front.take()?;
-        self.served.set(ticket);
+        self.served.set(ticket.get());
         let waiting = self.waiting.get() - 1;
         self.waiting.set(waiting);
         if waiting != 0 {
@@ -192,7 +194,7 @@ impl<P> TicketLine<P> {
     /// Whether the waiter holding `ticket` was served.
     #[inline]
     pub(super) fn served(&self, ticket: Ticket) -> bool {
-        ticket <= self.served.get()
+        ticket.get() <= self.served.get()
     }
 
     /// Remembers the waker of a still-waiting task's latest poll, cloning it only if it
@@ -278,7 +280,7 @@ impl TicketLine<()> {
             return 0;
         }
         let front = self.front.take().expect("a task waits in front");
-        self.served.set(front.ticket);
+        self.served.set(front.ticket.get());
         wake.push(front.waker);
         let mut served = 1;
         let mut behind = self.behind.borrow_mut();
@@ -290,7 +292,7 @@ impl TicketLine<()> {
                 behind.holes -= 1; // a hole behind the front: skipped
                 continue;
             };
-            self.served.set(ticket);
+            self.served.set(ticket.get());
             wake.push(waker);
             served += 1;
         }
@@ -389,12 +391,15 @@ mod tests {
         let tickets: Vec<Ticket> = (0..4)
             .map(|n| line.join(Waker::noop().clone(), n))
             .collect();
-        assert_eq!(tickets, [1, 2, 3, 4]);
+        assert_eq!(
+            tickets.iter().map(|t| t.get()).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
         assert_eq!(line.len(), 4);
         assert_eq!(line.serve_front().map(|(_, n)| n), Some(0));
-        assert!(line.served(1) && !line.served(2));
+        assert!(line.served(tickets[0]) && !line.served(tickets[1]));
         assert_eq!(drain(&line), [1, 2, 3]);
-        assert!(line.is_empty() && line.served(4));
+        assert!(line.is_empty() && line.served(tickets[3]));
         assert!(line.serve_front().is_none());
     }
 
