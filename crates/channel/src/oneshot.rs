@@ -253,13 +253,14 @@ impl WakerCell {
 impl<T> std::panic::RefUnwindSafe for Shared<T> {}
 impl<T> std::panic::UnwindSafe for Shared<T> {}
 
-/// Lets go of the allocation: the last thing a half does with it (see "A release that
-/// usually costs no atomic read-modify-write" in the module documentation).
+/// Lets go of the allocation: the last thing a half does with it (see "Load first" in the
+/// module documentation). Inlined: the receiver lets go once per answer.
 ///
 /// # Safety
 ///
 /// `shared` came from [`channel`], and the caller is a half that has not let go yet and
 /// never touches the allocation again.
+#[inline]
 unsafe fn release<T>(shared: NonNull<Shared<T>>) {
     // SAFETY: we still hold our count, so the allocation is alive.
     let state = unsafe { shared.as_ref() }.state.load(Acquire);
@@ -381,15 +382,8 @@ impl<T> Sender<T> {
                 wake(waker);
                 Ok(())
             }
-            Err(ReceiverGone) => {
-                // The receiver went away first; it saw no `COMPLETE`, so it did not touch
-                // the value cell and never will: the value is still ours to give back.
-                // SAFETY: as just said, no one else touches the value cell any more.
-                let value = shared.value.with_mut(|cell| unsafe { (*cell).take() });
-                // SAFETY: we are the sender, `complete` did not let go, and we are done.
-                unsafe { release(this.shared) };
-                Err(value.expect("the value we just stored"))
-            }
+            // SAFETY: we are the sender, and `complete` did not let go.
+            Err(ReceiverGone) => Err(unsafe { take_back(this.shared) }),
         }
     }
 
@@ -452,6 +446,27 @@ unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, Recei
             Err(now) => state = now,
         }
     }
+}
+
+/// `send` found the receiver gone: takes the value back and lets go. Out of line, to keep
+/// `send` small enough to inline.
+///
+/// # Safety
+/// The caller is the sender, which stored its value and has not let go, and `complete`
+/// returned `Err(ReceiverGone)`.
+#[cold]
+#[inline(never)]
+unsafe fn take_back<T>(shared: NonNull<Shared<T>>) -> T {
+    // The receiver went away first; it saw no `COMPLETE`, so it did not touch the value
+    // cell and never will: the value is still ours to give back.
+    // SAFETY: as just said, no one else touches the value cell any more; we still hold our
+    // count.
+    let value = unsafe { shared.as_ref() }
+        .value
+        .with_mut(|cell| unsafe { (*cell).take() });
+    // SAFETY: we are the sender, we have not let go, and we are done.
+    unsafe { release(shared) };
+    value.expect("the value we just stored")
 }
 
 /// `complete` for a receiver that replaced its waker: set `COMPLETE`, take the waker if it
@@ -519,9 +534,9 @@ impl<T> Receiver<T> {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
-    /// The answer is there (the common case for a woken receiver): one load, inlined into
-    /// the awaiting task. Waiting is out of line.
-    #[inline]
+    /// The answer is there (the common case for a woken receiver): one load. Always
+    /// inlined into the awaiting task, with `poll_waiting` (see there).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "oneshot::Receiver polled after it completed");
@@ -549,8 +564,10 @@ impl<T> Receiver<T> {
     }
 
     /// No answer at our load of `state`: leave our waker for the sender (once per task:
-    /// a task polling us again finds its waker already there).
-    #[inline(never)]
+    /// a task polling us again finds its waker already there). Inlined with `poll`: a
+    /// receiver that is awaited before its answer comes (a request's reply) waits once per
+    /// answer, and a call would save and restore the task's registers around it.
+    #[inline]
     fn poll_waiting(&mut self, state: usize, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
         let mut state = state;
         if let Some(registered) = self.registered {
@@ -597,20 +614,31 @@ impl<T> Receiver<T> {
 }
 
 impl<T> Drop for Receiver<T> {
+    /// Inlined: a receiver that has its answer only lets go (usually a load and the free).
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
-            let shared = self.shared();
-            // Sets the bit, which only this drop sets (see `send` for why an addition).
-            let state = shared.state.fetch_add(CLOSED, AcqRel);
-            if state & COMPLETE != 0 {
-                // A value already sent is dropped with the receiver, not left to whichever
-                // half happens to free the allocation.
-                // SAFETY: we saw `COMPLETE` before setting `CLOSED`: the cell is ours.
-                drop(shared.value.with_mut(|value| unsafe { (*value).take() }));
-            }
+            self.close();
         }
         // SAFETY: we are the receiver, we have not let go, and we are done.
         unsafe { release(self.shared) };
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Dropped before it had its answer: tell the sender, and drop a value already sent.
+    #[cold]
+    fn close(&mut self) {
+        let shared = self.shared();
+        // Sets the bit, which only this drop sets (see `complete_then_let_go` for why an
+        // addition).
+        let state = shared.state.fetch_add(CLOSED, AcqRel);
+        if state & COMPLETE != 0 {
+            // A value already sent is dropped with the receiver, not left to whichever
+            // half happens to free the allocation.
+            // SAFETY: we saw `COMPLETE` before setting `CLOSED`: the cell is ours.
+            drop(shared.value.with_mut(|value| unsafe { (*value).take() }));
+        }
     }
 }
 
