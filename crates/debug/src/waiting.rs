@@ -7,10 +7,11 @@
 //! `Pending`, in a small field of the task header: a [`WaitCell`]. Futures from other crates
 //! say nothing, and their tasks show as `unknown`.
 //!
-//! A waiting future does not find its task's header: it records into one word per thread
-//! (a [`WaitCell`] the executor keeps in a thread-local), which the loop takes after each
-//! poll (leaving it empty) and keeps in the task's header when the poll returned `Pending`. A record is
-//! then a thread-local read and a store, and a task polled again that waits on something
+//! A waiting future does not find its task's header: it records into one word of the
+//! running loop (a [`WaitCell`] the executor finds through its thread-local current-loop
+//! pointer), which the loop takes after each poll (leaving it empty) and keeps in the task's
+//! header when the poll returned `Pending`. A record is then a call, a thread-local read and a
+//! store, and a task polled again that waits on something
 //! foreign simply gets an empty record. When one poll waits on several things (a `timeout`
 //! around a `Queue.get`, a `gather`), the first record is kept and the others are counted:
 //! `Queue.get, +1 more`.

@@ -18,9 +18,8 @@ use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::Instant;
 
-use handloop_debug::{Heartbeat, WaitCell};
+use handloop_debug::{Heartbeat, PackedWait, WaitCell};
 
-use crate::context;
 use crate::debug::{LoopDebug, LoopView};
 use crate::driver::Unparker;
 use crate::live::LiveTasks;
@@ -63,6 +62,10 @@ pub(crate) struct Core {
     heartbeat: Option<Arc<Heartbeat>>,
     /// How a task dump reads the loop's clock (the driver's `dump_clock`).
     dump_clock: Option<fn() -> Option<Instant>>,
+    /// What the poll running now waits on: recorded into by waiting futures
+    /// (`debug::record_waiting`, which finds the loop through `context`), taken after each
+    /// poll and kept in the task's header if the poll returned `Pending`.
+    pub(crate) waiting: WaitCell,
 }
 
 impl Core {
@@ -84,6 +87,7 @@ impl Core {
             heartbeat: debug.as_ref().map(|debug| debug.heartbeat()),
             debug,
             dump_clock,
+            waiting: WaitCell::new(),
         }
     }
 
@@ -92,6 +96,15 @@ impl Core {
         self.dump_clock
             .and_then(|clock| clock())
             .unwrap_or_else(Instant::now)
+    }
+
+    /// Records what the task being polled waits on (nothing between polls: a callback's
+    /// record must not land on the next task).
+    #[inline]
+    pub(crate) fn record_waiting(&self, what: PackedWait) {
+        if self.current.get().is_some() {
+            self.waiting.record_packed(what);
+        }
     }
 
     /// The debug state, when debug mode or tracing is on.
@@ -292,7 +305,7 @@ impl Core {
         let polled = poll();
         self.current.set(None);
         // What the poll waited on, for the task dump (see `debug::record_waiting`).
-        let waiting = context::with_waiting(WaitCell::take);
+        let waiting = self.waiting.take();
         if polled != Polled::Pending {
             return Some((task, polled));
         }

@@ -5,9 +5,9 @@
 //! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
 //! all), with debug mode (per poll, one store into the heartbeat and nothing else), and with a
 //! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
-//! construction: waiting futures record what they wait on in one word per thread (a
-//! thread-local read and a store per `Pending`), which the loop clears before each poll and
-//! copies into the task's header when the poll returns `Pending`; and the deadlock check runs only
+//! construction: waiting futures record what they wait on in one word of the running loop (a
+//! call, a thread-local read and a store per `Pending`), which the loop takes after each poll and
+//! keeps in the task's header when the poll returns `Pending`; and the deadlock check runs only
 //! when the loop is about to wait with nothing ready and nothing its driver watches.
 
 use std::cell::{Cell, RefCell};
@@ -87,8 +87,8 @@ impl DebugOptions {
 }
 
 /// Records what the running task waits on, for the task dump. handloop's own waiting
-/// futures call it when they return `Pending`. Outside a loop's task it has no effect: the
-/// thread's word it writes is cleared before the next poll reads it.
+/// futures call it when they return `Pending`. Outside a task's poll (no loop on the thread,
+/// or a callback between polls) it has no effect.
 ///
 /// ```
 /// use std::future::poll_fn;
@@ -107,7 +107,7 @@ impl DebugOptions {
 /// ```
 #[inline]
 pub fn record_waiting(what: WaitingOn) {
-    context::with_waiting(|cell| cell.record(what));
+    context::record_waiting(what.pack());
 }
 
 /// Runs `poll` (a future's poll of the futures it is built on) and, if it returns
@@ -134,10 +134,12 @@ pub fn record_waiting(what: WaitingOn) {
 /// });
 /// ```
 pub fn record_waiting_as<T>(what: WaitingOn, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
-    let saved = context::with_waiting(|cell| cell.save());
+    let saved = context::with_core(|core| core.waiting.save());
     let polled = poll();
     if polled.is_pending() {
-        context::with_waiting(|cell| cell.restore(saved));
+        if let Some(saved) = saved {
+            context::with_core(|core| core.waiting.restore(saved));
+        }
         record_waiting(what);
     }
     polled

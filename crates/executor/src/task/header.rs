@@ -286,7 +286,7 @@ pub(crate) struct Header {
     /// Who to wake when the task completes (the awaiting `JoinHandle`'s waker).
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// What the task's last poll waited on, as handloop's own waiting futures recorded it
-    /// (copied from the thread's waiting record when the poll returned `Pending`).
+    /// (copied from the loop's waiting record when the poll returned `Pending`).
     pub(crate) waiting: WaitCell,
 }
 
