@@ -22,51 +22,28 @@ loom::thread_local! {
     static CURRENT: Cell<*const Core> = Cell::new(ptr::null());
 }
 
-/// The loop running on this thread (null if none), read where this crate is compiled.
-///
-/// Never inlined, on purpose: `thread_local!`'s `with` reaches the variable through a
-/// function pointer, which the compiler sees through only inside this crate. Generic code
-/// (`spawn::<F>`, a task's drop, a `JoinHandle<T>`, the channel's futures) is compiled in
-/// the crate that uses it, where an inlined read is an indirect call and ~30 instructions;
-/// through this function it is a call, a thread-local load and a return.
-#[inline(never)]
-fn current() -> *const Core {
-    CURRENT.with(Cell::get)
-}
-
 /// Records what the task being polled on this thread waits on (nothing if no loop runs
-/// here, or between polls); see `debug::record_waiting`. Not inlined, like [`current`].
+/// here, or between polls); see `debug::record_waiting`.
+///
+/// Never inlined, on purpose: it is called from generic code (a `Receiver<T>`'s poll, a
+/// queue's `get`), which is compiled in the crate that uses it, and there `thread_local!`'s
+/// `with` reached the variable through the `LocalKey`'s function pointer, ~30 instructions a
+/// record; compiled here, the read is one thread-local load.
 #[inline(never)]
 pub(crate) fn record_waiting(what: PackedWait) {
-    with_core_here(|core| core.record_waiting(what));
+    with_core(|core| core.record_waiting(what));
 }
 
 /// Runs `f` with the loop running on this thread, if any. The borrow cannot outlive the
 /// call, and the loop cannot go away during it (see [`Enter`]).
 #[inline]
 pub(crate) fn with_core<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    // SAFETY: see `core_ref`.
-    unsafe { core_ref(current()) }.map(f)
-}
-
-/// [`with_core`] with the thread-local read inlined: only for code of this crate that is
-/// not generic (the waker's functions, `record_waiting`), where that read is one load.
-#[inline(always)]
-pub(crate) fn with_core_here<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    // SAFETY: see `core_ref`.
-    unsafe { core_ref(CURRENT.with(Cell::get)) }.map(f)
-}
-
-/// # Safety
-/// `core` was read from `CURRENT` on this thread, and the borrow does not outlive the
-/// caller's call: CURRENT is non-null only between `Enter::new` and its drop, and the
-/// `Core` it points to outlives that (see `Enter::new`'s contract); the caller cannot end it
-/// early: `block_on` and the loop's drop, which hold the `Enter`, are on this thread's stack
-/// below the caller.
-#[inline(always)]
-unsafe fn core_ref<'a>(core: *const Core) -> Option<&'a Core> {
-    // SAFETY: the caller's promise.
-    unsafe { core.as_ref() }
+    let core = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is non-null only between `Enter::new` and its drop, and the `Core`
+    // it points to outlives that (see `Enter::new`'s contract); `f` cannot end it early:
+    // `block_on` and the loop's drop, which hold the `Enter`, are on this thread's stack
+    // below this call.
+    unsafe { core.as_ref() }.map(f)
 }
 
 /// Whether an event loop is running on this thread.
@@ -75,7 +52,7 @@ pub fn in_event_loop() -> bool {
 }
 
 /// Makes a core this thread's current loop until dropped, and starts it with an empty waiting
-/// record (a future polled outside a task's poll, by a callback, may have recorded).
+/// record, whatever an earlier run of the loop left there.
 pub(crate) struct Enter {
     previous: *const Core,
 }

@@ -98,8 +98,8 @@ impl Core {
             .unwrap_or_else(Instant::now)
     }
 
-    /// Records what the task being polled waits on (nothing between polls: a callback's
-    /// record must not land on the next task).
+    /// Records what the task being polled waits on (nothing between polls: a record made
+    /// by a destructor or a wake the loop runs there must not land on the next task).
     #[inline]
     pub(crate) fn record_waiting(&self, what: PackedWait) {
         if self.current.get().is_some() {

@@ -88,7 +88,8 @@ impl DebugOptions {
 
 /// Records what the running task waits on, for the task dump. handloop's own waiting
 /// futures call it when they return `Pending`. Outside a task's poll (no loop on the thread,
-/// or a callback between polls) it has no effect.
+/// or code the loop runs between polls, such as an unwanted output's destructor) it has no
+/// effect.
 ///
 /// ```
 /// use std::future::poll_fn;

@@ -326,6 +326,29 @@ fn a_record_belongs_to_the_poll_that_made_it() {
 }
 
 #[test]
+fn a_record_made_between_polls_reaches_no_task() {
+    // A detached task's output is dropped when the task completes, after its poll: a record
+    // its destructor makes belongs to no poll.
+    struct RecordsOnDrop;
+    impl Drop for RecordsOnDrop {
+        fn drop(&mut self) {
+            record_waiting(WaitingOn::Event);
+        }
+    }
+    EventLoop::new().block_on(async {
+        drop(spawn(async { RecordsOnDrop }));
+        let task = spawn(pending::<()>()); // polled next, records nothing
+        yield_now().await;
+        let dump = dump(None);
+        assert_eq!(
+            dump.waiting_on_text(dump.task(task.id().as_u64()).unwrap()),
+            "unknown"
+        );
+        task.abort();
+    });
+}
+
+#[test]
 fn a_running_task_shows_no_wait_from_its_previous_poll() {
     EventLoop::new().block_on(async {
         let seen: Rc<RefCell<Option<Option<WaitingOn>>>> = Rc::default();

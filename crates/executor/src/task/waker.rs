@@ -85,7 +85,7 @@ impl<'a> LentWaker<'a> {
 unsafe fn on_own_loop(task: TaskPtr, f: impl FnOnce(&crate::core::Core)) -> bool {
     // SAFETY: the caller's reference keeps the task alive; the pointer is read, not kept.
     let shared = unsafe { task.cross() }.shared_ptr();
-    context::with_core_here(|core| {
+    context::with_core(|core| {
         if core.is(shared) {
             f(core);
             true
