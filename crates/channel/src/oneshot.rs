@@ -18,52 +18,65 @@
 //! The queue needs a lock because any number of tasks touch its state. A oneshot has
 //! exactly two parties and each does one thing once, so one atomic word is enough to say
 //! who may touch the two cells (the value, the receiver's waker) and who frees the
-//! allocation they live in. Three flag bits and a count:
+//! allocation they live in. Five flag bits and a count:
 //!
 //! * `COMPLETE`: the sender is done (`send` wrote the value first; a dropped sender did
 //!   not). Before it is set, the value cell is the sender's; after, the receiver's.
 //! * `RX_WAKER`: the receiver's waker is in its cell, for the sender to wake. While it is
 //!   clear the waker cell is the receiver's alone. While it is set the receiver does not
 //!   touch the cell (it remembers which waker it left there, to tell whether a later poll
-//!   comes from the same task), and the sender that sets `COMPLETE` over it owns the cell
-//!   from then on: it takes the waker out and wakes it. To change its waker the receiver
-//!   first clears the bit, and if `COMPLETE` was already set it leaves the cell alone,
-//!   since the sender is taking the waker.
+//!   comes from the same task), and the sender that sets `COMPLETE` over it owns the
+//!   waker from then on: it takes it and wakes it. To change its waker the receiver first
+//!   clears the bit, and if `COMPLETE` was already set it leaves the cell alone, since
+//!   the sender has taken (or is taking) the waker.
+//! * `WAKER_TAKEN`: the sender took the waker with the same step that set `COMPLETE` (see
+//!   below): the cell still shows it, but it is the sender's, not the cell's.
+//! * `REPLACED`: the receiver has taken its waker back at least once, to leave another.
+//!   It is never cleared again.
 //! * `CLOSED`: the receiver was dropped before it had its answer. A `send` that finds it
 //!   set takes its value back.
 //! * the count, in the bits above the flags: how many halves still hold the allocation.
 //!   It starts at 2, and each half takes 1 off once, as the last thing it does. The half
 //!   that takes it to 0 frees the allocation.
 //!
-//! Each flag has one writer (the sender sets `COMPLETE`, the receiver sets `CLOSED` and
-//! sets and clears `RX_WAKER`), which always knows the bit's value before it changes it.
-//! So a flag is set by adding it and cleared by subtracting it: a `fetch_add` is one
-//! instruction on x86, where a `fetch_or` whose result is read is a compare-exchange loop.
+//! Each flag has one writer (the sender sets `COMPLETE` and `WAKER_TAKEN`, the receiver
+//! sets `CLOSED` and `REPLACED` and sets and clears `RX_WAKER`), which always knows the
+//! bit's value before it changes it. So a flag is set by adding it and cleared by
+//! subtracting it: a `fetch_add` is one instruction on x86, where a `fetch_or` whose result
+//! is read is a compare-exchange loop.
 //!
-//! ## A release that usually costs no atomic read-modify-write
+//! ## Sending costs one atomic read-modify-write, and letting go usually none
 //!
-//! An atomic read-modify-write (a `fetch_or`, a `compare_exchange`) costs several
+//! An atomic read-modify-write (a `fetch_add`, a `compare_exchange`) costs several
 //! nanoseconds even with no other thread around, which is more than the rest of a
 //! oneshot's work. So each half avoids them where it can:
 //!
+//! * **Send and let go at once.** `send` sets `COMPLETE` and takes the sender's 1 off the
+//!   count in a single `compare_exchange`: after that, the sender never touches the
+//!   allocation again. If the receiver is waiting, the sender needs its waker, and
+//!   cannot read it after letting go; so it reads the waker's two words *before* that
+//!   step (the cell is made of two atomics, so reading while the receiver might write is
+//!   no data race), and sets `WAKER_TAKEN` in the same step. The step only succeeds if the
+//!   state word is still the one the sender read: the receiver has not taken its waker
+//!   back meanwhile, so the waker read is the one the receiver left, and it is now the
+//!   sender's. A state word with `RX_WAKER` set could come back after the receiver took
+//!   its waker back and left another (the same word, another waker), but not with
+//!   `REPLACED` clear: the sender takes this path only while `REPLACED` is clear. A
+//!   receiver that changes tasks is rare; then the sender sets `COMPLETE`, takes the
+//!   waker out, and lets go in a second step.
 //! * **Load first.** A half about to let go first *loads* the word. A count of 1 can
 //!   only be its own (the other half has already let go, for good), so it frees the
 //!   allocation with no read-modify-write. Only when the count is 2 does it subtract,
 //!   and then whichever half's subtraction leaves 0 frees.
-//! * **Send and let go at once.** When the receiver is not waiting (no waker to wake),
-//!   `send` sets `COMPLETE` and takes the sender's 1 off the count in a single
-//!   `compare_exchange`: after that, the sender never touches the allocation again.
-//!   When the receiver does wait, the sender must take its waker out after setting
-//!   `COMPLETE`, so it lets go only after that (and wakes it last, with the waker it
-//!   took: a wake by value, which costs the executor less than a wake by reference and
-//!   a drop).
 //!
-//! A send to a receiver that is not yet waiting costs one read-modify-write in all (the
-//! receiver's read and its release are loads). A send to a waiting receiver costs three:
-//! the receiver storing its waker, the sender completing, the sender letting go. (An
-//! `Arc` would add four: a clone, two drops and the weak count.) `tests/loom.rs` checks
-//! every interleaving of the two halves, including who frees; Miri checks that the
-//! allocation is freed exactly once.
+//! A request answered through a oneshot costs two read-modify-writes in all when the
+//! receiver waits (the receiver leaving its waker, the sender's one step; the receiver's
+//! read and its release are loads), and one when the answer comes first. (An `Arc` would
+//! add four: a clone, two drops and the weak count.) The sender wakes the receiver last,
+//! with the waker it took: a wake by value, which costs the executor less than a wake by
+//! reference and a drop. `tests/loom.rs` checks every interleaving of the two halves,
+//! including who frees and who drops the waker; Miri checks that the allocation is freed
+//! exactly once.
 //!
 //! The half that frees the allocation gives its memory to the thread it runs on, which
 //! keeps a few thousand such blocks per size for its next `channel()` (`recycle.rs`):
@@ -80,17 +93,22 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, RawWakerVTable, Waker};
 
 use crate::recycle;
-use crate::sync::{AtomicUsize, RawCell};
+use crate::sync::{AtomicPtr, AtomicUsize, RawCell};
 use crate::waiting::{WaitingOn, waiting_on};
 
 /// The sender is done: it sent a value (in the value cell) or was dropped without one.
-const COMPLETE: usize = 0b001;
+const COMPLETE: usize = 0b00001;
 /// The receiver's waker is in its cell, for the sender to wake.
-const RX_WAKER: usize = 0b010;
+const RX_WAKER: usize = 0b00010;
 /// The receiver was dropped before it had its answer.
-const CLOSED: usize = 0b100;
+const CLOSED: usize = 0b00100;
+/// The sender took the waker in the step that set `COMPLETE`: what the cell shows is not
+/// the cell's any more.
+const WAKER_TAKEN: usize = 0b01000;
+/// The receiver took its waker back at least once (to leave another); never cleared.
+const REPLACED: usize = 0b10000;
 /// One half holding the allocation; the count lives in the bits above the flags.
-const REF_ONE: usize = 0b1000;
+const REF_ONE: usize = 0b100000;
 /// The bits of the count.
 const REF_MASK: usize = !(REF_ONE - 1);
 
@@ -102,7 +120,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         shared.write(Shared {
             state: AtomicUsize::new(2 * REF_ONE),
             value: RawCell::new(None),
-            waker: RawCell::new(None),
+            waker: WakerCell::new(),
             #[cfg(loom)]
             _leak_check: loom::alloc::Track::new(()),
         })
@@ -128,10 +146,105 @@ struct Shared<T> {
     state: AtomicUsize,
     value: RawCell<Option<T>>,
     /// The receiver's task, while it waits.
-    waker: RawCell<Option<Waker>>,
+    waker: WakerCell,
     /// Under loom, reports the allocation if no half frees it.
     #[cfg(loom)]
     _leak_check: loom::alloc::Track<()>,
+}
+
+impl<T> Drop for Shared<T> {
+    /// The last half lets go: a waker left in the cell is the cell's to drop, unless the
+    /// sender took it (the value cell drops itself).
+    fn drop(&mut self) {
+        // Relaxed: the half that frees saw the other's release (`release` loads or
+        // subtracts with Acquire), and no one else is left.
+        if self.state.load(Relaxed) & WAKER_TAKEN == 0 {
+            // SAFETY: no one else holds the allocation, and the waker in the cell, if any,
+            // was not taken by the sender: it is ours to drop.
+            drop(unsafe { self.waker.take() });
+        }
+    }
+}
+
+/// The receiver's waker, as its two words (its data and vtable pointers) in two atomics,
+/// so that the sender may read them while the receiver might be replacing them: a read
+/// that the state word then shows to be stale is simply not used. Who owns the waker in
+/// it is the state word's to say; the cell only holds the words (a null vtable: empty).
+struct WakerCell {
+    data: AtomicPtr<()>,
+    vtable: AtomicPtr<RawWakerVTable>,
+}
+
+/// A waker's two words, read from a [`WakerCell`]: not a waker until its reader knows it
+/// owns the waker they describe.
+#[derive(Clone, Copy)]
+struct WakerWords {
+    data: *const (),
+    vtable: *const RawWakerVTable,
+}
+
+impl WakerWords {
+    /// The waker these words describe.
+    ///
+    /// # Safety
+    /// They were read from a cell that held a waker (not empty), and the caller owns that
+    /// waker now (no one else will use or drop it).
+    unsafe fn into_waker(self) -> Waker {
+        // SAFETY: the words of a `Waker` that was put in the cell with `put` and forgotten
+        // there (its vtable is a `&'static`); the caller owns it, so it is rebuilt once.
+        unsafe { Waker::new(self.data, &*self.vtable) }
+    }
+}
+
+impl WakerCell {
+    fn new() -> WakerCell {
+        WakerCell {
+            data: AtomicPtr::new(ptr::null_mut()),
+            vtable: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// The words in the cell (an empty cell reads a null vtable). Relaxed: whoever uses
+    /// them learned from the state word, with Acquire, that the receiver left them.
+    #[inline]
+    fn read(&self) -> WakerWords {
+        WakerWords {
+            data: self.data.load(Relaxed),
+            vtable: self.vtable.load(Relaxed),
+        }
+    }
+
+    /// Puts `waker` in, giving back the waker that was there.
+    ///
+    /// # Safety
+    /// The cell is the caller's (the receiver's, while `RX_WAKER` is clear and the sender
+    /// has not completed), and so is any waker in it.
+    #[inline]
+    unsafe fn put(&self, waker: Waker) -> Option<Waker> {
+        // SAFETY: the caller's promise.
+        let old = unsafe { self.take() };
+        let waker = std::mem::ManuallyDrop::new(waker);
+        // Relaxed: the receiver publishes them with the Release of setting `RX_WAKER`.
+        self.data.store(waker.data().cast_mut(), Relaxed);
+        self.vtable
+            .store(ptr::from_ref(waker.vtable()).cast_mut(), Relaxed);
+        old
+    }
+
+    /// Takes the waker out, leaving the cell empty.
+    ///
+    /// # Safety
+    /// The cell is the caller's, and so is any waker in it.
+    #[inline]
+    unsafe fn take(&self) -> Option<Waker> {
+        let words = self.read();
+        if words.vtable.is_null() {
+            return None;
+        }
+        self.vtable.store(ptr::null_mut(), Relaxed);
+        // SAFETY: not empty, and the waker is the caller's.
+        Some(unsafe { words.into_waker() })
+    }
 }
 
 // As with the queue's lock: a panic (in a waker's `clone` or `will_wake`) can happen only
@@ -140,13 +253,14 @@ struct Shared<T> {
 impl<T> std::panic::RefUnwindSafe for Shared<T> {}
 impl<T> std::panic::UnwindSafe for Shared<T> {}
 
-/// Lets go of the allocation: the last thing a half does with it (see "A release that
-/// usually costs no atomic read-modify-write" in the module documentation).
+/// Lets go of the allocation: the last thing a half does with it (see "Load first" in the
+/// module documentation). Inlined: the receiver lets go once per answer.
 ///
 /// # Safety
 ///
 /// `shared` came from [`channel`], and the caller is a half that has not let go yet and
 /// never touches the allocation again.
+#[inline]
 unsafe fn release<T>(shared: NonNull<Shared<T>>) {
     // SAFETY: we still hold our count, so the allocation is alive.
     let state = unsafe { shared.as_ref() }.state.load(Acquire);
@@ -257,51 +371,20 @@ impl<T> Sender<T> {
     /// ```
     #[inline]
     pub fn send(self, value: T) -> Result<(), T> {
-        let this = std::mem::ManuallyDrop::new(self); // `send` lets go itself, below
+        let this = std::mem::ManuallyDrop::new(self); // `complete` lets go itself, below
         let shared = this.shared();
         // SAFETY: `COMPLETE` is not set (only we set it, and we are here once), so the
         // value cell is ours.
         shared.value.with_mut(|cell| unsafe { *cell = Some(value) });
-        let mut state = shared.state.load(Relaxed);
-        // The receiver is not waiting: complete and let go in one step (Release: the
-        // receiver that sees `COMPLETE` sees the value).
-        while state & (RX_WAKER | CLOSED) == 0 {
-            match shared.state.compare_exchange_weak(
-                state,
-                (state | COMPLETE) - REF_ONE,
-                AcqRel,
-                Relaxed,
-            ) {
-                // We let go: the allocation may already be freed by the receiver.
-                Ok(_) => return Ok(()),
-                Err(now) => state = now,
-            }
-        }
-        // The receiver is waiting, or gone.
-        // (An addition sets the bit: it is clear, since only we set it. Unlike a `fetch_or`
-        // whose result is read, `fetch_add` is one instruction on x86, not a loop.)
-        let state = shared.state.fetch_add(COMPLETE, AcqRel);
-        let result = if state & CLOSED != 0 {
-            // The receiver went away first; it saw no `COMPLETE`, so it did not touch the
-            // value cell and never will: the value is still ours to give back.
-            // SAFETY: as just said, no one else touches the value cell any more.
-            let value = shared.value.with_mut(|cell| unsafe { (*cell).take() });
-            Err(value.expect("the value we just stored"))
-        } else {
-            // `RX_WAKER` may have been cleared since our load: the receiver is changing
-            // its waker, and will see `COMPLETE` when it sets the bit again.
-            if state & RX_WAKER != 0 {
-                let waker = take_receivers_waker(shared);
-                // SAFETY: we are the sender, we have not let go, and we are done.
-                unsafe { release(this.shared) };
-                wake(waker);
-                return Ok(());
-            }
-            Ok(())
-        };
         // SAFETY: we are the sender, we have not let go, and we are done.
-        unsafe { release(this.shared) };
-        result
+        match unsafe { complete(this.shared) } {
+            Ok(waker) => {
+                wake(waker);
+                Ok(())
+            }
+            // SAFETY: we are the sender, and `complete` did not let go.
+            Err(ReceiverGone) => Err(unsafe { take_back(this.shared) }),
+        }
     }
 
     /// Whether the receiver was dropped: a `send` would fail.
@@ -310,13 +393,113 @@ impl<T> Sender<T> {
     }
 }
 
-/// Takes the receiver's waker out of its cell, after setting `COMPLETE` over a set
-/// `RX_WAKER` and before letting go.
-fn take_receivers_waker<T>(shared: &Shared<T>) -> Option<Waker> {
-    // SAFETY: `RX_WAKER` was set when we set `COMPLETE`, so the cell is ours: the receiver
-    // does not touch it while the bit is set, and one that clears the bit to change its
-    // waker sees `COMPLETE` and leaves the cell alone.
-    shared.waker.with_mut(|waker| unsafe { (*waker).take() })
+/// `complete` found the receiver gone: the sender still holds the allocation, and the
+/// value cell is its own again.
+struct ReceiverGone;
+
+/// The sender is done (it sent, or it is dropped): sets `COMPLETE` and lets go of the
+/// allocation in one step, and returns the waiting receiver's waker, for the caller to
+/// wake (see "Sending costs one atomic read-modify-write" in the module documentation).
+/// If the receiver was dropped first, it does neither: the caller gives back the value and
+/// lets go.
+///
+/// # Safety
+/// `shared` came from [`channel`], and the caller is the sender, has not let go, and only
+/// touches the allocation again (the value cell, then [`release`]) if this returns
+/// `Err(ReceiverGone)`.
+#[inline(always)]
+unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, ReceiverGone> {
+    // SAFETY: we still hold our count, so the allocation is alive (until the step below).
+    let cell = unsafe { shared.as_ref() };
+    // Acquire: if `RX_WAKER` is set, we see the waker the receiver left in its cell.
+    let mut state = cell.state.load(Acquire);
+    loop {
+        if state & CLOSED != 0 {
+            return Err(ReceiverGone);
+        }
+        let (next, words) = if state & RX_WAKER == 0 {
+            // The receiver is not waiting: nothing to take.
+            ((state | COMPLETE) - REF_ONE, None)
+        } else if state & REPLACED == 0 {
+            // It waits with the one waker it ever left: read it now, ours if the step
+            // below finds the word unchanged (then the receiver has not taken it back).
+            (
+                (state | COMPLETE | WAKER_TAKEN) - REF_ONE,
+                Some(cell.waker.read()),
+            )
+        } else {
+            // SAFETY: the caller's promise, passed on.
+            return unsafe { complete_then_let_go(shared) };
+        };
+        // Release: the receiver that sees `COMPLETE` sees the value, and a half that sees
+        // our count gone sees that we are done with the allocation.
+        match cell
+            .state
+            .compare_exchange_weak(state, next, AcqRel, Acquire)
+        {
+            // We let go: the allocation may already be freed by the receiver.
+            // SAFETY: the state word was unchanged since we read the words, with
+            // `RX_WAKER` set and `REPLACED` clear: they are the waker the receiver left,
+            // which it cannot take back now that `COMPLETE` is set (`WAKER_TAKEN` tells the
+            // half that frees not to drop it). It is ours.
+            Ok(_) => return Ok(words.map(|words| unsafe { words.into_waker() })),
+            Err(now) => state = now,
+        }
+    }
+}
+
+/// `send` found the receiver gone: takes the value back and lets go. Out of line, to keep
+/// `send` small enough to inline.
+///
+/// # Safety
+/// The caller is the sender, which stored its value and has not let go, and `complete`
+/// returned `Err(ReceiverGone)`.
+#[cold]
+#[inline(never)]
+unsafe fn take_back<T>(shared: NonNull<Shared<T>>) -> T {
+    // The receiver went away first; it saw no `COMPLETE`, so it did not touch the value
+    // cell and never will: the value is still ours to give back.
+    // SAFETY: as just said, no one else touches the value cell any more; we still hold our
+    // count.
+    let value = unsafe { shared.as_ref() }
+        .value
+        .with_mut(|cell| unsafe { (*cell).take() });
+    // SAFETY: we are the sender, we have not let go, and we are done.
+    unsafe { release(shared) };
+    value.expect("the value we just stored")
+}
+
+/// `complete` for a receiver that replaced its waker: set `COMPLETE`, take the waker if it
+/// is in its cell, then let go (two read-modify-writes).
+///
+/// # Safety
+/// As for [`complete`].
+#[cold]
+#[inline(never)]
+unsafe fn complete_then_let_go<T>(
+    shared: NonNull<Shared<T>>,
+) -> Result<Option<Waker>, ReceiverGone> {
+    // SAFETY: we still hold our count.
+    let cell = unsafe { shared.as_ref() };
+    // (Sets the bit, which is clear: only we set it. Unlike a `fetch_or` whose result is
+    // read, `fetch_add` is one instruction on x86, not a loop.)
+    let state = cell.state.fetch_add(COMPLETE, AcqRel);
+    if state & CLOSED != 0 {
+        return Err(ReceiverGone);
+    }
+    let waker = if state & RX_WAKER != 0 {
+        // SAFETY: `RX_WAKER` was set when we set `COMPLETE`, so the waker is ours: the
+        // receiver does not touch the cell while the bit is set, and one that clears the
+        // bit to change its waker sees `COMPLETE` and leaves the cell alone.
+        unsafe { cell.waker.take() }
+    } else {
+        // The receiver is changing its waker: it will see `COMPLETE` when it sets
+        // `RX_WAKER` again, and leave that waker in the cell, to be dropped with it.
+        None
+    };
+    // SAFETY: we are the sender, we have not let go, and we are done.
+    unsafe { release(shared) };
+    Ok(waker)
 }
 
 /// Wakes the receiver with the waker taken from its cell, once the sender has let go:
@@ -331,18 +514,13 @@ fn wake(waker: Option<Waker>) {
 impl<T> Drop for Sender<T> {
     /// Dropped without sending: complete with no value, waking a waiting receiver.
     fn drop(&mut self) {
-        let shared = self.shared();
-        // Sets the bit, which only the sender sets (see `send`).
-        let state = shared.state.fetch_add(COMPLETE, AcqRel);
-        let waker = if state & (RX_WAKER | CLOSED) == RX_WAKER {
-            take_receivers_waker(shared)
-        } else {
-            None
-        };
-        // SAFETY: we are the sender, we have not let go (`send` does not run `Drop`),
-        // and we are done.
-        unsafe { release(self.shared) };
-        wake(waker);
+        // SAFETY: we are the sender, we have not let go (`send` does not run `Drop`), and
+        // we are done.
+        match unsafe { complete(self.shared) } {
+            Ok(waker) => wake(waker),
+            // SAFETY: as above; `complete` did not let go.
+            Err(ReceiverGone) => unsafe { release(self.shared) },
+        }
     }
 }
 
@@ -356,9 +534,9 @@ impl<T> Receiver<T> {
 impl<T> Future for Receiver<T> {
     type Output = Result<T, RecvError>;
 
-    /// The answer is there (the common case for a woken receiver): one load, inlined into
-    /// the awaiting task. Waiting is out of line.
-    #[inline]
+    /// The answer is there (the common case for a woken receiver): one load. Always
+    /// inlined into the awaiting task, with `poll_waiting` (see there).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         assert!(!this.done, "oneshot::Receiver polled after it completed");
@@ -386,8 +564,10 @@ impl<T> Receiver<T> {
     }
 
     /// No answer at our load of `state`: leave our waker for the sender (once per task:
-    /// a task polling us again finds its waker already there).
-    #[inline(never)]
+    /// a task polling us again finds its waker already there). Inlined with `poll`: a
+    /// receiver that is awaited before its answer comes (a request's reply) waits once per
+    /// answer, and a call would save and restore the task's registers around it.
+    #[inline]
     fn poll_waiting(&mut self, state: usize, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
         let mut state = state;
         if let Some(registered) = self.registered {
@@ -398,10 +578,15 @@ impl<T> Receiver<T> {
                 return Poll::Pending;
             }
             // Another waker: take the cell back first, unless the sender completes before
-            // (then the cell is the sender's, which is taking the old waker out).
-            // (Clears the bit, which is set: only we set and clear it. See `send` for why
-            // an addition or subtraction rather than `fetch_and`/`fetch_or`.)
-            state = self.shared().state.fetch_sub(RX_WAKER, AcqRel);
+            // (then the waker is the sender's). Marks `REPLACED`, which tells the sender to
+            // take the waker in a step of its own from now on (see `complete`).
+            // (Clears `RX_WAKER`, which is set, and sets `REPLACED` unless it already is:
+            // only we write both. See `complete_then_let_go` for why an addition.)
+            let replaced = if state & REPLACED == 0 { REPLACED } else { 0 };
+            state = self
+                .shared()
+                .state
+                .fetch_add(replaced.wrapping_sub(RX_WAKER), AcqRel);
             self.registered = None;
         }
         if state & COMPLETE == 0 {
@@ -409,9 +594,10 @@ impl<T> Receiver<T> {
             let id = WakerId::of(&waker);
             let shared = self.shared();
             // SAFETY: `RX_WAKER` is clear (never set, or cleared just above before the
-            // sender completed), so the waker cell is ours alone. The waker it replaces
-            // is dropped here: we run the task that owns it, and no one waits on us.
-            shared.waker.with_mut(|cell| unsafe { *cell = Some(waker) });
+            // sender completed), so the waker cell is ours alone, with the waker in it.
+            let replaced = unsafe { shared.waker.put(waker) };
+            // Dropped here: we run the task that owns it, and no one waits on us.
+            drop(replaced);
             // Release: the sender that sees `RX_WAKER` sees the waker.
             // (Sets the bit, which is clear.)
             state = shared.state.fetch_add(RX_WAKER, AcqRel);
@@ -428,20 +614,31 @@ impl<T> Receiver<T> {
 }
 
 impl<T> Drop for Receiver<T> {
+    /// Inlined: a receiver that has its answer only lets go (usually a load and the free).
+    #[inline]
     fn drop(&mut self) {
         if !self.done {
-            let shared = self.shared();
-            // Sets the bit, which only this drop sets (see `send` for why an addition).
-            let state = shared.state.fetch_add(CLOSED, AcqRel);
-            if state & COMPLETE != 0 {
-                // A value already sent is dropped with the receiver, not left to whichever
-                // half happens to free the allocation.
-                // SAFETY: we saw `COMPLETE` before setting `CLOSED`: the cell is ours.
-                drop(shared.value.with_mut(|value| unsafe { (*value).take() }));
-            }
+            self.close();
         }
         // SAFETY: we are the receiver, we have not let go, and we are done.
         unsafe { release(self.shared) };
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Dropped before it had its answer: tell the sender, and drop a value already sent.
+    #[cold]
+    fn close(&mut self) {
+        let shared = self.shared();
+        // Sets the bit, which only this drop sets (see `complete_then_let_go` for why an
+        // addition).
+        let state = shared.state.fetch_add(CLOSED, AcqRel);
+        if state & COMPLETE != 0 {
+            // A value already sent is dropped with the receiver, not left to whichever
+            // half happens to free the allocation.
+            // SAFETY: we saw `COMPLETE` before setting `CLOSED`: the cell is ours.
+            drop(shared.value.with_mut(|value| unsafe { (*value).take() }));
+        }
     }
 }
 

@@ -39,12 +39,12 @@ use loom::cell::UnsafeCell;
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     Arc,
-    atomic::{AtomicBool, AtomicUsize},
+    atomic::{AtomicBool, AtomicPtr, AtomicUsize},
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
 
 /// A spin-then-yield lock around `S`, for critical sections of a few dozen instructions.
 pub(crate) struct Lock<S> {

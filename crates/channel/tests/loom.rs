@@ -7,9 +7,10 @@
 #![cfg(loom)]
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 
 use handloop_channel::{Queue, oneshot};
 use loom::sync::Notify;
@@ -34,6 +35,63 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
         unpark.0.wait();
+    }
+}
+
+/// A waker that counts what is done with it, to check that the oneshot drops every clone
+/// it makes exactly once (whichever half, whichever interleaving) and wakes the right one.
+struct Counted {
+    /// Wakers made: the test's own plus every clone.
+    made: AtomicUsize,
+    /// Wakers dropped, woken by value included.
+    dropped: AtomicUsize,
+    wakes: AtomicUsize,
+}
+
+impl Counted {
+    fn new() -> Arc<Counted> {
+        Arc::new(Counted {
+            made: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            wakes: AtomicUsize::new(0),
+        })
+    }
+
+    /// A waker on these counts; `self` must outlive it (the tests drop every waker first).
+    fn waker(self: &Arc<Self>) -> Waker {
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(
+            |data| {
+                counts(data).made.fetch_add(1, Relaxed);
+                RawWaker::new(data, &VTABLE)
+            },
+            |data| {
+                counts(data).wakes.fetch_add(1, Relaxed);
+                counts(data).dropped.fetch_add(1, Relaxed);
+            },
+            |data| {
+                counts(data).wakes.fetch_add(1, Relaxed);
+            },
+            |data| {
+                counts(data).dropped.fetch_add(1, Relaxed);
+            },
+        );
+        fn counts<'a>(data: *const ()) -> &'a Counted {
+            // SAFETY: the data of a waker made by `Counted::waker`, whose counts outlive it.
+            unsafe { &*data.cast::<Counted>() }
+        }
+        self.made.fetch_add(1, Relaxed);
+        // SAFETY: the vtable's functions only count, through a pointer that stays valid
+        // while the waker lives (see above).
+        unsafe { Waker::from_raw(RawWaker::new(Arc::as_ptr(self).cast(), &VTABLE)) }
+    }
+
+    fn wakes(&self) -> usize {
+        self.wakes.load(Relaxed)
+    }
+
+    /// Every waker made on these counts was dropped exactly once.
+    fn assert_all_dropped(&self) {
+        assert_eq!(self.made.load(Relaxed), self.dropped.load(Relaxed));
     }
 }
 
@@ -212,15 +270,17 @@ fn oneshot_receiver_lets_go_while_the_sender_wakes_it() {
 }
 
 /// A value sent and never received is dropped exactly once, by whichever half lets go
-/// last.
+/// last; so is the waker the receiver left, whether the sender took it or not.
 #[test]
 fn oneshot_unreceived_value_is_dropped_once() {
     loom::model(|| {
         let (tx, mut rx) = oneshot::channel();
         let value = Arc::new(());
+        let counted = Counted::new();
+        let waker = counted.waker();
         // The receiver registers a waker first (or finds nothing), then the send races
         // its drop.
-        let _ = std::pin::Pin::new(&mut rx).poll(&mut Context::from_waker(Waker::noop()));
+        let _ = Pin::new(&mut rx).poll(&mut Context::from_waker(&waker));
         let sender = thread::spawn({
             let value = Arc::clone(&value);
             move || drop(tx.send(value))
@@ -228,5 +288,64 @@ fn oneshot_unreceived_value_is_dropped_once() {
         drop(rx);
         sender.join().unwrap();
         assert_eq!(Arc::strong_count(&value), 1);
+        drop(waker);
+        counted.assert_all_dropped();
+    });
+}
+
+/// The receiver moves from task A to task B and back to A while the sender sends: the
+/// state word then shows a waker in the cell again, but not the one the sender may have
+/// read before, so the sender must not take the words it read (the `REPLACED` flag). The
+/// last waker left is the one woken, once; every waker is dropped exactly once; the
+/// value arrives.
+#[test]
+fn oneshot_receiver_changes_waker_and_back_while_the_sender_sends() {
+    loom::model(|| {
+        let (tx, mut rx) = oneshot::channel();
+        let (a, b) = (Counted::new(), Counted::new());
+        let sender = thread::spawn(move || tx.send(7).unwrap());
+        let mut got = None;
+        for counted in [&a, &b, &a] {
+            let waker = counted.waker();
+            if let Poll::Ready(value) = Pin::new(&mut rx).poll(&mut Context::from_waker(&waker)) {
+                got = Some(value);
+                break;
+            }
+        }
+        sender.join().unwrap();
+        let got = got.unwrap_or_else(|| {
+            // All three polls waited: the sender woke the last waker left, A, once.
+            assert_eq!((a.wakes(), b.wakes()), (1, 0));
+            match Pin::new(&mut rx).poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(value) => value,
+                Poll::Pending => panic!("woken, but no value"),
+            }
+        });
+        assert_eq!(got, Ok(7));
+        drop(rx);
+        a.assert_all_dropped();
+        b.assert_all_dropped();
+    });
+}
+
+/// The sender is dropped without sending while the receiver, which left a waker, is
+/// dropped too: the waker is dropped exactly once, and woken at most once.
+#[test]
+fn oneshot_sender_drop_races_the_receivers_drop_with_a_waker_left() {
+    loom::model(|| {
+        let (tx, mut rx) = oneshot::channel::<u8>();
+        let counted = Counted::new();
+        let waker = counted.waker();
+        assert!(
+            Pin::new(&mut rx)
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        let sender = thread::spawn(move || drop(tx));
+        drop(rx);
+        sender.join().unwrap();
+        drop(waker);
+        counted.assert_all_dropped();
+        assert!(counted.wakes() <= 1);
     });
 }

@@ -49,6 +49,7 @@ impl ReadyQueue {
         self.tail.get()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.head.get().is_none()
     }
