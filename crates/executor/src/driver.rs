@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::park::ParkState;
 use crate::sync::Arc;
+use crate::turns::Turns;
 
 /// What the loop calls once per turn to wait for the outside world.
 ///
@@ -19,7 +20,8 @@ use crate::sync::Arc;
 ///
 /// - `park(Some(Duration::ZERO))` is called on every turn on which tasks are ready: look
 ///   for events (expired timers, readable sockets), wake their tasks, and return without
-///   blocking.
+///   blocking. (A driver that [attaches](Driver::attach) is spared the call while it says
+///   it has nothing to do on busy turns.)
 /// - `park(None)` is called when nothing is ready: block until an event arrives or
 ///   [`Unparker::unpark`] is called, then wake whatever is due.
 /// - `park(Some(d))` blocks for at most `d`.
@@ -36,6 +38,20 @@ pub trait Driver: 'static {
 
     /// A handle that wakes this driver from any thread.
     fn unparker(&self) -> Unparker;
+
+    /// Called once, when the loop is built, before any other call: the loop's [`Turns`],
+    /// for a driver that reads the time once per turn or renews a budget per turn (read
+    /// [`Turns::current`] rather than counting parks, which the loop may skip).
+    ///
+    /// Returns whether the loop may skip this driver's `park(Some(Duration::ZERO))` on
+    /// busy turns while no [`BusyPark`](crate::BusyPark) of `turns` wants them. A driver that returns `true`
+    /// takes a [`BusyPark`](crate::BusyPark) ([`Turns::busy_park`]) and sets it whenever it has work for a
+    /// busy turn, before the loop's next one. The default returns `false`: parked on every
+    /// busy turn. A driver that wraps another returns `true` only if the inner one does.
+    fn attach(&mut self, turns: &Turns) -> bool {
+        let _ = turns;
+        false
+    }
 
     /// Called when [`EventLoop::block_on`](crate::EventLoop::block_on) starts running on
     /// this thread, and when the loop drops its tasks: install any thread-local context
@@ -174,6 +190,12 @@ impl Driver for ThreadPark {
 
     fn unparker(&self) -> Unparker {
         Unparker(Inner::Park(self.state.clone()))
+    }
+
+    /// Busy turns may skip it: its busy park only takes an unpark's token, and a token left
+    /// in place only makes the next real park return at once (a spurious wake).
+    fn attach(&mut self, _turns: &Turns) -> bool {
+        true
     }
 
     /// Nothing: only another thread's unpark ends its park.

@@ -21,6 +21,7 @@ use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
 use crate::task::refs::{LocalRef, Notified};
 use crate::task::waker::LentWaker;
+use crate::turns::Turns;
 
 /// A single-threaded event loop with a FIFO ready queue (asyncio's event loop).
 ///
@@ -35,6 +36,10 @@ use crate::task::waker::LentWaker;
 pub struct EventLoop {
     core: Box<Core>,
     driver: RefCell<Box<dyn Driver>>,
+    /// The turn count, and whether the driver wants its busy-turn park (see `turns.rs`).
+    turns: Turns,
+    /// The driver did not attach: park it on every busy turn.
+    park_every_busy_turn: bool,
     /// How long a virtual-clock loop with nothing to jump to waits for another thread
     /// before it calls a deadlock.
     deadlock_grace: Duration,
@@ -62,12 +67,20 @@ impl EventLoop {
         Ok(EventLoop::build(driver, deadlock_grace, debug))
     }
 
-    fn build(driver: impl Driver, deadlock_grace: Duration, debug: Option<Box<LoopDebug>>) -> Self {
+    fn build(
+        mut driver: impl Driver,
+        deadlock_grace: Duration,
+        debug: Option<Box<LoopDebug>>,
+    ) -> Self {
+        let turns = Turns::new();
+        let attached = driver.attach(&turns);
         let unparker = driver.unparker();
         let dump_clock = driver.dump_clock();
         EventLoop {
             core: Box::new(Core::new(unparker, debug, dump_clock)),
             driver: RefCell::new(Box::new(driver)),
+            turns,
+            park_every_busy_turn: !attached,
             deadlock_grace,
         }
     }
@@ -167,8 +180,14 @@ impl EventLoop {
             if let (true, Some(debug)) = (DEBUG, core.debug()) {
                 debug.turn_ended::<TRACE>(core, || self.driver.borrow().watching());
             }
+            // What the driver does from here on belongs to the next turn.
+            self.turns.advance();
             if core.has_ready() {
-                self.driver.borrow_mut().park(Some(Duration::ZERO));
+                // A busy turn: the driver looks for events without blocking, unless it
+                // said it has none to look for.
+                if self.park_every_busy_turn || self.turns.busy_park_wanted() {
+                    self.driver.borrow_mut().park(Some(Duration::ZERO));
+                }
             } else {
                 self.wait_idle(core);
             }

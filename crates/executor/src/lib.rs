@@ -25,6 +25,7 @@
 //   handle.rs        `Handle`: `call_soon_threadsafe`, spawning from other threads
 //   task/remote.rs   the task a `Handle` spawns, and its `Send` `RemoteJoinHandle`
 //   driver.rs        `Driver`: what the loop does between turns (the timer and I/O hook in)
+//   turns.rs         the turn count a driver shares, and when busy turns may skip it
 //   park.rs          the parking token under `ThreadPark`
 //   context.rs       which loop runs on this thread
 //   remote.rs        the remote queue: what other threads hand the loop
@@ -50,6 +51,7 @@ mod handle;
 mod park;
 mod remote;
 mod sync;
+mod turns;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -62,3 +64,4 @@ pub use event_loop::EventLoop;
 pub use handle::{Handle, LoopClosed};
 pub use soon::{YieldNow, call_soon, yield_now};
 pub use task::{JoinError, JoinHandle, RemoteJoinHandle, spawn};
+pub use turns::{BusyPark, Turns};

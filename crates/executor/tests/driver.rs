@@ -1,6 +1,7 @@
 //! The driver contract seen from the loop: `park(Some(ZERO))` on every turn with work
 //! ready, `park(None)` when idle, wakes issued inside `park` reach the ready queue, and a
-//! turn polls only the tasks that were ready when it began.
+//! turn polls only the tasks that were ready when it began; a driver that attaches is spared
+//! the busy turns it does not want.
 
 mod common;
 
@@ -9,7 +10,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use common::{Gate, Log, count_polls};
-use handloop_executor::{Driver, EventLoop, ThreadPark, Unparker, spawn, yield_now};
+use handloop_executor::{
+    BusyPark, Driver, EventLoop, ThreadPark, Turns, Unparker, spawn, yield_now,
+};
 
 /// Records every park; on the first idle park, opens a gate (an "event arrived").
 struct RecordingDriver {
@@ -149,4 +152,86 @@ fn waking_an_aborted_task_does_nothing() {
         let alive = handloop_executor::task::all_tasks();
         assert_eq!(alive.len(), 1, "only block_on's own future: {alive:?}");
     });
+}
+
+/// Each park with the number of the turn it begins.
+type Parks = Rc<RefCell<Vec<(u64, Option<Duration>)>>>;
+
+/// A driver that attaches: busy turns park it only while its `BusyPark` says so (the test
+/// holds that `BusyPark`, as a timer or a poller would).
+struct AttachingDriver {
+    inner: ThreadPark,
+    parks: Parks,
+    turns: Rc<RefCell<Option<Turns>>>,
+    busy: Rc<RefCell<Option<BusyPark>>>,
+}
+
+impl Driver for AttachingDriver {
+    fn park(&mut self, timeout: Option<Duration>) {
+        let turn = self.turns.borrow().as_ref().unwrap().current();
+        self.parks.borrow_mut().push((turn, timeout));
+        self.inner.park(timeout);
+    }
+
+    fn unparker(&self) -> Unparker {
+        self.inner.unparker()
+    }
+
+    fn attach(&mut self, turns: &Turns) -> bool {
+        *self.busy.borrow_mut() = Some(turns.busy_park());
+        *self.turns.borrow_mut() = Some(turns.clone());
+        true
+    }
+}
+
+#[test]
+fn busy_turns_skip_an_attached_driver_until_it_wants_them() {
+    let parks: Parks = Rc::default();
+    let turns: Rc<RefCell<Option<Turns>>> = Rc::default();
+    let busy: Rc<RefCell<Option<BusyPark>>> = Rc::default();
+    let event_loop = EventLoop::with_driver(AttachingDriver {
+        inner: ThreadPark::new(),
+        parks: Rc::clone(&parks),
+        turns: Rc::clone(&turns),
+        busy: Rc::clone(&busy),
+    });
+    let turn = || turns.borrow().as_ref().unwrap().current();
+    assert_eq!(turn(), 0, "attached when the loop is built");
+    event_loop.block_on(async {
+        // Three busy turns the driver does not want: no park, but the count moves on.
+        for expected in 1..=3 {
+            yield_now().await;
+            assert_eq!(turn(), expected);
+        }
+        assert_eq!(*parks.borrow(), []);
+        // It wants them: every busy turn parks it, numbered with the turn that follows.
+        busy.borrow().as_ref().unwrap().want(true);
+        yield_now().await;
+        yield_now().await;
+        assert_eq!(
+            *parks.borrow(),
+            [(4, Some(Duration::ZERO)), (5, Some(Duration::ZERO))]
+        );
+        busy.borrow().as_ref().unwrap().want(false);
+        yield_now().await;
+        assert_eq!(parks.borrow().len(), 2, "skipped again");
+        // Dropping the BusyPark withdraws a wish it still held.
+        busy.borrow().as_ref().unwrap().want(true);
+        drop(busy.borrow_mut().take());
+        yield_now().await;
+        assert_eq!(parks.borrow().len(), 2, "a dropped BusyPark wants nothing");
+    });
+    assert_eq!(turn(), 7);
+}
+
+#[test]
+fn a_driver_that_does_not_attach_is_parked_on_every_busy_turn() {
+    let log = Log::default();
+    let (event_loop, parks) = recording(None, log);
+    event_loop.block_on(async {
+        for _ in 0..5 {
+            yield_now().await;
+        }
+    });
+    assert_eq!(*parks.borrow(), [Some(Duration::ZERO); 5]);
 }

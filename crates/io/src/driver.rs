@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
-use handloop_executor::{Driver, Unparker, Watching};
+use handloop_executor::{Driver, Turns, Unparker, Watching};
 use mio::{Events, Poll};
 
 use crate::reactor::{self, Reactor, WAKE_TOKEN};
@@ -97,6 +97,15 @@ impl IoDriver {
         self
     }
 
+    /// A busy turn with no task waiting on I/O: the loop may skip our busy turns until one
+    /// waits again.
+    #[inline]
+    fn no_waiters(&self) {
+        if let Some(busy) = self.reactor.busy.get() {
+            busy.want(false);
+        }
+    }
+
     /// A busy turn on which the poller is due: look without blocking.
     #[inline(never)]
     fn poll_busy(&mut self) {
@@ -167,12 +176,15 @@ impl Driver for IoDriver {
     /// busy turn; polling the OS (now and then on a busy turn, or to sleep) is out of line.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
-        self.reactor.next_turn();
+        self.reactor.next_turn_unattached();
         if timeout == Some(Duration::ZERO) {
             // A busy turn: tasks are ready. No syscall unless a task waits on I/O and the
-            // poller has not been asked for `event_interval` turns.
+            // poller has not been asked for `event_interval` turns. (The loop skips this
+            // call altogether while no task waits and the timer has nothing to do.)
             self.busy_turns += 1;
-            if self.busy_turns >= self.event_interval && self.reactor.waiting() > 0 {
+            if self.reactor.waiting() == 0 {
+                self.no_waiters();
+            } else if self.busy_turns >= self.event_interval {
                 self.poll_busy();
             }
             return;
@@ -182,6 +194,13 @@ impl Driver for IoDriver {
 
     fn unparker(&self) -> Unparker {
         Unparker::new(Wake(self.unpark.clone()))
+    }
+
+    /// The coop budget counts the loop's turns, and busy turns skip the poller while no
+    /// task waits on I/O.
+    fn attach(&mut self, turns: &Turns) -> bool {
+        self.reactor.attach(turns);
+        true
     }
 
     fn enter(&self) {

@@ -8,7 +8,8 @@
 //! gone (its fd number and slot perhaps already reused) is recognised and ignored.
 
 use handloop_executor::debug::{WaitingOn, record_waiting, trace_instant};
-use std::cell::{Cell, RefCell};
+use handloop_executor::{BusyPark, Turns};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -30,7 +31,7 @@ const BUDGET: u32 = 128;
 /// The per-task budget of [`BUDGET`] operations, renewed each turn and for each task.
 #[derive(Clone, Copy)]
 struct Coop {
-    turn: u32,
+    turn: u64,
     task: *const (),
     left: u32,
 }
@@ -44,8 +45,14 @@ pub(crate) struct Reactor {
     /// How many wakers are stored across all sources: while it is zero no task waits on
     /// I/O, and a busy loop turn makes no syscall.
     waiting: Cell<usize>,
-    /// Loop turns so far (wrapping): renews the budget.
-    turn: Cell<u32>,
+    /// The loop's turns, once the driver is attached: a new turn renews the budget.
+    turns: OnceCell<Turns>,
+    /// Turns counted by the driver's parks instead, for a driver that was not attached
+    /// (wrapped by a driver that does not pass `attach` on).
+    own_turns: Turns,
+    /// The reactor's wish to be parked on busy turns (once attached): set when a task
+    /// starts waiting on a source, cleared by the driver when none waits.
+    pub(crate) busy: OnceCell<BusyPark>,
     coop: Cell<Coop>,
     /// Events ignored because their source was gone (a test checks the case happens).
     stale_events: Cell<u64>,
@@ -85,7 +92,9 @@ impl Reactor {
             poll: RefCell::new(poll),
             sources: RefCell::new(Slab::default()),
             waiting: Cell::new(0),
-            turn: Cell::new(0),
+            turns: OnceCell::new(),
+            own_turns: Turns::new(),
+            busy: OnceCell::new(),
             coop: Cell::new(Coop {
                 turn: 0,
                 task: std::ptr::null(),
@@ -101,16 +110,29 @@ impl Reactor {
         self.waiting.get()
     }
 
-    /// A new loop turn: every task's budget is renewed.
-    pub(crate) fn next_turn(&self) {
-        self.turn.set(self.turn.get().wrapping_add(1));
+    /// Counts turns with the loop's turn count from now on, and says through `busy`
+    /// whether busy turns must park the driver.
+    pub(crate) fn attach(&self, turns: &Turns) {
+        let busy = turns.busy_park();
+        busy.want(self.waiting() > 0);
+        // (Attached once: a driver belongs to one loop.)
+        let _ = self.busy.set(busy);
+        let _ = self.turns.set(turns.clone());
+    }
+
+    /// A park of a driver that was not attached: a new turn for the budget.
+    #[inline]
+    pub(crate) fn next_turn_unattached(&self) {
+        if self.turns.get().is_none() {
+            self.own_turns.advance();
+        }
     }
 
     /// Spends one unit of the polling task's budget; `false` if it is used up (then the
     /// operation must yield instead).
     fn coop_proceed(&self, cx: &Context<'_>) -> bool {
         let task = cx.waker().data();
-        let turn = self.turn.get();
+        let turn = self.turns.get().unwrap_or(&self.own_turns).current();
         let mut coop = self.coop.get();
         if coop.turn != turn || coop.task != task {
             coop = Coop {
@@ -336,6 +358,10 @@ impl Registration {
         };
         if added {
             self.reactor.waiting.set(self.reactor.waiting.get() + 1);
+            // A task waits: busy turns must collect events now and then.
+            if let Some(busy) = self.reactor.busy.get() {
+                busy.want(true);
+            }
         }
         if let Some(fd) = self.fd {
             let fd = fd as u64;

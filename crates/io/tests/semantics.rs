@@ -198,6 +198,46 @@ fn a_task_that_always_yields_does_not_starve_sockets() {
 }
 
 #[test]
+fn a_reader_that_never_waits_yields_every_128_operations_and_gets_128_more_each_turn() {
+    run(async {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(&[7; 1000]).unwrap();
+        let a = Async::new(a).unwrap();
+        let turns = Rc::new(Cell::new(0u32));
+        let done = Rc::new(Cell::new(false));
+        // Counts the loop's turns (one poll per turn) until the reader is done.
+        let counter = spawn({
+            let (turns, done) = (turns.clone(), done.clone());
+            async move {
+                while !done.get() {
+                    turns.set(turns.get() + 1);
+                    yield_now().await;
+                }
+            }
+        });
+        yield_now().await;
+        let start = turns.get();
+        // 1000 one-byte reads, all ready at once: the budget of 128 per turn makes the
+        // reader yield after each 128 (7 times), and a new turn renews it. (Without the
+        // budget this would take no turn; without its renewal, the reader would never
+        // proceed again.)
+        let mut byte = [0];
+        for _ in 0..1000 {
+            let n = a.read_with(|mut s| s.read(&mut byte)).await.unwrap();
+            assert_eq!((n, byte[0]), (1, 7));
+        }
+        let used = turns.get() - start;
+        done.set(true);
+        counter.await.unwrap();
+        assert_eq!(
+            used, 7,
+            "turns the reader spent: 7 budgets of 128, then 104 reads"
+        );
+        assert_eq!(handloop_io::polls(), 0, "never waited: no poller call");
+    });
+}
+
+#[test]
 fn busy_turns_ask_the_poller_only_every_61_turns_and_only_while_a_task_waits_on_io() {
     run(async {
         let (a, _b) = UnixStream::pair().unwrap();

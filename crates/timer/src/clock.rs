@@ -1,7 +1,9 @@
 //! The loop's clock: real time read once per turn, or virtual time that only jumps.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::time::{Duration, Instant};
+
+use handloop_executor::Turns;
 
 /// Where `now()` comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,8 +22,12 @@ pub(crate) struct Clock {
     kind: ClockKind,
     /// The cached time (real clock) or the current virtual time.
     now: Cell<Instant>,
-    /// Real clock only: the cache is from an earlier turn and must be read again.
-    stale: Cell<bool>,
+    /// Real clock only: the loop turn `now` was read in. A reading from an earlier turn is
+    /// stale and read again.
+    read_in: Cell<u64>,
+    /// The loop's turn count, once the driver is attached to a loop (before that, every
+    /// `now()` reads the real clock).
+    turns: OnceCell<Turns>,
 }
 
 impl Clock {
@@ -29,7 +35,8 @@ impl Clock {
         Clock {
             kind,
             now: Cell::new(Instant::now()),
-            stale: Cell::new(kind == ClockKind::Real),
+            read_in: Cell::new(0),
+            turns: OnceCell::new(),
         }
     }
 
@@ -37,19 +44,35 @@ impl Clock {
         self.kind
     }
 
+    /// Counts turns with the loop's turn count from now on.
+    pub(crate) fn attach(&self, turns: Turns) {
+        // The cache is from no turn of this loop: the next `now()` reads.
+        self.read_in.set(turns.current().wrapping_sub(1));
+        // (Attached once: a driver belongs to one loop.)
+        let _ = self.turns.set(turns);
+    }
+
     /// The loop's current time: the first call in a turn reads the real clock, later calls
     /// in the same turn return the same instant. Virtual time is just returned.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        if self.stale.get() {
+        if self.kind == ClockKind::Real && !self.read_this_turn() {
             self.read()
         } else {
             self.now.get()
         }
     }
 
-    /// Real clock only: a new turn begins and the driver needs the time at once (to check
-    /// the heap). Reads the clock now, as the turn's first `now()` would.
+    /// Whether the cached real time was read in the loop's current turn.
+    #[inline]
+    fn read_this_turn(&self) -> bool {
+        self.turns
+            .get()
+            .is_some_and(|turns| turns.current() == self.read_in.get())
+    }
+
+    /// Real clock only: the driver needs the time at once (to check the heap, in the
+    /// park that begins a turn). Reads the clock now, as the turn's first `now()` would.
     #[inline]
     pub(crate) fn refresh(&self) -> Instant {
         debug_assert_eq!(self.kind, ClockKind::Real);
@@ -59,19 +82,13 @@ impl Clock {
     /// Reads the real clock into the cache.
     #[inline]
     fn read(&self) -> Instant {
-        self.stale.set(false);
+        if let Some(turns) = self.turns.get() {
+            self.read_in.set(turns.current());
+        }
         // `Instant` is monotonic; `max` only guards against platform quirks.
         let now = Instant::now().max(self.now.get());
         self.now.set(now);
         now
-    }
-
-    /// A new turn begins: the real clock will be read again on the next `now()`.
-    #[inline]
-    pub(crate) fn invalidate(&self) {
-        if self.kind == ClockKind::Real {
-            self.stale.set(true);
-        }
     }
 
     /// Virtual clock only: moves time forward to `deadline` (never backwards).

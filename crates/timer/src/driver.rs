@@ -7,7 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use handloop_executor::{Driver, ThreadPark, Unparker, Watching, call_soon};
+use handloop_executor::{Driver, ThreadPark, Turns, Unparker, Watching, call_soon};
 
 use crate::clock::{Clock, ClockKind};
 use crate::hold::{HoldCheck, Holds};
@@ -106,7 +106,6 @@ impl<D: Driver> TimerDriver<D> {
         };
         let Some(next) = next else {
             // No timers: don't even read the clock (the next turn's first `now()` will).
-            self.timer.clock.invalidate();
             self.inner.park(timeout);
             return;
         };
@@ -146,6 +145,20 @@ impl<D: Driver> TimerDriver<D> {
             ClockKind::Real => self.park_real(timeout),
             ClockKind::Virtual => self.park_virtual(timeout),
         }
+        self.update_busy_park();
+    }
+
+    /// Tells the loop whether busy turns must still park us: while a timer waits in the
+    /// heap, or a due one is left to fire (behind a wake that panicked).
+    fn update_busy_park(&self) {
+        if let Some(busy) = self.timer.busy.get() {
+            let empty = self
+                .timer
+                .heap
+                .try_borrow()
+                .is_ok_and(|heap| heap.is_empty());
+            busy.want(!empty || !self.due.is_empty());
+        }
     }
 
     #[inline(never)]
@@ -178,15 +191,14 @@ impl<D: Driver> TimerDriver<D> {
 }
 
 impl<D: Driver> Driver for TimerDriver<D> {
-    /// The busy turn with no timer at all (tasks are ready, the heap is empty, the clock
-    /// is real) is the one a loop of tasks handing work to each other takes over and over:
-    /// it only marks the clock stale and lets the inner driver take its own busy turn, and
-    /// is kept small enough that it needs no stack frame. Every other turn goes through
-    /// [`park_turn`](Self::park_turn).
+    /// A busy turn with no timer at all (tasks are ready, the heap is empty) only lets the
+    /// inner driver take its own busy turn; the loop skips even that call while neither
+    /// driver wants busy turns (see [`attach`](Driver::attach)). Every other turn goes
+    /// through `park_turn`.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
         if timeout == Some(Duration::ZERO)
-            && self.timer.clock.kind() == ClockKind::Real
+            && self.due.is_empty()
             && self
                 .timer
                 .heap
@@ -194,7 +206,9 @@ impl<D: Driver> Driver for TimerDriver<D> {
                 .is_ok_and(|heap| heap.is_empty())
         {
             // No timers: don't even read the clock (the next turn's first `now()` will).
-            self.timer.clock.invalidate();
+            if let Some(busy) = self.timer.busy.get() {
+                busy.want(false);
+            }
             self.inner.park(Some(Duration::ZERO));
             return;
         }
@@ -203,6 +217,18 @@ impl<D: Driver> Driver for TimerDriver<D> {
 
     fn unparker(&self) -> Unparker {
         self.inner.unparker()
+    }
+
+    /// The clock counts the loop's turns (it is read once per turn), and busy turns skip
+    /// the timer while its heap is empty (if the inner driver lets them skip it too).
+    fn attach(&mut self, turns: &Turns) -> bool {
+        let may_skip = self.inner.attach(turns);
+        self.timer.clock.attach(turns.clone());
+        let busy = turns.busy_park();
+        busy.want(!self.timer.heap.borrow().is_empty());
+        // (A driver is attached once: it belongs to one loop.)
+        let _ = self.timer.busy.set(busy);
+        may_skip
     }
 
     fn enter(&self) {

@@ -1,11 +1,13 @@
 //! The per-loop timer state, shared by the driver and every `Sleep` and `TimerHandle`,
 //! and the thread-local through which `sleep()` and friends find it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use std::task::Waker;
 use std::time::Instant;
+
+use handloop_executor::BusyPark;
 
 use crate::callback::TimerCallback;
 use crate::clock::Clock;
@@ -68,6 +70,9 @@ pub(crate) struct Timer {
     pub(crate) gone: Cell<bool>,
     /// What keeps a virtual clock from jumping; on the real clock, only counted.
     pub(crate) holds: Holds,
+    /// The timer's wish to be parked on busy turns (once attached to a loop): set when a
+    /// timer is registered, cleared by the driver when the heap is empty.
+    pub(crate) busy: OnceCell<BusyPark>,
 }
 
 impl Timer {
@@ -77,6 +82,7 @@ impl Timer {
             heap: RefCell::new(TimerHeap::new()),
             gone: Cell::new(false),
             holds,
+            busy: OnceCell::new(),
         }
     }
 
@@ -88,7 +94,12 @@ impl Timer {
     #[inline(always)]
     pub(crate) fn register(&self, deadline: Instant, action: Action) -> TimerKey {
         self.check_alive();
-        self.heap.borrow_mut().insert(deadline, action)
+        let key = self.heap.borrow_mut().insert(deadline, action);
+        // The heap is not empty: busy turns must look at it.
+        if let Some(busy) = self.busy.get() {
+            busy.want(true);
+        }
+        key
     }
 
     /// Panics if the loop this timer belonged to was dropped.

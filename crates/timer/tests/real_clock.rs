@@ -54,9 +54,49 @@ fn now_is_read_once_per_turn() {
         let spin = Instant::now();
         while spin.elapsed() < ms(2) {}
         assert_eq!(now(), a, "same turn, same time");
+        // No timer waits, so the loop does not even call the timer on this busy turn:
+        // the next turn's first `now()` reads the clock anyway (it counts the turns).
         yield_now().await;
+        let b = now();
+        assert!(b >= a + ms(2), "a new turn reads the clock again");
         sleep(ms(1)).await; // a timer forces the driver to look at the clock
-        assert!(now() >= a + ms(1));
+        assert!(now() >= b + ms(1));
+    });
+}
+
+#[test]
+fn a_timer_registered_while_the_loop_stays_busy_fires() {
+    // Tasks that only yield keep every turn busy; the loop calls the timer on those turns
+    // only while a timer waits, so a registration must make it look again. (The yielder
+    // gives up after 10 s, which would let the loop idle and the sleep fire late.)
+    real_loop().block_on(async {
+        let done = Rc::new(Cell::new(false));
+        let yielder = spawn({
+            let done = done.clone();
+            async move {
+                let start = Instant::now();
+                let mut turns = 0u64;
+                while !done.get() && start.elapsed() < Duration::from_secs(10) {
+                    turns += 1;
+                    yield_now().await;
+                }
+                (turns, done.get())
+            }
+        });
+        for _ in 0..100 {
+            yield_now().await; // busy turns with no timer at all
+        }
+        let start = Instant::now();
+        sleep(ms(5)).await; // registered on a busy turn
+        done.set(true);
+        let slept = start.elapsed();
+        let (turns, stopped_by_us) = yielder.await.unwrap();
+        assert!(
+            stopped_by_us,
+            "the sleep fired only once the loop went idle"
+        );
+        assert!(turns > 100, "the loop stayed busy");
+        assert!(slept >= ms(5), "woke after {slept:?}");
     });
 }
 
