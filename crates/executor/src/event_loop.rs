@@ -21,7 +21,7 @@ use crate::task::header::{Header, Kind, NOTIFIED, Polled, RUNNING};
 use crate::task::raw::Task;
 use crate::task::refs::{LocalRef, Notified};
 use crate::task::waker::LentWaker;
-use crate::turns::Turns;
+use crate::turns::{BusyPark, Turns};
 
 /// A single-threaded event loop with a FIFO ready queue (asyncio's event loop).
 ///
@@ -38,8 +38,9 @@ pub struct EventLoop {
     driver: RefCell<Box<dyn Driver>>,
     /// The turn count, and whether the driver wants its busy-turn park (see `turns.rs`).
     turns: Turns,
-    /// The driver did not attach: park it on every busy turn.
-    park_every_busy_turn: bool,
+    /// For a driver that did not attach, a wish that never goes: park it on every busy
+    /// turn.
+    _always_busy: Option<BusyPark>,
     /// How long a virtual-clock loop with nothing to jump to waits for another thread
     /// before it calls a deadlock.
     deadlock_grace: Duration,
@@ -73,14 +74,18 @@ impl EventLoop {
         debug: Option<Box<LoopDebug>>,
     ) -> Self {
         let turns = Turns::new();
-        let attached = driver.attach(&turns);
+        let always_busy = (!driver.attach(&turns)).then(|| {
+            let busy = turns.busy_park();
+            busy.want(true);
+            busy
+        });
         let unparker = driver.unparker();
         let dump_clock = driver.dump_clock();
         EventLoop {
             core: Box::new(Core::new(unparker, debug, dump_clock)),
             driver: RefCell::new(Box::new(driver)),
             turns,
-            park_every_busy_turn: !attached,
+            _always_busy: always_busy,
             deadlock_grace,
         }
     }
@@ -185,7 +190,7 @@ impl EventLoop {
             if core.has_ready() {
                 // A busy turn: the driver looks for events without blocking, unless it
                 // said it has none to look for.
-                if self.park_every_busy_turn || self.turns.busy_park_wanted() {
+                if self.turns.busy_park_wanted() {
                     self.driver.borrow_mut().park(Some(Duration::ZERO));
                 }
             } else {

@@ -68,6 +68,8 @@ pub struct IoDriver {
     wakers: Vec<Waker>,
     /// The reactors that were current before each `enter` (restored by `exit`).
     saved: RefCell<Vec<Option<Rc<Reactor>>>>,
+    /// The loop's turn count is the reactor's: see [`attach`](Driver::attach).
+    attached: bool,
 }
 
 impl IoDriver {
@@ -87,6 +89,7 @@ impl IoDriver {
             event_interval: DEFAULT_EVENT_INTERVAL,
             wakers: Vec::new(),
             saved: RefCell::new(Vec::new()),
+            attached: false,
         })
     }
 
@@ -101,7 +104,7 @@ impl IoDriver {
     /// waits again.
     #[inline]
     fn no_waiters(&self) {
-        if let Some(busy) = self.reactor.busy.get() {
+        if let Some(busy) = &self.reactor.busy {
             busy.want(false);
         }
     }
@@ -176,16 +179,20 @@ impl Driver for IoDriver {
     /// busy turn; polling the OS (now and then on a busy turn, or to sleep) is out of line.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
-        self.reactor.next_turn_unattached();
+        if !self.attached {
+            self.reactor.next_turn_unattached();
+        }
         if timeout == Some(Duration::ZERO) {
             // A busy turn: tasks are ready. No syscall unless a task waits on I/O and the
             // poller has not been asked for `event_interval` turns. (The loop skips this
             // call altogether while no task waits and the timer has nothing to do.)
             self.busy_turns += 1;
-            if self.reactor.waiting() == 0 {
+            if self.reactor.waiting() != 0 {
+                if self.busy_turns >= self.event_interval {
+                    self.poll_busy();
+                }
+            } else {
                 self.no_waiters();
-            } else if self.busy_turns >= self.event_interval {
-                self.poll_busy();
             }
             return;
         }
@@ -199,7 +206,14 @@ impl Driver for IoDriver {
     /// The coop budget counts the loop's turns, and busy turns skip the poller while no
     /// task waits on I/O.
     fn attach(&mut self, turns: &Turns) -> bool {
-        self.reactor.attach(turns);
+        // Nothing else holds the reactor before the loop runs (sockets and the
+        // thread-local take it from `enter` on). If something did, stay unattached:
+        // parked on every busy turn, counting turns by parks.
+        let Some(reactor) = Rc::get_mut(&mut self.reactor) else {
+            return false;
+        };
+        reactor.attach(turns);
+        self.attached = true;
         true
     }
 

@@ -9,7 +9,7 @@
 
 use handloop_executor::debug::{WaitingOn, record_waiting, trace_instant};
 use handloop_executor::{BusyPark, Turns};
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
@@ -45,14 +45,12 @@ pub(crate) struct Reactor {
     /// How many wakers are stored across all sources: while it is zero no task waits on
     /// I/O, and a busy loop turn makes no syscall.
     waiting: Cell<usize>,
-    /// The loop's turns, once the driver is attached: a new turn renews the budget.
-    turns: OnceCell<Turns>,
-    /// Turns counted by the driver's parks instead, for a driver that was not attached
-    /// (wrapped by a driver that does not pass `attach` on).
-    own_turns: Turns,
+    /// The turn count: a new turn renews the budget. The loop's once the driver is
+    /// attached to it, else the reactor's own, which the driver moves on at each park.
+    turns: Turns,
     /// The reactor's wish to be parked on busy turns (once attached): set when a task
     /// starts waiting on a source, cleared by the driver when none waits.
-    pub(crate) busy: OnceCell<BusyPark>,
+    pub(crate) busy: Option<BusyPark>,
     coop: Cell<Coop>,
     /// Events ignored because their source was gone (a test checks the case happens).
     stale_events: Cell<u64>,
@@ -92,9 +90,8 @@ impl Reactor {
             poll: RefCell::new(poll),
             sources: RefCell::new(Slab::default()),
             waiting: Cell::new(0),
-            turns: OnceCell::new(),
-            own_turns: Turns::new(),
-            busy: OnceCell::new(),
+            turns: Turns::new(),
+            busy: None,
             coop: Cell::new(Coop {
                 turn: 0,
                 task: std::ptr::null(),
@@ -112,27 +109,23 @@ impl Reactor {
 
     /// Counts turns with the loop's turn count from now on, and says through `busy`
     /// whether busy turns must park the driver.
-    pub(crate) fn attach(&self, turns: &Turns) {
+    pub(crate) fn attach(&mut self, turns: &Turns) {
         let busy = turns.busy_park();
         busy.want(self.waiting() > 0);
-        // (Attached once: a driver belongs to one loop.)
-        let _ = self.busy.set(busy);
-        let _ = self.turns.set(turns.clone());
+        self.busy = Some(busy);
+        self.turns = turns.clone();
     }
 
     /// A park of a driver that was not attached: a new turn for the budget.
-    #[inline]
     pub(crate) fn next_turn_unattached(&self) {
-        if self.turns.get().is_none() {
-            self.own_turns.advance();
-        }
+        self.turns.advance();
     }
 
     /// Spends one unit of the polling task's budget; `false` if it is used up (then the
     /// operation must yield instead).
     fn coop_proceed(&self, cx: &Context<'_>) -> bool {
         let task = cx.waker().data();
-        let turn = self.turns.get().unwrap_or(&self.own_turns).current();
+        let turn = self.turns.current();
         let mut coop = self.coop.get();
         if coop.turn != turn || coop.task != task {
             coop = Coop {
@@ -359,7 +352,7 @@ impl Registration {
         if added {
             self.reactor.waiting.set(self.reactor.waiting.get() + 1);
             // A task waits: busy turns must collect events now and then.
-            if let Some(busy) = self.reactor.busy.get() {
+            if let Some(busy) = &self.reactor.busy {
                 busy.want(true);
             }
         }

@@ -16,9 +16,9 @@ use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 use common::{event_loop, panic_message, run};
-use handloop_executor::{spawn, yield_now};
+use handloop_executor::{Driver, EventLoop, Unparker, spawn, yield_now};
 use handloop_io::net::{TcpListener, TcpStream};
-use handloop_io::{Async, stale_events_ignored};
+use handloop_io::{Async, IoDriver, stale_events_ignored};
 use handloop_timer::{sleep, timeout};
 
 type Readable = Pin<Box<dyn Future<Output = std::io::Result<()>>>>;
@@ -199,7 +199,34 @@ fn a_task_that_always_yields_does_not_starve_sockets() {
 
 #[test]
 fn a_reader_that_never_waits_yields_every_128_operations_and_gets_128_more_each_turn() {
-    run(async {
+    run(reader_budget());
+}
+
+#[test]
+fn the_budget_is_renewed_each_turn_inside_a_driver_that_does_not_attach() {
+    // The trait's default `attach`: the poller is parked on every busy turn, and counts
+    // the turns by its parks.
+    struct Unattached(IoDriver);
+    impl Driver for Unattached {
+        fn park(&mut self, timeout: Option<Duration>) {
+            self.0.park(timeout);
+        }
+        fn unparker(&self) -> Unparker {
+            self.0.unparker()
+        }
+        fn enter(&self) {
+            self.0.enter();
+        }
+        fn exit(&self) {
+            self.0.exit();
+        }
+    }
+    EventLoop::with_driver(Unattached(IoDriver::new().unwrap())).block_on(reader_budget());
+}
+
+/// 1000 one-byte reads, all ready at once, beside a task that counts the turns.
+async fn reader_budget() {
+    {
         let (a, mut b) = UnixStream::pair().unwrap();
         b.write_all(&[7; 1000]).unwrap();
         let a = Async::new(a).unwrap();
@@ -234,7 +261,7 @@ fn a_reader_that_never_waits_yields_every_128_operations_and_gets_128_more_each_
             "turns the reader spent: 7 budgets of 128, then 104 reads"
         );
         assert_eq!(handloop_io::polls(), 0, "never waited: no poller call");
-    });
+    }
 }
 
 #[test]

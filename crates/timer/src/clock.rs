@@ -1,6 +1,6 @@
 //! The loop's clock: real time read once per turn, or virtual time that only jumps.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use handloop_executor::Turns;
@@ -22,21 +22,23 @@ pub(crate) struct Clock {
     kind: ClockKind,
     /// The cached time (real clock) or the current virtual time.
     now: Cell<Instant>,
-    /// Real clock only: the loop turn `now` was read in. A reading from an earlier turn is
-    /// stale and read again.
+    /// The turn count: the loop's once the driver is attached to it, else the clock's own,
+    /// which the driver moves on at each park.
+    turns: Turns,
+    /// The turn `now` was read in: a real-clock reading from an earlier turn is stale and
+    /// read again.
     read_in: Cell<u64>,
-    /// The loop's turn count, once the driver is attached to a loop (before that, every
-    /// `now()` reads the real clock).
-    turns: OnceCell<Turns>,
 }
 
 impl Clock {
     pub(crate) fn new(kind: ClockKind) -> Clock {
+        let turns = Turns::new();
         Clock {
             kind,
             now: Cell::new(Instant::now()),
-            read_in: Cell::new(0),
-            turns: OnceCell::new(),
+            // From no turn: the first `now()` reads.
+            read_in: Cell::new(turns.current().wrapping_sub(1)),
+            turns,
         }
     }
 
@@ -45,30 +47,38 @@ impl Clock {
     }
 
     /// Counts turns with the loop's turn count from now on.
-    pub(crate) fn attach(&self, turns: Turns) {
-        // The cache is from no turn of this loop: the next `now()` reads.
+    pub(crate) fn attach(&mut self, turns: Turns) {
         self.read_in.set(turns.current().wrapping_sub(1));
-        // (Attached once: a driver belongs to one loop.)
-        let _ = self.turns.set(turns);
+        self.turns = turns;
+    }
+
+    /// A driver that is not attached parks: a new turn begins.
+    pub(crate) fn next_turn_unattached(&self) {
+        self.turns.advance();
     }
 
     /// The loop's current time: the first call in a turn reads the real clock, later calls
     /// in the same turn return the same instant. Virtual time is just returned.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        if self.kind == ClockKind::Real && !self.read_this_turn() {
-            self.read()
-        } else {
+        if self.read_in.get() == self.turns.current() {
             self.now.get()
+        } else {
+            self.first_in_turn()
         }
     }
 
-    /// Whether the cached real time was read in the loop's current turn.
+    /// The first `now()` of a turn: reads the real clock (virtual time only moves when the
+    /// driver jumps it).
     #[inline]
-    fn read_this_turn(&self) -> bool {
-        self.turns
-            .get()
-            .is_some_and(|turns| turns.current() == self.read_in.get())
+    fn first_in_turn(&self) -> Instant {
+        match self.kind {
+            ClockKind::Real => self.read(),
+            ClockKind::Virtual => {
+                self.read_in.set(self.turns.current());
+                self.now.get()
+            }
+        }
     }
 
     /// Real clock only: the driver needs the time at once (to check the heap, in the
@@ -82,9 +92,7 @@ impl Clock {
     /// Reads the real clock into the cache.
     #[inline]
     fn read(&self) -> Instant {
-        if let Some(turns) = self.turns.get() {
-            self.read_in.set(turns.current());
-        }
+        self.read_in.set(self.turns.current());
         // `Instant` is monotonic; `max` only guards against platform quirks.
         let now = Instant::now().max(self.now.get());
         self.now.set(now);

@@ -43,6 +43,8 @@ pub struct TimerDriver<D: Driver = ThreadPark> {
     due: VecDeque<Action>,
     /// The timers that were current before each `enter` (restored by `exit`).
     saved: RefCell<Vec<Option<Rc<Timer>>>>,
+    /// The loop's turn count is the clock's: see [`attach`](Driver::attach).
+    attached: bool,
 }
 
 impl<D: Driver> TimerDriver<D> {
@@ -66,6 +68,7 @@ impl<D: Driver> TimerDriver<D> {
             timer: Rc::new(Timer::new(Clock::new(kind), holds)),
             due: VecDeque::new(),
             saved: RefCell::new(Vec::new()),
+            attached: false,
         }
     }
 
@@ -145,20 +148,6 @@ impl<D: Driver> TimerDriver<D> {
             ClockKind::Real => self.park_real(timeout),
             ClockKind::Virtual => self.park_virtual(timeout),
         }
-        self.update_busy_park();
-    }
-
-    /// Tells the loop whether busy turns must still park us: while a timer waits in the
-    /// heap, or a due one is left to fire (behind a wake that panicked).
-    fn update_busy_park(&self) {
-        if let Some(busy) = self.timer.busy.get() {
-            let empty = self
-                .timer
-                .heap
-                .try_borrow()
-                .is_ok_and(|heap| heap.is_empty());
-            busy.want(!empty || !self.due.is_empty());
-        }
     }
 
     #[inline(never)]
@@ -197,6 +186,9 @@ impl<D: Driver> Driver for TimerDriver<D> {
     /// through `park_turn`.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
+        if !self.attached {
+            self.timer.clock.next_turn_unattached();
+        }
         if timeout == Some(Duration::ZERO)
             && self.due.is_empty()
             && self
@@ -206,7 +198,10 @@ impl<D: Driver> Driver for TimerDriver<D> {
                 .is_ok_and(|heap| heap.is_empty())
         {
             // No timers: don't even read the clock (the next turn's first `now()` will).
-            if let Some(busy) = self.timer.busy.get() {
+            // And no busy turns for us until a timer is registered. (While one waits in
+            // the heap, or a due one is left to fire behind a wake that panicked, this is
+            // not reached: the wish stays.)
+            if let Some(busy) = &self.timer.busy {
                 busy.want(false);
             }
             self.inner.park(Some(Duration::ZERO));
@@ -223,11 +218,17 @@ impl<D: Driver> Driver for TimerDriver<D> {
     /// the timer while its heap is empty (if the inner driver lets them skip it too).
     fn attach(&mut self, turns: &Turns) -> bool {
         let may_skip = self.inner.attach(turns);
-        self.timer.clock.attach(turns.clone());
+        // Nothing else holds the timer before the loop runs (sleeps and the thread-local
+        // take it from `enter` on). If something did, stay unattached: parked on every
+        // busy turn, counting turns by parks.
+        let Some(timer) = Rc::get_mut(&mut self.timer) else {
+            return false;
+        };
+        timer.clock.attach(turns.clone());
         let busy = turns.busy_park();
-        busy.want(!self.timer.heap.borrow().is_empty());
-        // (A driver is attached once: it belongs to one loop.)
-        let _ = self.timer.busy.set(busy);
+        busy.want(!timer.heap.get_mut().is_empty());
+        timer.busy = Some(busy);
+        self.attached = true;
         may_skip
     }
 

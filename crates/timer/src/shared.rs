@@ -1,7 +1,7 @@
 //! The per-loop timer state, shared by the driver and every `Sleep` and `TimerHandle`,
 //! and the thread-local through which `sleep()` and friends find it.
 
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 use std::task::Waker;
@@ -72,7 +72,7 @@ pub(crate) struct Timer {
     pub(crate) holds: Holds,
     /// The timer's wish to be parked on busy turns (once attached to a loop): set when a
     /// timer is registered, cleared by the driver when the heap is empty.
-    pub(crate) busy: OnceCell<BusyPark>,
+    pub(crate) busy: Option<BusyPark>,
 }
 
 impl Timer {
@@ -82,7 +82,7 @@ impl Timer {
             heap: RefCell::new(TimerHeap::new()),
             gone: Cell::new(false),
             holds,
-            busy: OnceCell::new(),
+            busy: None,
         }
     }
 
@@ -96,7 +96,7 @@ impl Timer {
         self.check_alive();
         let key = self.heap.borrow_mut().insert(deadline, action);
         // The heap is not empty: busy turns must look at it.
-        if let Some(busy) = self.busy.get() {
+        if let Some(busy) = &self.busy {
             busy.want(true);
         }
         key

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use handloop_executor::{EventLoop, ThreadPark, spawn, yield_now};
+use handloop_executor::{Driver, EventLoop, ThreadPark, Unparker, spawn, yield_now};
 use handloop_timer::{TimerDriver, call_later, now, sleep, timeout};
 
 fn real_loop() -> EventLoop {
@@ -214,4 +214,39 @@ fn a_wake_from_another_thread_interrupts_a_park_until_a_far_deadline() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Wraps the timer without passing [`Driver::attach`] on (the trait's default): the loop
+/// then parks it on every busy turn, and it counts turns by its parks.
+struct Unattached(TimerDriver);
+
+impl Driver for Unattached {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.0.park(timeout);
+    }
+    fn unparker(&self) -> Unparker {
+        self.0.unparker()
+    }
+    fn enter(&self) {
+        self.0.enter();
+    }
+    fn exit(&self) {
+        self.0.exit();
+    }
+}
+
+#[test]
+fn a_timer_inside_a_driver_that_does_not_attach_still_reads_the_clock_once_per_turn() {
+    let event_loop = EventLoop::with_driver(Unattached(TimerDriver::new(ThreadPark::new())));
+    event_loop.block_on(async {
+        let a = now();
+        let spin = Instant::now();
+        while spin.elapsed() < ms(2) {}
+        assert_eq!(now(), a, "same turn, same time");
+        yield_now().await;
+        let b = now();
+        assert!(b >= a + ms(2), "a new turn reads the clock again");
+        sleep(ms(1)).await;
+        assert!(now() >= b + ms(1));
+    });
 }
