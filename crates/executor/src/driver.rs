@@ -44,10 +44,11 @@ pub trait Driver: 'static {
     /// [`Turns::current`] rather than counting parks, which the loop may skip).
     ///
     /// Returns whether the loop may skip this driver's `park(Some(Duration::ZERO))` on
-    /// busy turns while no [`BusyPark`](crate::BusyPark) of `turns` wants them. A driver that returns `true`
-    /// takes a [`BusyPark`](crate::BusyPark) ([`Turns::busy_park`]) and sets it whenever it has work for a
-    /// busy turn, before the loop's next one. The default returns `false`: parked on every
-    /// busy turn. A driver that wraps another returns `true` only if the inner one does.
+    /// busy turns while no [`BusyPark`](crate::BusyPark) of `turns` wants them. A driver
+    /// that returns `true` takes a `BusyPark` ([`Turns::busy_park`]) and sets it whenever
+    /// it has work for a busy turn, before the loop's next one. The default returns
+    /// `false`: parked on every busy turn. A driver that wraps another passes `attach` on
+    /// to it, and returns `true` only if the inner one does.
     fn attach(&mut self, turns: &Turns) -> bool {
         let _ = turns;
         false
