@@ -14,7 +14,7 @@ use crate::park::ParkState;
 use crate::sync::Arc;
 use crate::turns::Turns;
 
-/// What the loop calls once per turn to wait for the outside world.
+/// What the loop calls between turns to wait for the outside world.
 ///
 /// The contract, from the loop's side:
 ///

@@ -34,8 +34,9 @@ impl ParkState {
     /// Sleeps until unparked or until `timeout` passes; consumes a waiting token at once.
     #[inline]
     pub(crate) fn park(&self, timeout: Option<Duration>) {
-        // Fast path, taken on every busy turn: we may not block, so only consume a token
-        // if one is there. A plain load first: no atomic read-modify-write when (as almost
+        // Fast path, taken on busy turns (when a driver around us wants them: the loop
+        // skips a bare `ThreadPark`'s): we may not block, so only consume a token if one
+        // is there. A plain load first: no atomic read-modify-write when (as almost
         // always) there is none.
         if timeout == Some(Duration::ZERO) {
             if self.state.load(Ordering::Acquire) == NOTIFIED {
