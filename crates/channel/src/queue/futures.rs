@@ -20,7 +20,7 @@ use super::handoff::Handoff;
 use super::order::Order;
 use super::state::{State, leave_line};
 use super::{QueueOf, order::Fifo};
-use crate::errors::{Closed, TryGetError};
+use crate::errors::Closed;
 use crate::line::Key;
 use crate::sync::LockGuard;
 use crate::waiting::{WaitingOn, waiting_on};
@@ -160,11 +160,10 @@ impl<T, O: Order<T>> Future for Put<'_, T, O> {
             return this.poll_putter(cx);
         }
         // First poll: put now if we may, otherwise join the putters' line.
-        let item = this
-            .handoff
-            .take()
-            .flatten()
-            .expect("Put polled after it completed");
+        #[allow(unsafe_code)]
+        // SAFETY: we hold no key, so the handoff is not lent (we lend it only as we take a
+        // key, and forget the key only once answered): it is ours.
+        let item = unsafe { this.handoff.take_unlent() }.expect("Put polled after it completed");
         let mut state = this.queue.state();
         if state.closed {
             drop(state);
@@ -186,8 +185,8 @@ impl<T, O: Order<T>> Drop for Put<'_, T, O> {
     /// Cheap when the put completed (or never waited): no key, nothing to do, no lock.
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.leave(key);
+        if self.key.is_some() {
+            self.leave();
         }
     }
 }
@@ -197,7 +196,8 @@ impl<T, O: Order<T>> Put<'_, T, O> {
     /// (if it never entered) stays in the handoff, and is dropped with it after the lock
     /// is released.
     #[cold]
-    fn leave(&mut self, key: Key) {
+    fn leave(&mut self) {
+        let key = self.key.take().expect("a waiting put has its key");
         let mut state = self.queue.state();
         if !self.handoff.is_lent() {
             return; // answered (the key is dead): our item entered, or is still ours
@@ -229,17 +229,19 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         mut state: LockGuard<'_, State<T, O>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Closed>> {
-        let (result, putter) = state.take();
-        let result = match result {
-            Ok(item) => Ok(item),
-            Err(TryGetError::Closed) => Err(Closed(())),
-            Err(TryGetError::Empty) => return self.wait_to_get(state, cx),
-        };
-        drop(state);
-        if let Some(putter) = putter {
-            putter.wake();
+        // (As `State::take`, without turning its answer into another.)
+        match state.items.pop() {
+            Some(item) => {
+                let putter = state.slot_freed();
+                drop(state);
+                if let Some(putter) = putter {
+                    putter.wake();
+                }
+                Poll::Ready(Ok(item))
+            }
+            None if state.closed => Poll::Ready(Err(Closed(()))),
+            None => self.wait_to_get(state, cx),
         }
-        Poll::Ready(result)
     }
 
     /// No item: join the getters' line, lending our (empty) handoff for a putter to fill.
@@ -323,8 +325,8 @@ impl<T, O: Order<T>> Drop for Get<'_, T, O> {
     /// Cheap when the get completed (or never waited): no key, nothing to do, no lock.
     #[inline]
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.leave(key);
+        if self.key.is_some() {
+            self.leave();
         }
     }
 }
@@ -332,7 +334,8 @@ impl<T, O: Order<T>> Drop for Get<'_, T, O> {
 impl<T, O: Order<T>> Get<'_, T, O> {
     /// Dropped while waiting: leave the line, or give back an item handed to us.
     #[cold]
-    fn leave(&mut self, key: Key) {
+    fn leave(&mut self) {
+        let key = self.key.take().expect("a waiting get has its key");
         let mut state = self.queue.state();
         // Under the lock, the answer (or its absence) is final.
         match self.handoff.take() {
