@@ -87,7 +87,10 @@ impl<T> Handoff<T> {
     /// (a future knows this by holding no key).
     #[inline]
     pub(crate) unsafe fn take_unlent(&self) -> Option<T> {
-        debug_assert!(self.with_waiter.load(Relaxed), "take_unlent on a lent handoff");
+        debug_assert!(
+            self.with_waiter.load(Relaxed),
+            "take_unlent on a lent handoff"
+        );
         // SAFETY: the caller's promise: no mailbox to it is in any line, so no one else
         // touches the cell; and `Handoff` is not `Sync`, so the waiter's future is the
         // only one calling this.
