@@ -359,10 +359,7 @@ impl<T> Sender<T> {
         shared.value.with_mut(|cell| unsafe { *cell = Some(value) });
         // SAFETY: we are the sender, we have not let go, and we are done.
         match unsafe { complete(this.shared) } {
-            Ok(waker) => {
-                wake(waker);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             // SAFETY: we are the sender, and `complete` did not let go.
             Err(ReceiverGone) => Err(unsafe { take_back(this.shared) }),
         }
@@ -379,17 +376,20 @@ impl<T> Sender<T> {
 struct ReceiverGone;
 
 /// The sender is done (it sent, or it is dropped): sets `COMPLETE` and lets go of the
-/// allocation in one step, and returns the waiting receiver's waker, for the caller to
-/// wake (see "Sending costs one atomic read-modify-write" in the module documentation).
-/// If the receiver was dropped first, it does neither: the caller gives back the value and
+/// allocation in one step, then wakes the waiting receiver with the waker it took (see
+/// "Sending costs one atomic read-modify-write" in the module documentation). If the
+/// receiver was dropped first, it does none of this: the caller gives back the value and
 /// lets go.
+///
+/// (It wakes, rather than return the waker for its caller to wake: the waker would come
+/// back through memory from `complete_slowly`, and so would the fast path's.)
 ///
 /// # Safety
 /// `shared` came from [`channel`], and the caller is the sender, has not let go, and only
 /// touches the allocation again (the value cell, then [`release`]) if this returns
 /// `Err(ReceiverGone)`.
 #[inline(always)]
-unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, ReceiverGone> {
+unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<(), ReceiverGone> {
     // SAFETY: we still hold our count, so the allocation is alive (until the step below).
     let cell = unsafe { shared.as_ref() };
     // Acquire: if `RX_WAKER` is set, we see the waker the receiver left in its cell.
@@ -415,7 +415,8 @@ unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, Recei
             // `RX_WAKER` set and `REPLACED` clear: they are the waker the receiver left,
             // which it cannot take back now that `COMPLETE` is set (`WAKER_TAKEN` tells the
             // half that frees not to drop it). It is ours.
-            return Ok(Some(unsafe { words.into_waker() }));
+            wake(Some(unsafe { words.into_waker() }));
+            return Ok(());
         }
     } else if state & (CLOSED | RX_WAKER) == 0 {
         // The receiver is not waiting: nothing to take.
@@ -425,7 +426,7 @@ unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, Recei
             .compare_exchange(state, next, AcqRel, Acquire)
             .is_ok()
         {
-            return Ok(None);
+            return Ok(());
         }
     }
     // SAFETY: the caller's promise, passed on; we have not let go.
@@ -439,7 +440,7 @@ unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, Recei
 /// # Safety
 /// As for [`complete`].
 #[inline(never)]
-unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, ReceiverGone> {
+unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<(), ReceiverGone> {
     // SAFETY: we still hold our count, so the allocation is alive (until the step below).
     let cell = unsafe { shared.as_ref() };
     // Acquire: if `RX_WAKER` is set, we see the waker the receiver left in its cell.
@@ -459,7 +460,7 @@ unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>
             )
         } else {
             // SAFETY: the caller's promise, passed on.
-            return unsafe { complete_then_let_go(shared) };
+            return unsafe { complete_then_let_go(shared) }.map(wake);
         };
         // Release: as in `complete`.
         match cell
@@ -469,7 +470,7 @@ unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>
             // We let go: the allocation may already be freed by the receiver.
             // SAFETY: as in `complete`: the words are the waker the receiver left, now
             // ours.
-            Ok(_) => return Ok(words.map(|words| unsafe { words.into_waker() })),
+            Ok(_) => return Ok(wake(words.map(|words| unsafe { words.into_waker() }))),
             Err(now) => state = now,
         }
     }
@@ -497,7 +498,8 @@ unsafe fn take_back<T>(shared: NonNull<Shared<T>>) -> T {
 }
 
 /// `complete` for a receiver that replaced its waker: set `COMPLETE`, take the waker if it
-/// is in its cell, then let go (two read-modify-writes).
+/// is in its cell, then let go (two read-modify-writes). Returns the waker, for the caller
+/// to wake.
 ///
 /// # Safety
 /// As for [`complete`].
@@ -543,10 +545,9 @@ impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         // SAFETY: we are the sender, we have not let go (`send` does not run `Drop`), and
         // we are done.
-        match unsafe { complete(self.shared) } {
-            Ok(waker) => wake(waker),
+        if let Err(ReceiverGone) = unsafe { complete(self.shared) } {
             // SAFETY: as above; `complete` did not let go.
-            Err(ReceiverGone) => unsafe { release(self.shared) },
+            unsafe { release(self.shared) }
         }
     }
 }
