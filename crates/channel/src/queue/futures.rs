@@ -103,8 +103,9 @@ impl<T, O: Order<T>> Put<'_, T, O> {
         cx: &mut Context<'_>,
     ) {
         #[allow(unsafe_code)]
-        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
-        // out of the line before it is freed.
+        // SAFETY: we hold no key (this is our first poll), so the handoff is ours; we are
+        // pinned (we came from `poll`), and our `Drop` takes the handoff out of the line
+        // before it is freed.
         let mailbox = unsafe { self.handoff.lend(Some(item)) };
         self.key = Some(state.putters.push_back(cx.waker(), mailbox));
         waiting_on(WaitingOn::QueuePut { queue: O::KIND });
@@ -263,8 +264,9 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Closed>> {
         #[allow(unsafe_code)]
-        // SAFETY: we are pinned (we came from `poll`), and our `Drop` takes the handoff
-        // out of the line before it is freed.
+        // SAFETY: we hold no key (a first poll, or one that just found its answer and
+        // forgot the key), so the handoff is ours; we are pinned (we came from `poll`),
+        // and our `Drop` takes the handoff out of the line before it is freed.
         let mailbox = unsafe { self.handoff.lend(None) };
         self.key = Some(state.getters.push_back(cx.waker(), mailbox));
         waiting_on(WaitingOn::QueueGet { queue: O::KIND });

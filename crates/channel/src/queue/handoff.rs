@@ -112,20 +112,18 @@ impl<T> Handoff<T> {
     ///
     /// # Safety
     ///
-    /// The handoff must stay where it is, and alive, until it is given back (the mailbox
-    /// answered): its future is pinned, and takes it out of the line before it is freed.
-    ///
-    /// # Panics
-    ///
-    /// If the handoff is already lent.
+    /// The handoff is the waiter's (not lent: its future holds no key, as for
+    /// [`take_unlent`](Handoff::take_unlent)). It must stay where it is, and alive, until
+    /// it is given back (the mailbox answered): its future is pinned, and takes it out of
+    /// the line before it is freed.
     #[inline]
     pub(crate) unsafe fn lend(&self, item: Option<T>) -> Mailbox<T> {
-        assert!(
+        debug_assert!(
             self.with_waiter.load(Relaxed),
             "a waiting future joined a line twice"
         );
-        // SAFETY: the handoff is the waiter's (just checked), so the cell is ours; it is
-        // empty (see above), so there is nothing to drop.
+        // SAFETY: the handoff is the waiter's (the caller's promise), so the cell is ours;
+        // it is empty (see above), so there is nothing to drop.
         self.item.with_mut(|cell| unsafe {
             debug_assert!((*cell).is_none(), "lent with an item in it");
             cell.write(item)
