@@ -468,9 +468,12 @@ unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<(), ReceiverG
             .compare_exchange_weak(state, next, AcqRel, Acquire)
         {
             // We let go: the allocation may already be freed by the receiver.
-            // SAFETY: as in `complete`: the words are the waker the receiver left, now
-            // ours.
-            Ok(_) => return Ok(wake(words.map(|words| unsafe { words.into_waker() }))),
+            Ok(_) => {
+                // SAFETY: as in `complete`: the words are the waker the receiver left, now
+                // ours.
+                wake(words.map(|words| unsafe { words.into_waker() }));
+                return Ok(());
+            }
             Err(now) => state = now,
         }
     }
