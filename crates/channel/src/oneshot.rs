@@ -629,9 +629,11 @@ impl<T> Receiver<T> {
     #[inline(never)]
     fn poll_again(&mut self, state: usize, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
         let shared = self.shared();
-        // Only compared: the words are ours (only we write them while `RX_WAKER` is set),
-        // unless the sender has just completed and taken them, and then a mismatch sends
-        // us the long way below, which finds `COMPLETE`.
+        // Only compared (they are atomics: reading them while the sender does is no race).
+        // Only we write them while `RX_WAKER` is set, except a sender completing after
+        // our load of `state`: one that takes them as they are wakes this same waker, so
+        // a match may wait for that wake; one that empties the cell makes them differ, and
+        // the long way below then finds `COMPLETE`.
         if shared.waker.read().are(cx.waker()) {
             waiting_on(WaitingOn::Oneshot);
             return Poll::Pending;
