@@ -23,12 +23,12 @@
 //! * `COMPLETE`: the sender is done (`send` wrote the value first; a dropped sender did
 //!   not). Before it is set, the value cell is the sender's; after, the receiver's.
 //! * `RX_WAKER`: the receiver's waker is in its cell, for the sender to wake. While it is
-//!   clear the waker cell is the receiver's alone. While it is set the receiver does not
-//!   touch the cell (it remembers which waker it left there, to tell whether a later poll
-//!   comes from the same task), and the sender that sets `COMPLETE` over it owns the
-//!   waker from then on: it takes it and wakes it. To change its waker the receiver first
-//!   clears the bit, and if `COMPLETE` was already set it leaves the cell alone, since
-//!   the sender has taken (or is taking) the waker.
+//!   clear the waker cell is the receiver's alone. While it is set the receiver only
+//!   reads the cell (to tell whether a later poll comes from the same task: a read the
+//!   sender has made stale just looks like another task), and the sender that sets
+//!   `COMPLETE` over it owns the waker from then on: it takes it and wakes it. To change
+//!   its waker the receiver first clears the bit, and if `COMPLETE` was already set it
+//!   leaves the cell alone, since the sender has taken (or is taking) the waker.
 //! * `WAKER_TAKEN`: the sender took the waker with the same step that set `COMPLETE` (see
 //!   below): the cell still shows it, but it is the sender's, not the cell's.
 //! * `REPLACED`: the receiver has taken its waker back at least once, to leave another.
@@ -133,7 +133,6 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
         Receiver {
             shared,
             done: false,
-            registered: None,
             _owns: PhantomData,
         },
     )
@@ -184,6 +183,13 @@ struct WakerWords {
 }
 
 impl WakerWords {
+    /// Whether these are the words of `waker` (what `Waker::will_wake` compares). Only
+    /// compares pointers: safe on any words, stale or not.
+    #[inline]
+    fn are(&self, waker: &Waker) -> bool {
+        ptr::eq(self.data, waker.data()) && ptr::eq(self.vtable, waker.vtable())
+    }
+
     /// The waker these words describe.
     ///
     /// # Safety
@@ -214,21 +220,18 @@ impl WakerCell {
         }
     }
 
-    /// Puts `waker` in, giving back the waker that was there.
+    /// Puts `waker` in an empty cell.
     ///
     /// # Safety
     /// The cell is the caller's (the receiver's, while `RX_WAKER` is clear and the sender
-    /// has not completed), and so is any waker in it.
+    /// has not completed), and empty (or the waker in it would never be dropped).
     #[inline]
-    unsafe fn put(&self, waker: Waker) -> Option<Waker> {
-        // SAFETY: the caller's promise.
-        let old = unsafe { self.take() };
+    unsafe fn fill(&self, waker: Waker) {
         let waker = std::mem::ManuallyDrop::new(waker);
         // Relaxed: the receiver publishes them with the Release of setting `RX_WAKER`.
         self.data.store(waker.data().cast_mut(), Relaxed);
         self.vtable
             .store(ptr::from_ref(waker.vtable()).cast_mut(), Relaxed);
-        old
     }
 
     /// Takes the waker out, leaving the cell empty.
@@ -307,30 +310,9 @@ pub struct Sender<T> {
 pub struct Receiver<T> {
     shared: NonNull<Shared<T>>,
     /// Already returned its result: polling again is a bug, and the sender is done.
+    /// (Whether we left a waker is the state word's `RX_WAKER`, which only we write.)
     done: bool,
-    /// Which waker we left in the waker cell, while `RX_WAKER` is set (only we set and
-    /// clear it): a later poll compares its own waker with this, not with the cell, which
-    /// the sender may be emptying.
-    registered: Option<WakerId>,
     _owns: PhantomData<T>,
-}
-
-/// What `Waker::will_wake` compares: the data and the vtable pointers. Only compared,
-/// never followed (the vtable is a reference only so that `Option<WakerId>` needs no
-/// extra word).
-#[derive(Clone, Copy)]
-struct WakerId(*const (), &'static RawWakerVTable);
-
-impl WakerId {
-    fn of(waker: &Waker) -> WakerId {
-        WakerId(waker.data(), waker.vtable())
-    }
-}
-
-impl PartialEq for WakerId {
-    fn eq(&self, other: &WakerId) -> bool {
-        ptr::eq(self.0, other.0) && ptr::eq(self.1, other.1)
-    }
 }
 
 // Neither half is ever pinned in place (the shared state is behind a pointer).
@@ -341,8 +323,7 @@ impl<T> Unpin for Receiver<T> {}
 // another (the state word gives each cell to one side at a time, with release/acquire
 // ordering at every hand-over; a `Waker` is `Send + Sync`): `T: Send` is what that needs,
 // as for `std::sync::Mutex<T>`. The allocation is freed by whichever half lets go last, on
-// whatever thread, which again only needs `T: Send`. (The receiver's `registered` holds
-// two pointers that are only ever compared.)
+// whatever thread, which again only needs `T: Send`.
 unsafe impl<T: Send> Send for Sender<T> {}
 // SAFETY: through `&Sender` one can only load the state word (`is_closed`, `Debug`).
 unsafe impl<T: Send> Sync for Sender<T> {}
@@ -378,10 +359,7 @@ impl<T> Sender<T> {
         shared.value.with_mut(|cell| unsafe { *cell = Some(value) });
         // SAFETY: we are the sender, we have not let go, and we are done.
         match unsafe { complete(this.shared) } {
-            Ok(waker) => {
-                wake(waker);
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             // SAFETY: we are the sender, and `complete` did not let go.
             Err(ReceiverGone) => Err(unsafe { take_back(this.shared) }),
         }
@@ -398,17 +376,71 @@ impl<T> Sender<T> {
 struct ReceiverGone;
 
 /// The sender is done (it sent, or it is dropped): sets `COMPLETE` and lets go of the
-/// allocation in one step, and returns the waiting receiver's waker, for the caller to
-/// wake (see "Sending costs one atomic read-modify-write" in the module documentation).
-/// If the receiver was dropped first, it does neither: the caller gives back the value and
+/// allocation in one step, then wakes the waiting receiver with the waker it took (see
+/// "Sending costs one atomic read-modify-write" in the module documentation). If the
+/// receiver was dropped first, it does none of this: the caller gives back the value and
 /// lets go.
+///
+/// (It wakes, rather than return the waker for its caller to wake: the waker would come
+/// back through memory from `complete_slowly`, and so would the fast path's.)
 ///
 /// # Safety
 /// `shared` came from [`channel`], and the caller is the sender, has not let go, and only
 /// touches the allocation again (the value cell, then [`release`]) if this returns
 /// `Err(ReceiverGone)`.
 #[inline(always)]
-unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, ReceiverGone> {
+unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<(), ReceiverGone> {
+    // SAFETY: we still hold our count, so the allocation is alive (until the step below).
+    let cell = unsafe { shared.as_ref() };
+    // Acquire: if `RX_WAKER` is set, we see the waker the receiver left in its cell.
+    let state = cell.state.load(Acquire);
+    // The two common cases, each one step straight on; anything else (the receiver gone,
+    // or one that replaced its waker, or a step that lost a race) takes the loop in
+    // `complete_slowly`. `COMPLETE` and `WAKER_TAKEN` are clear (only we set them, once),
+    // so adding sets them (see `complete_then_let_go` for why an addition).
+    // Release (both steps): the receiver that sees `COMPLETE` sees the value, and a half
+    // that sees our count gone sees that we are done with the allocation.
+    if state & (CLOSED | RX_WAKER | REPLACED) == RX_WAKER {
+        // It waits with the one waker it ever left: read it now, ours if the step below
+        // finds the word unchanged (then the receiver has not taken it back).
+        let words = cell.waker.read();
+        let next = state.wrapping_add((COMPLETE | WAKER_TAKEN).wrapping_sub(REF_ONE));
+        if cell
+            .state
+            .compare_exchange(state, next, AcqRel, Acquire)
+            .is_ok()
+        {
+            // We let go: the allocation may already be freed by the receiver.
+            // SAFETY: the state word was unchanged since we read the words, with
+            // `RX_WAKER` set and `REPLACED` clear: they are the waker the receiver left,
+            // which it cannot take back now that `COMPLETE` is set (`WAKER_TAKEN` tells the
+            // half that frees not to drop it). It is ours.
+            wake(Some(unsafe { words.into_waker() }));
+            return Ok(());
+        }
+    } else if state & (CLOSED | RX_WAKER) == 0 {
+        // The receiver is not waiting: nothing to take.
+        let next = state.wrapping_add(COMPLETE.wrapping_sub(REF_ONE));
+        if cell
+            .state
+            .compare_exchange(state, next, AcqRel, Acquire)
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    // SAFETY: the caller's promise, passed on; we have not let go.
+    unsafe { complete_slowly(shared) }
+}
+
+/// [`complete`], for every case: the receiver gone, one that replaced its waker, and a
+/// step that found the state word changed since it was read (the receiver left or
+/// replaced its waker, or was dropped, meanwhile).
+///
+/// # Safety
+/// As for [`complete`].
+#[inline(never)]
+unsafe fn complete_slowly<T>(shared: NonNull<Shared<T>>) -> Result<(), ReceiverGone> {
     // SAFETY: we still hold our count, so the allocation is alive (until the step below).
     let cell = unsafe { shared.as_ref() };
     // Acquire: if `RX_WAKER` is set, we see the waker the receiver left in its cell.
@@ -421,28 +453,27 @@ unsafe fn complete<T>(shared: NonNull<Shared<T>>) -> Result<Option<Waker>, Recei
             // The receiver is not waiting: nothing to take.
             ((state | COMPLETE) - REF_ONE, None)
         } else if state & REPLACED == 0 {
-            // It waits with the one waker it ever left: read it now, ours if the step
-            // below finds the word unchanged (then the receiver has not taken it back).
+            // As in `complete`.
             (
                 (state | COMPLETE | WAKER_TAKEN) - REF_ONE,
                 Some(cell.waker.read()),
             )
         } else {
             // SAFETY: the caller's promise, passed on.
-            return unsafe { complete_then_let_go(shared) };
+            return unsafe { complete_then_let_go(shared) }.map(wake);
         };
-        // Release: the receiver that sees `COMPLETE` sees the value, and a half that sees
-        // our count gone sees that we are done with the allocation.
+        // Release: as in `complete`.
         match cell
             .state
             .compare_exchange_weak(state, next, AcqRel, Acquire)
         {
             // We let go: the allocation may already be freed by the receiver.
-            // SAFETY: the state word was unchanged since we read the words, with
-            // `RX_WAKER` set and `REPLACED` clear: they are the waker the receiver left,
-            // which it cannot take back now that `COMPLETE` is set (`WAKER_TAKEN` tells the
-            // half that frees not to drop it). It is ours.
-            Ok(_) => return Ok(words.map(|words| unsafe { words.into_waker() })),
+            Ok(_) => {
+                // SAFETY: as in `complete`: the words are the waker the receiver left, now
+                // ours.
+                wake(words.map(|words| unsafe { words.into_waker() }));
+                return Ok(());
+            }
             Err(now) => state = now,
         }
     }
@@ -470,7 +501,8 @@ unsafe fn take_back<T>(shared: NonNull<Shared<T>>) -> T {
 }
 
 /// `complete` for a receiver that replaced its waker: set `COMPLETE`, take the waker if it
-/// is in its cell, then let go (two read-modify-writes).
+/// is in its cell, then let go (two read-modify-writes). Returns the waker, for the caller
+/// to wake.
 ///
 /// # Safety
 /// As for [`complete`].
@@ -516,10 +548,9 @@ impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         // SAFETY: we are the sender, we have not let go (`send` does not run `Drop`), and
         // we are done.
-        match unsafe { complete(self.shared) } {
-            Ok(waker) => wake(waker),
+        if let Err(ReceiverGone) = unsafe { complete(self.shared) } {
             // SAFETY: as above; `complete` did not let go.
-            Err(ReceiverGone) => unsafe { release(self.shared) },
+            unsafe { release(self.shared) }
         }
     }
 }
@@ -569,45 +600,70 @@ impl<T> Receiver<T> {
     /// answer, and a call would save and restore the task's registers around it.
     #[inline]
     fn poll_waiting(&mut self, state: usize, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
-        let mut state = state;
-        if let Some(registered) = self.registered {
-            debug_assert!(state & RX_WAKER != 0, "only we clear RX_WAKER");
-            // Polled again while waiting. The same task: nothing to do.
-            if registered == WakerId::of(cx.waker()) {
-                waiting_on(WaitingOn::Oneshot);
-                return Poll::Pending;
-            }
-            // Another waker: take the cell back first, unless the sender completes before
-            // (then the waker is the sender's). Marks `REPLACED`, which tells the sender to
-            // take the waker in a step of its own from now on (see `complete`).
-            // (Clears `RX_WAKER`, which is set, and sets `REPLACED` unless it already is:
-            // only we write both. See `complete_then_let_go` for why an addition.)
-            let replaced = if state & REPLACED == 0 { REPLACED } else { 0 };
-            state = self
-                .shared()
-                .state
-                .fetch_add(replaced.wrapping_sub(RX_WAKER), AcqRel);
-            self.registered = None;
+        if state & RX_WAKER != 0 {
+            return self.poll_again(state, cx);
         }
+        // The first wait: `RX_WAKER` has never been set (we set it below, and clear it only
+        // in `poll_again`, which then leaves a waker again or returns the answer), so the
+        // waker cell is empty.
+        let shared = self.shared();
+        debug_assert!(shared.waker.read().vtable.is_null(), "an empty waker cell");
+        // SAFETY: `RX_WAKER` is clear, so the cell is ours alone; it is empty (just said).
+        unsafe { shared.waker.fill(cx.waker().clone()) };
+        // Release: the sender that sees `RX_WAKER` sees the waker.
+        // (Sets the bit, which is clear: only we write it. See `complete_then_let_go` for
+        // why an addition.)
+        let state = shared.state.fetch_add(RX_WAKER, AcqRel);
         if state & COMPLETE == 0 {
-            let waker = cx.waker().clone();
-            let id = WakerId::of(&waker);
-            let shared = self.shared();
-            // SAFETY: `RX_WAKER` is clear (never set, or cleared just above before the
-            // sender completed), so the waker cell is ours alone, with the waker in it.
-            let replaced = unsafe { shared.waker.put(waker) };
-            // Dropped here: we run the task that owns it, and no one waits on us.
-            drop(replaced);
-            // Release: the sender that sees `RX_WAKER` sees the waker.
-            // (Sets the bit, which is clear.)
-            state = shared.state.fetch_add(RX_WAKER, AcqRel);
-            self.registered = Some(id);
-            if state & COMPLETE == 0 {
-                waiting_on(WaitingOn::Oneshot);
-                return Poll::Pending;
-            }
-            // The sender completed meanwhile, without seeing our waker (it stays in the
-            // cell, dropped with the allocation): read its answer.
+            waiting_on(WaitingOn::Oneshot);
+            return Poll::Pending;
+        }
+        // The sender completed meanwhile, without seeing our waker (it stays in the cell,
+        // dropped with the allocation): read its answer.
+        Poll::Ready(self.take_answer())
+    }
+
+    /// Polled again while our waker is in the cell (`RX_WAKER` set at our load of
+    /// `state`, with no answer): nothing to do if it is the same task's; otherwise swap in
+    /// the new one. Out of line: a task is normally polled once per wake.
+    #[inline(never)]
+    fn poll_again(&mut self, state: usize, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
+        let shared = self.shared();
+        // Only compared (they are atomics: reading them while the sender does is no race).
+        // Only we write them while `RX_WAKER` is set, except a sender completing after
+        // our load of `state`: one that takes them as they are wakes this same waker, so
+        // a match may wait for that wake; one that empties the cell makes them differ, and
+        // the long way below then finds `COMPLETE`.
+        if shared.waker.read().are(cx.waker()) {
+            waiting_on(WaitingOn::Oneshot);
+            return Poll::Pending;
+        }
+        // Another waker: take the cell back first, unless the sender completes before
+        // (then the waker is the sender's). Marks `REPLACED`, which tells the sender to
+        // take the waker in a step of its own from now on (see `complete`).
+        // (Clears `RX_WAKER`, which is set, and sets `REPLACED` unless it already is:
+        // only we write both. See `complete_then_let_go` for why an addition.)
+        let replaced = if state & REPLACED == 0 { REPLACED } else { 0 };
+        let state = shared
+            .state
+            .fetch_add(replaced.wrapping_sub(RX_WAKER), AcqRel);
+        if state & COMPLETE != 0 {
+            // The sender completed first: the waker in the cell is its own (taken, or
+            // left for whoever frees the allocation). Read its answer.
+            return Poll::Ready(self.take_answer());
+        }
+        // SAFETY: `RX_WAKER` is clear and the sender has not completed, so the cell is
+        // ours alone, with our old waker in it.
+        let old = unsafe { shared.waker.take() };
+        // SAFETY: as above; just emptied.
+        unsafe { shared.waker.fill(cx.waker().clone()) };
+        // Dropped here: we run the task that owns it, and no one waits on us.
+        drop(old);
+        // Release: the sender that sees `RX_WAKER` sees the new waker. (Sets the bit.)
+        let state = shared.state.fetch_add(RX_WAKER, AcqRel);
+        if state & COMPLETE == 0 {
+            waiting_on(WaitingOn::Oneshot);
+            return Poll::Pending;
         }
         Poll::Ready(self.take_answer())
     }

@@ -78,6 +78,25 @@ impl<T> Handoff<T> {
         Some(self.item.with_mut(|item| unsafe { (*item).take() }))
     }
 
+    /// The waiter's side, when it knows that the handoff is not lent: what it holds, taken
+    /// out, without loading the flag.
+    ///
+    /// # Safety
+    ///
+    /// The handoff is the waiter's: never lent, or answered and the answer already seen
+    /// (a future knows this by holding no key).
+    #[inline]
+    pub(crate) unsafe fn take_unlent(&self) -> Option<T> {
+        debug_assert!(
+            self.with_waiter.load(Relaxed),
+            "take_unlent on a lent handoff"
+        );
+        // SAFETY: the caller's promise: no mailbox to it is in any line, so no one else
+        // touches the cell; and `Handoff` is not `Sync`, so the waiter's future is the
+        // only one calling this.
+        self.item.with_mut(|item| unsafe { (*item).take() })
+    }
+
     /// Whether the handoff is lent (its waiter not yet answered). Final only under the
     /// lock of the line it was lent to.
     #[inline]
@@ -87,24 +106,28 @@ impl<T> Handoff<T> {
 
     /// Lends the handoff to the line the caller is joining, with `item` in it (a putter's
     /// item, or `None` for a getter). Call it under the line's lock, and put the mailbox
-    /// in the line before releasing the lock.
+    /// in the line before releasing the lock. The handoff is empty (a putter took its item
+    /// out to try it, a getter's never holds one while it is the getter's): `item` is
+    /// written over nothing.
     ///
     /// # Safety
     ///
-    /// The handoff must stay where it is, and alive, until it is given back (the mailbox
-    /// answered): its future is pinned, and takes it out of the line before it is freed.
-    ///
-    /// # Panics
-    ///
-    /// If the handoff is already lent.
+    /// The handoff is the waiter's (not lent: its future holds no key, as for
+    /// [`take_unlent`](Handoff::take_unlent)). It must stay where it is, and alive, until
+    /// it is given back (the mailbox answered): its future is pinned, and takes it out of
+    /// the line before it is freed.
     #[inline]
     pub(crate) unsafe fn lend(&self, item: Option<T>) -> Mailbox<T> {
-        assert!(
+        debug_assert!(
             self.with_waiter.load(Relaxed),
             "a waiting future joined a line twice"
         );
-        // SAFETY: the handoff is the waiter's (just checked), so the cell is ours.
-        self.item.with_mut(|cell| unsafe { *cell = item });
+        // SAFETY: the handoff is the waiter's (the caller's promise), so the cell is ours;
+        // it is empty (see above), so there is nothing to drop.
+        self.item.with_mut(|cell| unsafe {
+            debug_assert!((*cell).is_none(), "lent with an item in it");
+            cell.write(item)
+        });
         // Relaxed: the queue only reads the cell under the lock, which the caller
         // releases after this, ordering both writes before any of its reads.
         self.with_waiter.store(false, Relaxed);
@@ -168,7 +191,8 @@ impl<T> Mailbox<T> {
         handoff.item.with_mut(|item| unsafe { (*item).take() })
     }
 
-    /// A getter's answer: hands it `item`, and gives the handoff back.
+    /// A getter's answer: hands it `item`, and gives the handoff back. (A getter lends its
+    /// handoff empty, so `item` is written over nothing.)
     ///
     /// # Safety
     ///
@@ -177,8 +201,12 @@ impl<T> Mailbox<T> {
     pub(crate) unsafe fn give(self, item: T) {
         // SAFETY: per the contract the handoff is alive and lent to us, the lock holder.
         let handoff = unsafe { self.0.as_ref() };
-        // SAFETY: as above: the cell is ours until `answer`.
-        handoff.item.with_mut(|cell| unsafe { *cell = Some(item) });
+        // SAFETY: as above: the cell is ours until `answer`; it is empty, so there is
+        // nothing to drop.
+        handoff.item.with_mut(|cell| unsafe {
+            debug_assert!((*cell).is_none(), "a getter lent a full handoff");
+            cell.write(Some(item))
+        });
         // SAFETY: the contract, passed on.
         unsafe { self.answer() };
     }

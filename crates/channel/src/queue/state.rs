@@ -116,7 +116,7 @@ impl<T, O: Order<T>> State<T, O> {
     /// A slot was freed: it goes to the longest-waiting putter, whose item enters now, in
     /// the order the putters arrived. Returns that putter, to wake.
     #[inline]
-    fn slot_freed(&mut self) -> Option<Waker> {
+    pub(super) fn slot_freed(&mut self) -> Option<Waker> {
         if self.putters.is_empty() {
             return None; // the common case: no one waits for room
         }
