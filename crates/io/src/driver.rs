@@ -61,7 +61,7 @@ pub struct IoDriver {
     reactor: Rc<Reactor>,
     events: Events,
     unpark: Arc<IoUnpark>,
-    /// Busy turns since the poller was last asked.
+    /// Busy turns with a task waiting on I/O since the poller was last asked.
     busy_turns: u32,
     event_interval: u32,
     /// Reused buffer for the wakers of one event.
@@ -186,8 +186,8 @@ impl Driver for IoDriver {
             // A busy turn: tasks are ready. No syscall unless a task waits on I/O and the
             // poller has not been asked for `event_interval` turns. (The loop skips this
             // call altogether while no task waits and the timer has nothing to do.)
-            self.busy_turns += 1;
             if self.reactor.waiting() != 0 {
+                self.busy_turns += 1;
                 if self.busy_turns >= self.event_interval {
                     self.poll_busy();
                 }
