@@ -190,12 +190,12 @@ impl<D: Driver> Driver for TimerDriver<D> {
             self.timer.clock.next_turn_unattached();
         }
         if timeout == Some(Duration::ZERO)
-            && self.due.is_empty()
             && self
                 .timer
                 .heap
                 .try_borrow()
                 .is_ok_and(|heap| heap.is_empty())
+            && self.due.is_empty()
         {
             // No timers: don't even read the clock (the next turn's first `now()` will).
             // And no busy turns for us until a timer is registered. (While one waits in
