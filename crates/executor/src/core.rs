@@ -16,6 +16,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::{self, NonNull};
 
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Instant;
 
 use handloop_debug::{Heartbeat, PackedWait, WaitCell};
@@ -180,6 +181,27 @@ impl Core {
             // SAFETY: as above.
             self.ready.push_back(unsafe { Notified::new(self, task) });
         }
+    }
+
+    /// `yield_now` of the task being polled, with its own waker: marks it woken, which
+    /// puts it at the back of the ready queue once its poll returns, as a wake by
+    /// reference would (the same state change as [`Core::schedule`] on a running task),
+    /// without the call through the waker's vtable. Whether it did: `false` for any other
+    /// waker (a combinator's own), which the caller then wakes.
+    #[inline]
+    pub(crate) fn yield_running(&self, waker: &Waker) -> bool {
+        let Some(task) = self.current.get() else {
+            return false;
+        };
+        if !crate::task::waker::is_local_waker_of(waker, task) {
+            return false;
+        }
+        // SAFETY: the task being polled: the loop holds its reference for the poll, on
+        // this thread.
+        let header = unsafe { task.header() };
+        debug_assert!(header.state.get() & RUNNING != 0);
+        header.state.set(header.state.get() | NOTIFIED);
+        true
     }
 
     /// The local wake by value: as [`Core::schedule`], but the waker's own reference

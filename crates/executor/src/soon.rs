@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::context;
 use crate::task::header::Kind;
 use crate::task::with_running_core;
 
@@ -69,8 +70,12 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        // The loop puts a task woken during its own poll at the back of the queue.
-        cx.waker().wake_by_ref();
+        // The loop puts a task woken during its own poll at the back of the queue. The
+        // running task's own waker is marked woken straight away; any other (a
+        // combinator's) is woken through its vtable.
+        if !context::with_core(|core| core.yield_running(cx.waker())).unwrap_or(false) {
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     }
 }

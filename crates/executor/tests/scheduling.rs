@@ -249,3 +249,58 @@ fn block_on_returns_while_other_tasks_still_wait() {
     gate.open();
     assert_eq!(event_loop.block_on(waiting).unwrap(), "waiter done");
 }
+
+/// A waker that counts its wakes.
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Polls a `yield_now` twice with a waker of `count`'s: pending (one wake), then ready.
+fn poll_yield_twice(count: &std::sync::Arc<CountWakes>) {
+    use std::future::Future;
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let before = count.0.load(SeqCst);
+    let waker = std::task::Waker::from(count.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut yielding = std::pin::pin!(yield_now());
+    assert!(yielding.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        count.0.load(SeqCst),
+        before + 1,
+        "woken once, through its vtable"
+    );
+    assert!(yielding.as_mut().poll(&mut cx).is_ready());
+}
+
+#[test]
+fn yield_now_wakes_the_waker_it_is_polled_with_when_that_is_not_the_tasks_own() {
+    use std::sync::Arc;
+
+    let count = Arc::new(CountWakes(Default::default()));
+    // Outside any loop.
+    poll_yield_twice(&count);
+    // Inside a task, under a combinator's waker: the combinator's is woken, and the task
+    // itself is not (it is not polled again until something wakes it).
+    EventLoop::new().block_on(async move {
+        let (polls, counted) = count_polls(std::future::poll_fn(move |_| {
+            poll_yield_twice(&count);
+            std::task::Poll::<()>::Pending
+        }));
+        let task = spawn(counted);
+        for _ in 0..3 {
+            yield_now().await;
+        }
+        assert_eq!(polls.get(), 1, "the task's own waker was not woken");
+        task.abort();
+        let error = task.await.unwrap_err();
+        assert!(error.is_cancelled(), "its checks passed: {error:?}");
+    });
+}

@@ -48,6 +48,13 @@ pub(crate) fn task_of(waker: &Waker) -> Option<TaskPtr> {
     }
 }
 
+/// Whether `waker` is a loop-thread waker of `task` (what the loop lends a poll of it, or
+/// a clone that counts locally). Only compares pointers.
+#[inline]
+pub(crate) fn is_local_waker_of(waker: &Waker, task: TaskPtr) -> bool {
+    std::ptr::eq(waker.vtable(), &LOCAL) && std::ptr::eq(waker.data(), task.as_ptr())
+}
+
 /// The waker the loop lends to one poll: it owns no reference (it borrows the running
 /// one, which the `'a` ties it to) and is never dropped; only its clones count.
 pub(crate) struct LentWaker<'a> {
