@@ -49,19 +49,22 @@ fn a_sleep_never_returns_before_its_deadline() {
 
 #[test]
 fn now_is_read_once_per_turn() {
-    real_loop().block_on(async {
-        let a = now();
-        let spin = Instant::now();
-        while spin.elapsed() < ms(2) {}
-        assert_eq!(now(), a, "same turn, same time");
-        // No timer waits, so the loop does not even call the timer on this busy turn:
-        // the next turn's first `now()` reads the clock anyway (it counts the turns).
-        yield_now().await;
-        let b = now();
-        assert!(b >= a + ms(2), "a new turn reads the clock again");
-        sleep(ms(1)).await; // a timer forces the driver to look at the clock
-        assert!(now() >= b + ms(1));
-    });
+    real_loop().block_on(read_once_per_turn());
+}
+
+/// Within a turn `now()` stands still; the next turn reads the clock again.
+async fn read_once_per_turn() {
+    let a = now();
+    let spin = Instant::now();
+    while spin.elapsed() < ms(2) {}
+    assert_eq!(now(), a, "same turn, same time");
+    // No timer waits, so an attached timer is not even called on this busy turn: the
+    // next turn's first `now()` reads the clock anyway (it counts the turns).
+    yield_now().await;
+    let b = now();
+    assert!(b >= a + ms(2), "a new turn reads the clock again");
+    sleep(ms(1)).await; // a timer forces the driver to look at the clock
+    assert!(now() >= b + ms(1));
 }
 
 #[test]
@@ -238,15 +241,5 @@ impl Driver for Unattached {
 #[test]
 fn a_timer_inside_a_driver_that_does_not_attach_still_reads_the_clock_once_per_turn() {
     let event_loop = EventLoop::with_driver(Unattached(TimerDriver::new(ThreadPark::new())));
-    event_loop.block_on(async {
-        let a = now();
-        let spin = Instant::now();
-        while spin.elapsed() < ms(2) {}
-        assert_eq!(now(), a, "same turn, same time");
-        yield_now().await;
-        let b = now();
-        assert!(b >= a + ms(2), "a new turn reads the clock again");
-        sleep(ms(1)).await;
-        assert!(now() >= b + ms(1));
-    });
+    event_loop.block_on(read_once_per_turn());
 }
