@@ -107,11 +107,6 @@ impl BusyPark {
             });
         }
     }
-
-    /// Whether this driver wants busy turns now.
-    pub fn wanted(&self) -> bool {
-        self.wanted.get()
-    }
 }
 
 impl Drop for BusyPark {

@@ -68,8 +68,6 @@ pub struct IoDriver {
     wakers: Vec<Waker>,
     /// The reactors that were current before each `enter` (restored by `exit`).
     saved: RefCell<Vec<Option<Rc<Reactor>>>>,
-    /// The loop's turn count is the reactor's: see [`attach`](Driver::attach).
-    attached: bool,
 }
 
 impl IoDriver {
@@ -89,7 +87,6 @@ impl IoDriver {
             event_interval: DEFAULT_EVENT_INTERVAL,
             wakers: Vec::new(),
             saved: RefCell::new(Vec::new()),
-            attached: false,
         })
     }
 
@@ -179,9 +176,7 @@ impl Driver for IoDriver {
     /// busy turn; polling the OS (now and then on a busy turn, or to sleep) is out of line.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
-        if !self.attached {
-            self.reactor.next_turn_unattached();
-        }
+        self.reactor.count_park_if_unattached();
         if timeout == Some(Duration::ZERO) {
             // A busy turn: tasks are ready. No syscall unless a task waits on I/O and the
             // poller has not been asked for `event_interval` turns. (The loop skips this
@@ -213,7 +208,6 @@ impl Driver for IoDriver {
             return false;
         };
         reactor.attach(turns);
-        self.attached = true;
         true
     }
 

@@ -116,9 +116,13 @@ impl Reactor {
         self.turns = turns.clone();
     }
 
-    /// A park of a driver that was not attached: a new turn for the budget.
-    pub(crate) fn next_turn_unattached(&self) {
-        self.turns.advance();
+    /// A park of the driver: a new turn for the budget, if the driver was not attached
+    /// (an attached reactor has a wish, and the loop's count).
+    #[inline]
+    pub(crate) fn count_park_if_unattached(&self) {
+        if self.busy.is_none() {
+            self.turns.advance();
+        }
     }
 
     /// Spends one unit of the polling task's budget; `false` if it is used up (then the

@@ -43,8 +43,6 @@ pub struct TimerDriver<D: Driver = ThreadPark> {
     due: VecDeque<Action>,
     /// The timers that were current before each `enter` (restored by `exit`).
     saved: RefCell<Vec<Option<Rc<Timer>>>>,
-    /// The loop's turn count is the clock's: see [`attach`](Driver::attach).
-    attached: bool,
 }
 
 impl<D: Driver> TimerDriver<D> {
@@ -68,7 +66,6 @@ impl<D: Driver> TimerDriver<D> {
             timer: Rc::new(Timer::new(Clock::new(kind), holds)),
             due: VecDeque::new(),
             saved: RefCell::new(Vec::new()),
-            attached: false,
         }
     }
 
@@ -186,9 +183,7 @@ impl<D: Driver> Driver for TimerDriver<D> {
     /// through `park_turn`.
     #[inline]
     fn park(&mut self, timeout: Option<Duration>) {
-        if !self.attached {
-            self.timer.clock.next_turn_unattached();
-        }
+        self.timer.count_park_if_unattached();
         if timeout == Some(Duration::ZERO)
             && self
                 .timer
@@ -228,7 +223,6 @@ impl<D: Driver> Driver for TimerDriver<D> {
         let busy = turns.busy_park();
         busy.want(!timer.heap.get_mut().is_empty());
         timer.busy = Some(busy);
-        self.attached = true;
         may_skip
     }
 

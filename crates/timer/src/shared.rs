@@ -102,6 +102,15 @@ impl Timer {
         key
     }
 
+    /// A park of the driver: a new turn for the clock, if the driver was not attached (an
+    /// attached timer has a wish, and the clock the loop's count).
+    #[inline]
+    pub(crate) fn count_park_if_unattached(&self) {
+        if self.busy.is_none() {
+            self.clock.next_turn_unattached();
+        }
+    }
+
     /// Panics if the loop this timer belonged to was dropped.
     #[inline]
     pub(crate) fn check_alive(&self) {
