@@ -243,3 +243,32 @@ fn a_timer_inside_a_driver_that_does_not_attach_still_reads_the_clock_once_per_t
     let event_loop = EventLoop::with_driver(Unattached(TimerDriver::new(ThreadPark::new())));
     event_loop.block_on(read_once_per_turn());
 }
+
+/// Counts the busy parks that reach it; does not attach (the trait's default).
+struct CountBusyParks(ThreadPark, Rc<Cell<u32>>);
+
+impl Driver for CountBusyParks {
+    fn park(&mut self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) {
+            self.1.set(self.1.get() + 1);
+        }
+        self.0.park(timeout);
+    }
+    fn unparker(&self) -> Unparker {
+        self.0.unparker()
+    }
+}
+
+#[test]
+fn a_timer_around_a_driver_that_does_not_attach_lets_every_busy_turn_through() {
+    // With no timer in the heap the timer itself wants no busy turns, but its inner
+    // driver did not attach, so the loop must still park them on every busy turn.
+    let busy_parks = Rc::new(Cell::new(0));
+    let inner = CountBusyParks(ThreadPark::new(), busy_parks.clone());
+    EventLoop::with_driver(TimerDriver::new(inner)).block_on(async {
+        for _ in 0..5 {
+            yield_now().await;
+        }
+    });
+    assert_eq!(busy_parks.get(), 5);
+}
