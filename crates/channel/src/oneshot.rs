@@ -657,10 +657,12 @@ impl<T> Receiver<T> {
         let old = unsafe { shared.waker.take() };
         // SAFETY: as above; just emptied.
         unsafe { shared.waker.fill(cx.waker().clone()) };
-        // Dropped here: we run the task that owns it, and no one waits on us.
-        drop(old);
         // Release: the sender that sees `RX_WAKER` sees the new waker. (Sets the bit.)
         let state = shared.state.fetch_add(RX_WAKER, AcqRel);
+        // Dropped once the new waker is published: a drop runs its owner's code, and one
+        // that panics leaves the cell and `RX_WAKER` agreeing (a later poll finds its
+        // waker there, not a filled cell it takes for empty).
+        drop(old);
         if state & COMPLETE == 0 {
             waiting_on(WaitingOn::Oneshot);
             return Poll::Pending;
