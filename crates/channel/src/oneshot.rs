@@ -615,7 +615,7 @@ impl<T> Receiver<T> {
         // why an addition.)
         let state = shared.state.fetch_add(RX_WAKER, AcqRel);
         if state & COMPLETE == 0 {
-            waiting_on(WaitingOn::Oneshot);
+            waiting_on(cx, WaitingOn::Oneshot);
             return Poll::Pending;
         }
         // The sender completed meanwhile, without seeing our waker (it stays in the cell,
@@ -635,7 +635,7 @@ impl<T> Receiver<T> {
         // a match may wait for that wake; one that empties the cell makes them differ, and
         // the long way below then finds `COMPLETE`.
         if shared.waker.read().are(cx.waker()) {
-            waiting_on(WaitingOn::Oneshot);
+            waiting_on(cx, WaitingOn::Oneshot);
             return Poll::Pending;
         }
         // Another waker: take the cell back first, unless the sender completes before
@@ -664,7 +664,7 @@ impl<T> Receiver<T> {
         // waker there, not a filled cell it takes for empty).
         drop(old);
         if state & COMPLETE == 0 {
-            waiting_on(WaitingOn::Oneshot);
+            waiting_on(cx, WaitingOn::Oneshot);
             return Poll::Pending;
         }
         Poll::Ready(self.take_answer())

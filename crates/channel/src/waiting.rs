@@ -1,16 +1,19 @@
 //! Telling handloop's task dump what a task waits on. On handloop's executor this records
 //! `Queue.get`, `LifoQueue.put`, `Queue.join`, `oneshot.recv`, `Lock`, `Semaphore.acquire`,
-//! `Event.wait`, `Condition.wait` or `Barrier.wait` in the waiting task's header (a few
-//! plain stores); on any other executor it does nothing.
+//! `Event.wait`, `Condition.wait` or `Barrier.wait` in the waiting task's header (found
+//! through the waker the future was polled with: a comparison and a store); on any other
+//! executor it does nothing.
+
+use std::task::Context;
 
 pub(crate) use handloop_executor::debug::{LockRecord, QueueKind, WaitingOn};
 
-/// Records `what` for the task being polled, if it is a handloop task.
+/// Records `what` for the task polled with `cx`, if it is a handloop task.
 #[inline]
-pub(crate) fn waiting_on(what: WaitingOn) {
+pub(crate) fn waiting_on(cx: &Context<'_>, what: WaitingOn) {
     // Under loom the executor's thread-locals are loom's, which only exist inside a model.
     #[cfg(not(loom))]
-    handloop_executor::debug::record_waiting(what);
+    handloop_executor::debug::record_waiting_in(cx, what);
     #[cfg(loom)]
-    let _ = what;
+    let _ = (cx, what);
 }

@@ -7,17 +7,18 @@
 //! `Pending`, in a small field of the task header: a [`WaitCell`]. Futures from other crates
 //! say nothing, and their tasks show as `unknown`.
 //!
-//! A waiting future does not find its task's header: it records into one word of the
-//! running loop (a [`WaitCell`] the executor finds through its thread-local current-loop
-//! pointer), which the loop takes after each poll (leaving it empty) and keeps in the task's
-//! header when the poll returned `Pending`. A record is then a call, a thread-local read and a
-//! store, and a task polled again that waits on something
-//! foreign simply gets an empty record. When one poll waits on several things (a `timeout`
-//! around a `Queue.get`, a `gather`), the first record is kept and the others are counted:
+//! A waiting future finds the header through the waker it was polled with: a handloop
+//! task's waker points at its task's header, so the record is a comparison and a store,
+//! with no lookup of the running loop. Polled with some other waker (a combinator that
+//! makes its own, like `gather`), it records into the header of the task the loop on this
+//! thread is polling, found through the thread's current-loop pointer. The loop empties the
+//! cell as each poll starts, so a task polled again that waits on something foreign simply
+//! gets an empty record. When one poll waits on several things (a `timeout` around a
+//! `Queue.get`, a `gather`), the first record is kept and the others are counted:
 //! `Queue.get, +1 more`.
 
-use std::cell::Cell;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// What a task waits on, as its last poll recorded it.
@@ -240,26 +241,27 @@ mod tag {
 /// or descriptor too large for 40 bits (a loop would need to spawn a million tasks a second
 /// for twelve days) is not recorded, and shows as `unknown`.
 ///
-/// The executor keeps two kinds: one per thread, which the waiting futures record into and
-/// the loop takes (leaving it empty) after each poll, and one in each task header, which
-/// holds what the loop took when the poll returned `Pending`, and which the dump reads.
-/// Both are only touched on their thread (it is a `Cell`, so it is not `Sync`).
+/// The executor keeps one in each task header. The waiting futures record into it during
+/// a poll, the loop empties it as the next poll starts, and the dump reads it between polls.
+/// It is atomic only because a waker may be used on another thread (a future polled there
+/// with a task's waker records into that task's header): every access is a `Relaxed` load or
+/// store, plain moves on common hardware, and orders nothing. Two records made at the same
+/// moment on two threads may lose one of them, which changes only what the dump says.
 ///
 /// ```
 /// use handloop_debug::{QueueKind, WaitCell, WaitingOn};
 ///
-/// let this_thread = WaitCell::new();
-/// this_thread.record(WaitingOn::QueueGet { queue: QueueKind::Queue });
-/// this_thread.record(WaitingOn::Oneshot); // a second wait in the same poll is counted
 /// let header = WaitCell::new();
-/// header.restore(this_thread.take()); // the poll returned `Pending`
+/// header.clear(); // a poll starts
+/// header.record(WaitingOn::QueueGet { queue: QueueKind::Queue });
+/// header.record(WaitingOn::Oneshot); // a second wait in the same poll is counted
 /// assert_eq!(header.get(), Some((WaitingOn::QueueGet { queue: QueueKind::Queue }, 1)));
 /// // The next poll waits on something foreign: it records nothing.
-/// header.restore(this_thread.take());
+/// header.clear();
 /// assert_eq!(header.get(), None); // "unknown"
 /// ```
 #[derive(Debug, Default)]
-pub struct WaitCell(Cell<u64>);
+pub struct WaitCell(AtomicU64);
 
 /// A [`WaitCell`]'s contents, saved by [`WaitCell::save`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,7 +281,7 @@ const PAYLOAD_BITS: u32 = 40;
 impl WaitCell {
     /// An empty cell: nothing recorded.
     pub const fn new() -> WaitCell {
-        WaitCell(Cell::new(0))
+        WaitCell(AtomicU64::new(0))
     }
 
     /// Records `what`. The first record since the cell was cleared wins; later ones only
@@ -293,26 +295,19 @@ impl WaitCell {
     /// folds to a constant at most call sites).
     #[inline(always)]
     pub fn record_packed(&self, what: PackedWait) {
-        let word = self.0.get();
+        // A load and a store, not a read-modify-write: see the type's documentation.
+        let word = self.0.load(Relaxed);
         if word & TAG_MASK == 0 {
-            self.0.set(what.0);
+            self.0.store(what.0, Relaxed);
         } else if word & (MORE_MAX << MORE_SHIFT) != MORE_MAX << MORE_SHIFT {
-            self.0.set(word + MORE_ONE);
+            self.0.store(word + MORE_ONE, Relaxed);
         }
     }
 
-    /// Empties the cell.
+    /// Empties the cell (the loop does, as each poll of the task starts).
     #[inline(always)]
     pub fn clear(&self) {
-        self.0.set(0);
-    }
-
-    /// What the cell holds, leaving it empty (the loop takes the thread's cell after each
-    /// poll, and [`restore`](WaitCell::restore)s it into the task's header if the poll
-    /// returned `Pending`).
-    #[inline(always)]
-    pub fn take(&self) -> SavedWait {
-        SavedWait(self.0.replace(0))
+        self.0.store(0, Relaxed);
     }
 
     /// The cell as it is, to [`restore`](WaitCell::restore) after an inner future's
@@ -331,19 +326,19 @@ impl WaitCell {
     /// ```
     #[inline]
     pub fn save(&self) -> SavedWait {
-        SavedWait(self.0.get())
+        SavedWait(self.0.load(Relaxed))
     }
 
     /// Puts back what [`save`](WaitCell::save) saw.
     #[inline]
     pub fn restore(&self, saved: SavedWait) {
-        self.0.set(saved.0);
+        self.0.store(saved.0, Relaxed);
     }
 
     /// What was recorded, and how many more waits were counted; `None` if nothing was (the
     /// task waits on something foreign).
     pub fn get(&self) -> Option<(WaitingOn, u8)> {
-        let word = self.0.get();
+        let word = self.0.load(Relaxed);
         let tag = ((word >> TAG_SHIFT) & 0xf) as u8;
         if tag == tag::NONE {
             return None;
@@ -516,21 +511,19 @@ mod tests {
     }
 
     #[test]
-    fn take_empties_and_restore_keeps_a_copy() {
-        let this_thread = WaitCell::new();
-        this_thread.record(WaitingOn::Event);
-        this_thread.record(WaitingOn::Oneshot);
+    fn clear_empties_and_save_restore_puts_back() {
         let header = WaitCell::new();
-        header.restore(this_thread.take());
+        header.record(WaitingOn::Event);
+        header.record(WaitingOn::Oneshot);
         assert_eq!(header.get(), Some((WaitingOn::Event, 1)));
-        assert_eq!(this_thread.get(), None, "taken");
+        let saved = header.save();
         // The next poll's first record wins again, with its count reset.
-        this_thread.record(WaitingOn::ToThread);
-        header.restore(this_thread.take());
+        header.clear();
+        assert_eq!(header.get(), None, "cleared");
+        header.record(WaitingOn::ToThread);
         assert_eq!(header.get(), Some((WaitingOn::ToThread, 0)));
-        this_thread.record(WaitingOn::Barrier);
-        this_thread.clear();
-        assert_eq!(this_thread.get(), None, "cleared");
+        header.restore(saved);
+        assert_eq!(header.get(), Some((WaitingOn::Event, 1)), "restored");
     }
 
     #[test]

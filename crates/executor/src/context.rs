@@ -1,7 +1,8 @@
 //! Which loop runs on this thread: set by `block_on` (and by the loop's drop) for as long as
 //! it runs, and read by `spawn`, `call_soon`, and every waker to tell a wake on the loop's
-//! own thread from a wake elsewhere; and, through it, the loop's waiting record: what the
-//! task being polled waits on, as handloop's waiting futures report it (see `debug.rs`).
+//! own thread from a wake elsewhere; and, through it, by a waiting future polled with a
+//! waker that is not a task's, to find the task being polled and record what it waits on
+//! (see `debug.rs`).
 
 use std::cell::Cell;
 use std::ptr;
@@ -31,7 +32,7 @@ loom::thread_local! {
 /// record; compiled here, the read is one thread-local load.
 #[inline(never)]
 pub(crate) fn record_waiting(what: PackedWait) {
-    with_core(|core| core.record_waiting(what));
+    with_core(|core| core.with_running_record(|record| record.record_packed(what)));
 }
 
 /// Runs `f` with the loop running on this thread, if any. The borrow cannot outlive the
@@ -51,8 +52,7 @@ pub fn in_event_loop() -> bool {
     !CURRENT.with(Cell::get).is_null()
 }
 
-/// Makes a core this thread's current loop until dropped, and starts it with an empty waiting
-/// record, whatever an earlier run of the loop left there.
+/// Makes a core this thread's current loop until dropped.
 pub(crate) struct Enter {
     previous: *const Core,
 }
@@ -62,7 +62,6 @@ impl Enter {
     /// `core` stays alive, at the same address, until the returned value is dropped.
     pub(crate) unsafe fn new(core: &Core) -> Enter {
         let previous = CURRENT.with(|c| c.replace(core));
-        core.waiting.clear();
         Enter { previous }
     }
 }

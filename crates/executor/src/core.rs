@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use handloop_debug::{Heartbeat, PackedWait, WaitCell};
+use handloop_debug::{Heartbeat, WaitCell};
 
 use crate::debug::{LoopDebug, LoopView};
 use crate::driver::Unparker;
@@ -63,10 +63,6 @@ pub(crate) struct Core {
     heartbeat: Option<Arc<Heartbeat>>,
     /// How a task dump reads the loop's clock (the driver's `dump_clock`).
     dump_clock: Option<fn() -> Option<Instant>>,
-    /// What the poll running now waits on: recorded into by waiting futures
-    /// (`debug::record_waiting`, which finds the loop through `context`), taken after each
-    /// poll and kept in the task's header if the poll returned `Pending`.
-    pub(crate) waiting: WaitCell,
 }
 
 impl Core {
@@ -88,7 +84,6 @@ impl Core {
             heartbeat: debug.as_ref().map(|debug| debug.heartbeat()),
             debug,
             dump_clock,
-            waiting: WaitCell::new(),
         }
     }
 
@@ -99,13 +94,15 @@ impl Core {
             .unwrap_or_else(Instant::now)
     }
 
-    /// Records what the task being polled waits on (nothing between polls: a record made
-    /// by a destructor or a wake the loop runs there must not land on the next task).
+    /// Runs `f` on the waiting record of the task being polled, if a poll is running (not
+    /// between polls: a record made by a destructor or a wake the loop runs there must not
+    /// land on a task). `f` is given only the record, which cannot end the poll.
     #[inline]
-    pub(crate) fn record_waiting(&self, what: PackedWait) {
-        if self.current.get().is_some() {
-            self.waiting.record_packed(what);
-        }
+    pub(crate) fn with_running_record<R>(&self, f: impl FnOnce(&WaitCell) -> R) -> Option<R> {
+        let task = self.current.get()?;
+        // SAFETY: the running task is alive while its poll runs (the loop holds the
+        // running reference) and `f`, given only the cell, cannot end the poll.
+        Some(f(unsafe { task.cross() }.waiting()))
     }
 
     /// The debug state, when debug mode or tracing is on.
@@ -317,6 +314,8 @@ impl Core {
             .set((header.state.get() & !(NOTIFIED | PANIC_OBSERVED)) | RUNNING);
         let polls = header.polls.get().wrapping_add(1);
         header.polls.set(polls);
+        // What this poll waits on, for the task dump (see `debug::record_waiting_in`).
+        header.waiting.clear();
         self.current.set(Some(task.ptr()));
         if DEBUG && let Some(heartbeat) = &self.heartbeat {
             heartbeat.poll_started(header.id.as_u64(), polls);
@@ -326,12 +325,9 @@ impl Core {
         }
         let polled = poll();
         self.current.set(None);
-        // What the poll waited on, for the task dump (see `debug::record_waiting`).
-        let waiting = self.waiting.take();
         if polled != Polled::Pending {
             return Some((task, polled));
         }
-        header.waiting.restore(waiting);
         let state = header.state.get() & !RUNNING;
         header.state.set(state);
         if TRACE && let Some(debug) = self.debug() {

@@ -17,7 +17,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use handloop_debug::trace::{self, Counter, PollOutcome, Recorder};
@@ -86,14 +86,15 @@ impl DebugOptions {
     }
 }
 
-/// Records what the running task waits on, for the task dump. handloop's own waiting
-/// futures call it when they return `Pending`. Outside a task's poll (no loop on the thread,
+/// Records what the running task waits on, for the task dump: what a waiting future
+/// does when it returns `Pending` and has no `Context` at hand (handloop's own call
+/// [`record_waiting_in`], which is cheaper). Outside a task's poll (no loop on the thread,
 /// or code the loop runs between polls, such as an unwanted output's destructor) it has no
 /// effect.
 ///
 /// ```
 /// use std::future::poll_fn;
-/// use std::task::Poll;
+/// use std::task::{Context, Poll};
 /// use handloop_executor::{EventLoop, debug::{WaitingOn, record_waiting}, spawn, yield_now};
 ///
 /// EventLoop::new().block_on(async {
@@ -111,6 +112,44 @@ pub fn record_waiting(what: WaitingOn) {
     context::record_waiting(what.pack());
 }
 
+/// Records what the task polled with `cx` waits on, for the task dump: what handloop's own
+/// waiting futures call when they return `Pending`.
+///
+/// If `cx`'s waker is a handloop task's (the loop's own, passed down by every future that
+/// does not make its own waker), the record goes straight into that task's header: a
+/// comparison and a store, no lookup of the running loop. Under any other waker (a
+/// combinator's, like `gather`'s) it is [`record_waiting`]. A future polled with a task's
+/// waker anywhere else (outside its task's poll, even on another thread) records into that
+/// task, and the record lasts until the task's next poll starts.
+///
+/// ```
+/// use std::future::poll_fn;
+/// use std::task::Poll;
+/// use handloop_executor::debug::{WaitingOn, dump, record_waiting_in};
+/// use handloop_executor::{EventLoop, spawn, yield_now};
+///
+/// EventLoop::new().block_on(async {
+///     let task = spawn(poll_fn(|cx| {
+///         record_waiting_in(cx, WaitingOn::Event);
+///         Poll::<()>::Pending
+///     }));
+///     yield_now().await; // let it run once
+///     let dump = dump(None);
+///     assert_eq!(dump.waiting_on_text(dump.task(task.id().as_u64()).unwrap()), "Event.wait");
+/// });
+/// ```
+// Always inlined: `what` is a constant at most call sites, and packs to one.
+#[inline(always)]
+pub fn record_waiting_in(cx: &Context<'_>, what: WaitingOn) {
+    let what = what.pack();
+    match crate::task::waker::task_of(cx.waker()) {
+        // SAFETY: the waker is alive for this call (`cx` borrows it), so its task is; the
+        // record is an atomic, which any thread may touch.
+        Some(task) => unsafe { task.cross() }.waiting().record_packed(what),
+        None => context::record_waiting(what),
+    }
+}
+
 /// Runs `poll` (a future's poll of the futures it is built on) and, if it returns
 /// `Pending`, records `what` in place of whatever `poll` recorded: for a waiting future that
 /// names its wait better than the futures inside it (`to_thread`'s future waits through a
@@ -118,7 +157,7 @@ pub fn record_waiting(what: WaitingOn) {
 ///
 /// ```
 /// use std::future::poll_fn;
-/// use std::task::Poll;
+/// use std::task::{Context, Poll};
 /// use handloop_executor::debug::{WaitingOn, dump, record_waiting, record_waiting_as};
 /// use handloop_executor::{EventLoop, spawn, yield_now};
 ///
@@ -135,11 +174,11 @@ pub fn record_waiting(what: WaitingOn) {
 /// });
 /// ```
 pub fn record_waiting_as<T>(what: WaitingOn, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
-    let saved = context::with_core(|core| core.waiting.save());
+    let saved = context::with_core(|core| core.with_running_record(|record| record.save()));
     let polled = poll();
     if polled.is_pending() {
-        if let Some(saved) = saved {
-            context::with_core(|core| core.waiting.restore(saved));
+        if let Some(Some(saved)) = saved {
+            context::with_core(|core| core.with_running_record(|record| record.restore(saved)));
         }
         record_waiting(what);
     }

@@ -9,14 +9,14 @@ use std::future::{Future, pending, poll_fn};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::Gate;
 use handloop_debug::trace::check_trace;
 use handloop_executor::debug::{
-    DebugOptions, Output, QueueKind, TaskStatus, WaitingOn, dump, record_waiting,
+    DebugOptions, Output, QueueKind, TaskStatus, WaitingOn, dump, record_waiting, record_waiting_in,
 };
 use handloop_executor::task::Builder;
 use handloop_executor::{
@@ -375,6 +375,83 @@ fn a_running_task_shows_no_wait_from_its_previous_poll() {
         waker.borrow_mut().take().unwrap().wake();
         task.await.unwrap();
         assert_eq!(*seen.borrow(), Some(None));
+    });
+}
+
+/// The dump's text for the task `id`'s wait.
+fn waiting_text(id: u64) -> String {
+    let dump = dump(None);
+    dump.waiting_on_text(dump.task(id).unwrap())
+}
+
+#[test]
+fn a_record_under_a_combinators_waker_goes_to_the_running_task() {
+    EventLoop::new().block_on(async {
+        let task = spawn(poll_fn(|_| {
+            // An inner future polled with a waker of its own, as `gather` and
+            // `FuturesUnordered` do: the record still reaches the task being polled.
+            let inner = Context::from_waker(Waker::noop());
+            record_waiting_in(&inner, WaitingOn::Barrier);
+            Poll::<()>::Pending
+        }));
+        yield_now().await;
+        assert_eq!(waiting_text(task.id().as_u64()), "Barrier.wait");
+        task.abort();
+    });
+}
+
+#[test]
+fn a_record_through_a_tasks_waker_outside_its_poll_lasts_until_its_next_poll() {
+    EventLoop::new().block_on(async {
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let slot = waker.clone();
+        let task = spawn(poll_fn(move |cx| {
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending // records nothing
+        }));
+        let id = task.id().as_u64();
+        yield_now().await;
+        assert_eq!(waiting_text(id), "unknown");
+        let its_waker = waker.borrow_mut().take().unwrap();
+        // Main polls something with the task's waker: the record lands on the task.
+        record_waiting_in(&Context::from_waker(&its_waker), WaitingOn::Event);
+        assert_eq!(waiting_text(id), "Event.wait");
+        // The task's next poll starts from an empty record.
+        its_waker.wake();
+        yield_now().await;
+        assert_eq!(waiting_text(id), "unknown");
+        task.abort();
+    });
+}
+
+#[test]
+fn a_record_through_a_tasks_waker_on_another_thread_is_not_a_data_race() {
+    // Under Miri this checks that the header's record is reached soundly off the loop's
+    // thread: the other thread records while the loop's thread reads the dump after it.
+    EventLoop::new().block_on(async {
+        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let slot = waker.clone();
+        let task = spawn(poll_fn(move |cx| {
+            *slot.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        yield_now().await;
+        let its_waker = waker.borrow_mut().take().unwrap();
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                let cx = Context::from_waker(&its_waker);
+                record_waiting_in(&cx, WaitingOn::Oneshot);
+                record_waiting_in(&cx, WaitingOn::Event); // counted
+            });
+        });
+        let dump = dump(None);
+        let row = dump.task(task.id().as_u64()).unwrap();
+        assert_eq!(
+            (row.waiting_on, row.more_waits),
+            (Some(WaitingOn::Oneshot), 1)
+        );
+        drop(its_waker);
+        task.abort();
     });
 }
 

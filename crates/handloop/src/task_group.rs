@@ -410,9 +410,12 @@ impl Joiner<'_> {
         };
         drop(joiners);
         drop(replaced); // a waker's drop is not ours to run under the borrow
-        handloop_executor::debug::record_waiting(handloop_executor::debug::WaitingOn::TaskGroup {
-            tasks: self.inner.live.get() as u64,
-        });
+        handloop_executor::debug::record_waiting_in(
+            cx,
+            handloop_executor::debug::WaitingOn::TaskGroup {
+                tasks: self.inner.live.get() as u64,
+            },
+        );
         Poll::Pending
     }
 

@@ -7,7 +7,7 @@
 //! generation that changes whenever the slot is freed, so an event for a source that is
 //! gone (its fd number and slot perhaps already reused) is recognised and ignored.
 
-use handloop_executor::debug::{WaitingOn, record_waiting, trace_instant};
+use handloop_executor::debug::{WaitingOn, record_waiting_in, trace_instant};
 use handloop_executor::{BusyPark, Turns};
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -362,10 +362,13 @@ impl Registration {
         }
         if let Some(fd) = self.fd {
             let fd = fd as u64;
-            record_waiting(match dir {
-                Dir::Read => WaitingOn::Readable { fd },
-                Dir::Write => WaitingOn::Writable { fd },
-            });
+            record_waiting_in(
+                cx,
+                match dir {
+                    Dir::Read => WaitingOn::Readable { fd },
+                    Dir::Write => WaitingOn::Writable { fd },
+                },
+            );
         }
         // Dropped after the borrow ends: a waker's drop may run arbitrary code.
         drop(replaced);

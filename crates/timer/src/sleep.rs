@@ -211,7 +211,7 @@ impl Future for Sleep {
         // The task dump shows what a sleeping task waits for. (Not `poll_expired`: a
         // timeout's task waits on the future inside it; its deadline is only a limit.)
         if polled.is_pending() && matches!(self.state, State::Registered(_)) {
-            waiting_for(self.deadline);
+            waiting_for(cx, self.deadline);
         }
         polled
     }
@@ -233,10 +233,11 @@ impl fmt::Debug for Sleep {
     }
 }
 
-/// Tells the task dump that the running task sleeps until `deadline`.
+/// Tells the task dump that the task polled with `cx` sleeps until `deadline`.
 #[inline]
-fn waiting_for(deadline: Instant) {
-    handloop_executor::debug::record_waiting(handloop_executor::debug::WaitingOn::Sleep {
-        until: deadline,
-    });
+fn waiting_for(cx: &Context<'_>, deadline: Instant) {
+    handloop_executor::debug::record_waiting_in(
+        cx,
+        handloop_executor::debug::WaitingOn::Sleep { until: deadline },
+    );
 }

@@ -205,7 +205,7 @@ impl Future for BarrierWait<'_> {
         let barrier = this.barrier;
         if let Some(key) = &this.key {
             if barrier.still_waits(key, cx.waker()) {
-                waiting_on(WaitingOn::Barrier);
+                waiting_on(cx, WaitingOn::Barrier);
                 return Poll::Pending;
             }
             let key = this.key.take().expect("waiting");
@@ -234,7 +234,7 @@ impl Future for BarrierWait<'_> {
             match waker.take() {
                 Some(waker) => {
                     this.key = Some(line.push_back_with(waker, Ok(())));
-                    waiting_on(WaitingOn::Barrier);
+                    waiting_on(cx, WaitingOn::Barrier);
                     return Poll::Pending;
                 }
                 None => {

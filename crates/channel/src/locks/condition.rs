@@ -179,13 +179,13 @@ impl<'a, T> Future for ConditionWait<'_, 'a, T> {
                     let ticket = condition.line.join(cx.waker().clone(), ());
                     this.step = Step::Waiting { lock, ticket };
                     drop(guard); // releases the lock, once we are in line
-                    waiting_on(WaitingOn::Condition);
+                    waiting_on(cx, WaitingOn::Condition);
                     return Poll::Pending;
                 }
                 Step::Waiting { lock, ticket } => {
                     if !this.condition.line.served(*ticket) {
                         this.condition.line.set_waker(*ticket, cx.waker());
-                        waiting_on(WaitingOn::Condition);
+                        waiting_on(cx, WaitingOn::Condition);
                         return Poll::Pending;
                     }
                     // Notified (and out of the line): take the lock back.

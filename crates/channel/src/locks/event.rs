@@ -130,7 +130,7 @@ impl Future for EventWait<'_> {
                     return Poll::Ready(());
                 }
                 this.waiting = Some(event.line.join(waker, ()));
-                waiting_on(WaitingOn::Event);
+                waiting_on(cx, WaitingOn::Event);
                 Poll::Pending
             }
             Some(ticket) if event.line.served(*ticket) => {
@@ -140,7 +140,7 @@ impl Future for EventWait<'_> {
             }
             Some(ticket) => {
                 event.line.set_waker(*ticket, cx.waker());
-                waiting_on(WaitingOn::Event);
+                waiting_on(cx, WaitingOn::Event);
                 Poll::Pending
             }
         }

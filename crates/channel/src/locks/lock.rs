@@ -230,7 +230,7 @@ impl<'a, T> LockAcquire<'a, T> {
             return Poll::Ready(lock.guard());
         }
         lock.line.set_waker(ticket, cx.waker());
-        waiting_on(lock.waiting_on());
+        waiting_on(cx, lock.waiting_on());
         Poll::Pending
     }
 
@@ -271,10 +271,13 @@ impl<'a, T> Future for LockAcquire<'a, T> {
         // For the dump: who holds the lock now (updated at each hand-off while we wait).
         let record = lock.record.get_or_init(LockRecord::new);
         record.set_holder(lock.held_by());
-        waiting_on(WaitingOn::Lock {
-            lock: record.number(),
-            holder: None,
-        });
+        waiting_on(
+            cx,
+            WaitingOn::Lock {
+                lock: record.number(),
+                holder: None,
+            },
+        );
         Poll::Pending
     }
 }

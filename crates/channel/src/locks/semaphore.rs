@@ -191,7 +191,7 @@ impl<'a> SemaphoreAcquire<'a> {
             return Poll::Ready(SemaphorePermit { semaphore });
         }
         semaphore.line.set_waker(ticket, cx.waker());
-        waiting_on(WaitingOn::Semaphore);
+        waiting_on(cx, WaitingOn::Semaphore);
         Poll::Pending
     }
 
@@ -226,7 +226,7 @@ impl<'a> Future for SemaphoreAcquire<'a> {
             return Poll::Ready(permit);
         }
         this.waiting = Some(semaphore.line.join(waker, ()));
-        waiting_on(WaitingOn::Semaphore);
+        waiting_on(cx, WaitingOn::Semaphore);
         Poll::Pending
     }
 }

@@ -108,7 +108,7 @@ impl<T, O: Order<T>> Put<'_, T, O> {
         // before it is freed.
         let mailbox = unsafe { self.handoff.lend(Some(item)) };
         self.key = Some(state.putters.push_back(cx.waker(), mailbox));
-        waiting_on(WaitingOn::QueuePut { queue: O::KIND });
+        waiting_on(cx, WaitingOn::QueuePut { queue: O::KIND });
     }
 
     /// A later poll of a waiting put: read the answer, or keep waiting.
@@ -139,7 +139,7 @@ impl<T, O: Order<T>> Put<'_, T, O> {
         let replaced = state.putters.set_waker(key, cx.waker());
         drop(state);
         drop(replaced); // after unlocking: a waker's drop runs its owner's code
-        waiting_on(WaitingOn::QueuePut { queue: O::KIND });
+        waiting_on(cx, WaitingOn::QueuePut { queue: O::KIND });
         true
     }
 }
@@ -269,7 +269,7 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         // and our `Drop` takes the handoff out of the line before it is freed.
         let mailbox = unsafe { self.handoff.lend(None) };
         self.key = Some(state.getters.push_back(cx.waker(), mailbox));
-        waiting_on(WaitingOn::QueueGet { queue: O::KIND });
+        waiting_on(cx, WaitingOn::QueueGet { queue: O::KIND });
         Poll::Pending
     }
 
@@ -305,7 +305,7 @@ impl<T, O: Order<T>> Get<'_, T, O> {
         let replaced = state.getters.set_waker(key, cx.waker());
         drop(state);
         drop(replaced); // after unlocking: a waker's drop runs its owner's code
-        waiting_on(WaitingOn::QueueGet { queue: O::KIND });
+        waiting_on(cx, WaitingOn::QueueGet { queue: O::KIND });
         true
     }
 }
@@ -383,7 +383,7 @@ impl<T, O: Order<T>> Future for Join<'_, T, O> {
                 let replaced = state.joiners.set_waker(key, cx.waker());
                 drop(state);
                 drop(replaced); // after unlocking: a waker's drop runs its owner's code
-                waiting_on(WaitingOn::QueueJoin { queue: O::KIND });
+                waiting_on(cx, WaitingOn::QueueJoin { queue: O::KIND });
                 Poll::Pending
             }
             Some(_) => {
@@ -396,7 +396,7 @@ impl<T, O: Order<T>> Future for Join<'_, T, O> {
             None if state.unfinished == 0 => Poll::Ready(()),
             None => {
                 this.key = Some(state.joiners.push_back(cx.waker(), ()));
-                waiting_on(WaitingOn::QueueJoin { queue: O::KIND });
+                waiting_on(cx, WaitingOn::QueueJoin { queue: O::KIND });
                 Poll::Pending
             }
         }

@@ -26,7 +26,7 @@
 //! | `live_prev`, `live_next` | the live-task list's links | `LiveTasks` | loop |
 //! | `name` | the name, made on first use | handles, the loop, `JoinError` | loop |
 //! | `join_waker` | who awaits the `JoinHandle` | the handle (polling, dropping), the loop (at completion) | loop |
-//! | `waiting` | what the last poll waited on (for the task dump) | the loop, after a poll that returned `Pending`; the dump | loop |
+//! | `waiting` | what the last poll waited on (for the task dump) | the waiting futures polled with the task's waker (`Relaxed` stores), the loop (emptied as a poll starts), the dump | any |
 //! | the stage (`raw.rs`) | the future, then its output | the loop while the task is not complete, then the handle | loop |
 //!
 //! "Loop" means the thread the loop was created on (the loop, its handles and its tasks'
@@ -99,7 +99,9 @@
 //! tell how many wakers of it exist; with the join slots (`join_waker`), that is what the
 //! deadlock check counts (`debug.rs`). `waiting` is the one word the dump needs that
 //! nothing else keeps: what the last poll waited on, as handloop's waiting futures recorded
-//! it in the thread's word during the poll (`context.rs`), copied here by the loop.
+//! it, reaching the header through the waker they were polled with (`debug.rs`). Since a
+//! waker can be used on any thread, it is a cross-thread field, though not among the first
+//! five: a `Relaxed` atomic that orders nothing (`handloop_debug::WaitCell`).
 
 use std::cell::{Cell, OnceCell};
 use std::marker::PhantomData;
@@ -209,6 +211,14 @@ impl<'a> CrossThread<'a> {
         unsafe { &*std::ptr::addr_of!((*self.header.as_ptr()).wakers_in_refs) }
     }
 
+    /// What the task's last poll waited on (a `Relaxed` atomic word: see the module
+    /// documentation).
+    #[inline]
+    pub(crate) fn waiting(self) -> &'a WaitCell {
+        // SAFETY: as in `refs` (the cell is an atomic).
+        unsafe { &*std::ptr::addr_of!((*self.header.as_ptr()).waiting) }
+    }
+
     /// The type-specific operations (never changes).
     #[inline]
     pub(crate) fn vtable(self) -> &'static Vtable {
@@ -246,8 +256,8 @@ impl<'a> CrossThread<'a> {
 /// The shared head of every task allocation (`#[repr(C)]`: it sits at offset 0, so a
 /// pointer to the task is a pointer to its header).
 ///
-/// The first five fields are the cross-thread part ([`CrossThread`]); the rest is for the
-/// loop's thread only. (Flat, in this order, so that no padding grows the header.)
+/// The first five fields and `waiting` are the cross-thread part ([`CrossThread`]); the
+/// rest is for the loop's thread only. (Flat, in this order, so that no padding grows the header.)
 #[repr(C)]
 pub(crate) struct Header {
     /// The atomic reference count (see the module documentation).
@@ -286,7 +296,8 @@ pub(crate) struct Header {
     /// Who to wake when the task completes (the awaiting `JoinHandle`'s waker).
     pub(crate) join_waker: Cell<Option<Waker>>,
     /// What the task's last poll waited on, as handloop's own waiting futures recorded it
-    /// (copied from the loop's waiting record when the poll returned `Pending`).
+    /// (emptied as each poll starts). Cross-thread: reached off the loop's thread only
+    /// through [`CrossThread::waiting`].
     pub(crate) waiting: WaitCell,
 }
 

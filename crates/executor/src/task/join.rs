@@ -129,9 +129,12 @@ impl<T> Future for JoinHandle<T> {
         } else {
             header.join_waker.set(Some(cx.waker().clone()));
         }
-        crate::debug::record_waiting(handloop_debug::WaitingOn::Join {
-            task: header.id.as_u64(),
-        });
+        crate::debug::record_waiting_in(
+            cx,
+            handloop_debug::WaitingOn::Join {
+                task: header.id.as_u64(),
+            },
+        );
         Poll::Pending
     }
 }

@@ -48,7 +48,7 @@ use std::ptr::{self, NonNull};
 use std::task::{Context, Poll, Waker};
 
 use crate::core::Core;
-use crate::debug::{WaitingOn, record_waiting};
+use crate::debug::{WaitingOn, record_waiting_in};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::task::header::{Kind, TaskPtr, Vtable};
 use crate::task::raw::{Place, Task};
@@ -657,7 +657,7 @@ impl<T> Future for RemoteJoinHandle<T> {
                 // side only reads it, and only we clear the bit.
                 let stored = unsafe { &*slot.join_waker.get() };
                 if stored.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    record_waiting(WaitingOn::RemoteJoin);
+                    record_waiting_in(cx, WaitingOn::RemoteJoin);
                     return Poll::Pending;
                 }
                 // Another waker: take the cell back first, unless the task completes
@@ -674,7 +674,7 @@ impl<T> Future for RemoteJoinHandle<T> {
             current = state.fetch_or(JOIN_WAKER, Ordering::AcqRel);
             drop(old);
             if current & COMPLETE == 0 {
-                record_waiting(WaitingOn::RemoteJoin);
+                record_waiting_in(cx, WaitingOn::RemoteJoin);
                 return Poll::Pending;
             }
         }
