@@ -63,6 +63,9 @@ pub(crate) struct Core {
     heartbeat: Option<Arc<Heartbeat>>,
     /// How a task dump reads the loop's clock (the driver's `dump_clock`).
     dump_clock: Option<fn() -> Option<Instant>>,
+    /// Set once the loop's drop began to cancel its tasks: a callback sent now would
+    /// never run.
+    closing: Cell<bool>,
 }
 
 impl Core {
@@ -84,6 +87,7 @@ impl Core {
             heartbeat: debug.as_ref().map(|debug| debug.heartbeat()),
             debug,
             dump_clock,
+            closing: Cell::new(false),
         }
     }
 
@@ -537,6 +541,7 @@ impl Core {
     /// unrun, and its destructors may spawn here in turn: those tasks are cancelled too
     /// (they were never polled, so no waker of theirs exists to find the queue closed).
     pub(crate) fn shut_down(&self) {
+        self.closing.set(true);
         self.cancel_every_task();
         for entry in self.shared().remote.close() {
             match entry {
@@ -558,6 +563,11 @@ impl Core {
         }
         self.cancel_every_task();
         debug_assert!(self.ready.is_empty() && self.live.is_empty());
+    }
+
+    /// Whether the loop is being dropped (its tasks are being cancelled, or are gone).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.get()
     }
 
     /// The loop of `shut_down`: until the ready queue and the live list are both empty.

@@ -135,11 +135,16 @@ impl Handle {
     /// Called on the loop's own thread it is `call_soon`.
     ///
     /// # Errors
-    /// [`LoopClosed`] once the loop has been dropped; `f` is then dropped unrun, here.
+    /// [`LoopClosed`] once the loop has been dropped, or while it is being dropped (a
+    /// destructor its drop runs sends the callback): `f` is then dropped unrun, here.
     pub fn call_soon_threadsafe(
         &self,
         f: impl FnOnce() + Send + 'static,
     ) -> Result<(), LoopClosed> {
+        if with_core(|core| core.is(self.shared) && core.is_closing()) == Some(true) {
+            drop(f);
+            return Err(LoopClosed);
+        }
         let local = self.on_own_loop(|core| {
             core.spawn(Callback::new(f), Kind::Callback, None);
         });

@@ -16,6 +16,10 @@ use crate::task::with_running_core;
 /// runs after everything already ready. A panic in it is caught and reported on stderr; the
 /// loop goes on.
 ///
+/// While the loop is being dropped (from a destructor its drop runs, as it cancels the tasks
+/// still pending), no callback runs any more: `callback` is dropped unrun, as asyncio's
+/// `loop.close()` discards the callbacks still scheduled.
+///
 /// # Panics
 /// With no loop running on this thread.
 pub fn call_soon<F: FnOnce() + 'static>(callback: F) {

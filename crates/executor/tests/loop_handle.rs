@@ -551,3 +551,65 @@ fn a_handle_reads_the_loops_live_tasks_from_another_thread() {
     drop(event_loop);
     assert_eq!(handle.live_tasks(), 0);
 }
+
+#[test]
+fn a_callback_sent_by_a_destructor_the_loops_drop_runs_is_refused() {
+    // A task still pending when the loop is dropped is cancelled there, on the loop's
+    // thread; its future's destructor sends a callback that could never run. It is told so.
+    struct SendsOnDrop(Handle, Arc<Mutex<Option<Result<(), LoopClosed>>>>);
+    impl Drop for SendsOnDrop {
+        fn drop(&mut self) {
+            let sent = self.0.call_soon_threadsafe(|| unreachable!("never runs"));
+            *self.1.lock().unwrap() = Some(sent);
+        }
+    }
+    let answer = Arc::new(Mutex::new(None));
+    let event_loop = EventLoop::new();
+    let guard = SendsOnDrop(event_loop.handle(), answer.clone());
+    event_loop.block_on(async move {
+        spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        yield_now().await;
+    });
+    assert_eq!(*answer.lock().unwrap(), None, "still pending");
+    drop(event_loop);
+    assert_eq!(*answer.lock().unwrap(), Some(Err(LoopClosed)));
+}
+
+#[test]
+fn a_call_soon_from_a_destructor_the_loops_drop_runs_is_dropped_unrun() {
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct SchedulesOnDrop(Arc<AtomicUsize>);
+    impl Drop for SchedulesOnDrop {
+        fn drop(&mut self) {
+            let counted = Counted(self.0.clone());
+            handloop_executor::call_soon(move || {
+                let _counted = counted;
+                unreachable!("never runs");
+            });
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let event_loop = EventLoop::new();
+    let guard = SchedulesOnDrop(dropped.clone());
+    event_loop.block_on(async move {
+        spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        yield_now().await;
+    });
+    drop(event_loop);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the callback was dropped, unrun"
+    );
+}
