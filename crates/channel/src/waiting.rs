@@ -1,7 +1,7 @@
 //! Telling handloop's task dump what a task waits on. On handloop's executor this records
 //! `Queue.get`, `LifoQueue.put`, `Queue.join`, `oneshot.recv`, `Lock`, `Semaphore.acquire`,
 //! `Event.wait`, `Condition.wait` or `Barrier.wait` in the waiting task's header (found
-//! through the waker the future was polled with: a comparison and a store); on any other
+//! through the waker the future was polled with: two comparisons and a store); on any other
 //! executor it does nothing.
 
 use std::task::Context;

@@ -8,7 +8,7 @@
 //! say nothing, and their tasks show as `unknown`.
 //!
 //! A waiting future finds the header through the waker it was polled with: a handloop
-//! task's waker points at its task's header, so the record is a comparison and a store,
+//! task's waker points at its task's header, so the record is two comparisons and a store,
 //! with no lookup of the running loop. Polled with some other waker (a combinator that
 //! makes its own, like `gather`), it records into the header of the task the loop on this
 //! thread is polling, found through the thread's current-loop pointer. The loop empties the
@@ -246,7 +246,9 @@ mod tag {
 /// It is atomic only because a waker may be used on another thread (a future polled there
 /// with a task's waker records into that task's header): every access is a `Relaxed` load or
 /// store, plain moves on common hardware, and orders nothing. Two records made at the same
-/// moment on two threads may lose one of them, which changes only what the dump says.
+/// moment on two threads may lose one of them, and a record made on another thread as the
+/// loop empties the cell may bring the previous poll's record back; either changes only
+/// what the dump says.
 ///
 /// ```
 /// use handloop_debug::{QueueKind, WaitCell, WaitingOn};

@@ -5,10 +5,11 @@
 //! state (a poll costs exactly what it did, and the wake and spawn paths have no hook at
 //! all), with debug mode (per poll, one store into the heartbeat and nothing else), and with a
 //! trace (clock reads, and a look at what each poll queued). What is always on is cheap by
-//! construction: waiting futures record what they wait on in one word of the running loop (a
-//! call, a thread-local read and a store per `Pending`), which the loop takes after each poll and
-//! keeps in the task's header when the poll returns `Pending`; and the deadlock check runs only
-//! when the loop is about to wait with nothing ready and nothing its driver watches.
+//! construction: waiting futures record what they wait on in one word of their task's header,
+//! found through the waker they were polled with (two comparisons, a load and a store per
+//! `Pending`; see [`record_waiting_in`]), which the loop empties as each poll starts; and the
+//! deadlock check runs only when the loop is about to wait with nothing ready and nothing its
+//! driver watches.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -94,7 +95,7 @@ impl DebugOptions {
 ///
 /// ```
 /// use std::future::poll_fn;
-/// use std::task::{Context, Poll};
+/// use std::task::Poll;
 /// use handloop_executor::{EventLoop, debug::{WaitingOn, record_waiting}, spawn, yield_now};
 ///
 /// EventLoop::new().block_on(async {
@@ -116,8 +117,8 @@ pub fn record_waiting(what: WaitingOn) {
 /// waiting futures call when they return `Pending`.
 ///
 /// If `cx`'s waker is a handloop task's (the loop's own, passed down by every future that
-/// does not make its own waker), the record goes straight into that task's header: a
-/// comparison and a store, no lookup of the running loop. Under any other waker (a
+/// does not make its own waker), the record goes straight into that task's header: two
+/// comparisons, a load and a store, no lookup of the running loop. Under any other waker (a
 /// combinator's, like `gather`'s) it is [`record_waiting`]. A future polled with a task's
 /// waker anywhere else (outside its task's poll, even on another thread) records into that
 /// task, and the record lasts until the task's next poll starts.
@@ -154,10 +155,12 @@ pub fn record_waiting_in(cx: &Context<'_>, what: WaitingOn) {
 /// `Pending`, records `what` in place of whatever `poll` recorded: for a waiting future that
 /// names its wait better than the futures inside it (`to_thread`'s future waits through a
 /// oneshot, and records a `to_thread job`). Records made earlier in the same poll are kept.
+/// It works on the record of the task being polled, so it replaces what `poll` recorded
+/// there: through that task's waker or a combinator's, not through another task's.
 ///
 /// ```
 /// use std::future::poll_fn;
-/// use std::task::{Context, Poll};
+/// use std::task::Poll;
 /// use handloop_executor::debug::{WaitingOn, dump, record_waiting, record_waiting_as};
 /// use handloop_executor::{EventLoop, spawn, yield_now};
 ///

@@ -456,6 +456,49 @@ fn a_record_through_a_tasks_waker_on_another_thread_is_not_a_data_race() {
 }
 
 #[test]
+fn a_record_through_a_tasks_waker_on_another_thread_during_its_poll_is_kept() {
+    // Under Miri this checks the other thread's store against the loop's own view of the
+    // header, which it holds across the poll.
+    EventLoop::new().block_on(async {
+        let task = spawn(poll_fn(|cx| {
+            let its_waker = cx.waker().clone();
+            thread::spawn(move || {
+                record_waiting_in(&Context::from_waker(&its_waker), WaitingOn::Event);
+            })
+            .join()
+            .unwrap();
+            Poll::<()>::Pending
+        }));
+        yield_now().await;
+        assert_eq!(waiting_text(task.id().as_u64()), "Event.wait");
+        task.abort();
+    });
+}
+
+#[test]
+fn a_record_through_a_waker_that_outlived_its_loop_is_harmless() {
+    // Under Miri this checks that the waker's reference keeps the header it records into
+    // alive, after its task completed and its loop was dropped.
+    let event_loop = EventLoop::new();
+    let waker = event_loop.block_on(async {
+        let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let parked = slot.clone();
+        let _task = spawn(poll_fn(move |cx| {
+            *parked.borrow_mut() = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        }));
+        yield_now().await;
+        slot.borrow_mut().take().unwrap()
+    });
+    drop(event_loop); // completes (cancels) the task
+    thread::spawn(move || {
+        record_waiting_in(&Context::from_waker(&waker), WaitingOn::Event);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn a_task_awaiting_a_remote_join_handle_shows_it() {
     EventLoop::new().block_on(async {
         let remote = handloop_executor::Handle::current().spawn(pending::<()>());

@@ -26,7 +26,7 @@
 //! | `live_prev`, `live_next` | the live-task list's links | `LiveTasks` | loop |
 //! | `name` | the name, made on first use | handles, the loop, `JoinError` | loop |
 //! | `join_waker` | who awaits the `JoinHandle` | the handle (polling, dropping), the loop (at completion) | loop |
-//! | `waiting` | what the last poll waited on (for the task dump) | the waiting futures polled with the task's waker (`Relaxed` stores), the loop (emptied as a poll starts), the dump | any |
+//! | `waiting` | what the last poll waited on (for the task dump) | the waiting futures polled with the task's waker (`Relaxed` loads and stores), or under another waker while the task runs (`debug::record_waiting`), the loop (emptied as a poll starts), the dump | any |
 //! | the stage (`raw.rs`) | the future, then its output | the loop while the task is not complete, then the handle | loop |
 //!
 //! "Loop" means the thread the loop was created on (the loop, its handles and its tasks'
