@@ -38,6 +38,7 @@ static SHARED: RawWakerVTable =
 
 /// The task behind a waker, if it is one of handloop's task wakers (of any loop). The
 /// pointer owns nothing: the waker keeps the task alive while it is borrowed.
+#[inline]
 pub(crate) fn task_of(waker: &Waker) -> Option<TaskPtr> {
     let vtable = waker.vtable();
     if std::ptr::eq(vtable, &LOCAL) || std::ptr::eq(vtable, &SHARED) {
