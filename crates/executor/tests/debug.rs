@@ -384,6 +384,20 @@ fn waiting_text(id: u64) -> String {
     dump.waiting_on_text(dump.task(id).unwrap())
 }
 
+/// Spawns a task that keeps its waker and waits, recording nothing; lets it run once and
+/// returns its handle and the waker it kept.
+async fn spawn_parked() -> (JoinHandle<()>, Waker) {
+    let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let parked = slot.clone();
+    let task = spawn(poll_fn(move |cx| {
+        *parked.borrow_mut() = Some(cx.waker().clone());
+        Poll::<()>::Pending // records nothing
+    }));
+    yield_now().await;
+    let waker = slot.borrow_mut().take().expect("the task ran once");
+    (task, waker)
+}
+
 #[test]
 fn a_record_under_a_combinators_waker_goes_to_the_running_task() {
     EventLoop::new().block_on(async {
@@ -403,16 +417,9 @@ fn a_record_under_a_combinators_waker_goes_to_the_running_task() {
 #[test]
 fn a_record_through_a_tasks_waker_outside_its_poll_lasts_until_its_next_poll() {
     EventLoop::new().block_on(async {
-        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let slot = waker.clone();
-        let task = spawn(poll_fn(move |cx| {
-            *slot.borrow_mut() = Some(cx.waker().clone());
-            Poll::<()>::Pending // records nothing
-        }));
+        let (task, its_waker) = spawn_parked().await;
         let id = task.id().as_u64();
-        yield_now().await;
         assert_eq!(waiting_text(id), "unknown");
-        let its_waker = waker.borrow_mut().take().unwrap();
         // Main polls something with the task's waker: the record lands on the task.
         record_waiting_in(&Context::from_waker(&its_waker), WaitingOn::Event);
         assert_eq!(waiting_text(id), "Event.wait");
@@ -429,14 +436,7 @@ fn a_record_through_a_tasks_waker_on_another_thread_is_not_a_data_race() {
     // Under Miri this checks that the header's record is reached soundly off the loop's
     // thread: the other thread records while the loop's thread reads the dump after it.
     EventLoop::new().block_on(async {
-        let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let slot = waker.clone();
-        let task = spawn(poll_fn(move |cx| {
-            *slot.borrow_mut() = Some(cx.waker().clone());
-            Poll::<()>::Pending
-        }));
-        yield_now().await;
-        let its_waker = waker.borrow_mut().take().unwrap();
+        let (task, its_waker) = spawn_parked().await;
         thread::scope(|scope| {
             scope.spawn(|| {
                 let cx = Context::from_waker(&its_waker);
@@ -480,16 +480,7 @@ fn a_record_through_a_waker_that_outlived_its_loop_is_harmless() {
     // Under Miri this checks that the waker's reference keeps the header it records into
     // alive, after its task completed and its loop was dropped.
     let event_loop = EventLoop::new();
-    let waker = event_loop.block_on(async {
-        let slot: Rc<RefCell<Option<Waker>>> = Rc::default();
-        let parked = slot.clone();
-        let _task = spawn(poll_fn(move |cx| {
-            *parked.borrow_mut() = Some(cx.waker().clone());
-            Poll::<()>::Pending
-        }));
-        yield_now().await;
-        slot.borrow_mut().take().unwrap()
-    });
+    let waker = event_loop.block_on(async { spawn_parked().await.1 });
     drop(event_loop); // completes (cancels) the task
     thread::spawn(move || {
         record_waiting_in(&Context::from_waker(&waker), WaitingOn::Event);

@@ -71,6 +71,15 @@ impl Counter {
     }
 }
 
+/// Counts its drops.
+struct CountDrop(Arc<AtomicUsize>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn a_thousand_threads_each_call_soon_threadsafe_once_and_every_callback_runs_once() {
     // Miri runs threads one instruction at a time: fewer there, the same paths.
@@ -197,12 +206,6 @@ fn a_handle_used_after_its_loop_is_dropped_says_the_loop_is_closed() {
     drop(event_loop);
     assert!(handle.is_closed());
     let dropped = Arc::new(AtomicUsize::new(0));
-    struct CountDrop(Arc<AtomicUsize>);
-    impl Drop for CountDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let guard = CountDrop(dropped.clone());
     let result = handle.call_soon_threadsafe(move || drop(guard));
     assert_eq!(result, Err(LoopClosed));
@@ -237,12 +240,6 @@ fn work_sent_but_not_yet_run_when_the_loop_is_dropped_is_cancelled_not_lost() {
 
 #[test]
 fn a_spawn_sent_to_a_closed_loop_drops_its_closure_once_and_is_cancelled() {
-    struct CountDrop(Arc<AtomicUsize>);
-    impl Drop for CountDrop {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let event_loop = EventLoop::new();
     let handle = event_loop.handle();
     drop(event_loop);
@@ -580,16 +577,10 @@ fn a_callback_sent_by_a_destructor_the_loops_drop_runs_is_refused() {
 
 #[test]
 fn a_call_soon_from_a_destructor_the_loops_drop_runs_is_dropped_unrun() {
-    struct Counted(Arc<AtomicUsize>);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     struct SchedulesOnDrop(Arc<AtomicUsize>);
     impl Drop for SchedulesOnDrop {
         fn drop(&mut self) {
-            let counted = Counted(self.0.clone());
+            let counted = CountDrop(self.0.clone());
             handloop_executor::call_soon(move || {
                 let _counted = counted;
                 unreachable!("never runs");
