@@ -179,11 +179,13 @@ pub fn record_waiting_in(cx: &Context<'_>, what: WaitingOn) {
 pub fn record_waiting_as<T>(what: WaitingOn, poll: impl FnOnce() -> Poll<T>) -> Poll<T> {
     let saved = context::with_core(|core| core.with_running_record(|record| record.save()));
     let polled = poll();
-    if polled.is_pending() {
-        if let Some(Some(saved)) = saved {
-            context::with_core(|core| core.with_running_record(|record| record.restore(saved)));
-        }
-        record_waiting(what);
+    if let (true, Some(Some(saved))) = (polled.is_pending(), saved) {
+        context::with_core(|core| {
+            core.with_running_record(|record| {
+                record.restore(saved);
+                record.record(what);
+            })
+        });
     }
     polled
 }

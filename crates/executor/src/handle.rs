@@ -105,17 +105,17 @@ impl Handle {
     }
 
     /// Calls `f` with this handle's loop if it is the one running on this thread, and
-    /// gives `f` back otherwise.
-    pub(crate) fn on_own_loop<F: FnOnce(&Core)>(&self, f: F) -> Result<(), F> {
+    /// gives back its result; gives `f` back otherwise.
+    pub(crate) fn on_own_loop<R, F: FnOnce(&Core) -> R>(&self, f: F) -> Result<R, F> {
         let mut f = Some(f);
-        with_core(|core| {
-            if core.is(self.shared) {
-                (f.take().expect("called once"))(core);
-            }
+        let ran = with_core(|core| {
+            core.is(self.shared)
+                .then(|| (f.take().expect("called once"))(core))
         });
-        match f {
-            None => Ok(()),
-            Some(f) => Err(f),
+        match (ran, f) {
+            (Some(Some(result)), _) => Ok(result),
+            (_, Some(f)) => Err(f),
+            (_, None) => unreachable!("`f` is taken only when it runs"),
         }
     }
 
@@ -141,18 +141,23 @@ impl Handle {
         &self,
         f: impl FnOnce() + Send + 'static,
     ) -> Result<(), LoopClosed> {
-        if with_core(|core| core.is(self.shared) && core.is_closing()) == Some(true) {
-            drop(f);
-            return Err(LoopClosed);
-        }
-        let local = self.on_own_loop(|core| {
+        let here = self.on_own_loop(|core| {
+            if core.is_closing() {
+                return Err(LoopClosed); // `f` is dropped unrun as this closure returns
+            }
             core.spawn(Callback::new(f), Kind::Callback, None);
+            Ok(())
         });
-        let Err(spawn_here) = local else {
-            return Ok(());
-        };
-        self.send(Remote::Schedule(Box::new(spawn_here)))
-            .map_err(|_| LoopClosed)
+        match here {
+            Ok(sent) => sent,
+            Err(spawn_there) => self
+                .send(Remote::Schedule(Box::new(move |core: &Core| {
+                    // Applied by the loop at its next turn; if it is closing by then, the
+                    // callback is dropped unrun there (the sender was told `Ok` already).
+                    let _ = spawn_there(core);
+                })))
+                .map_err(|_| LoopClosed),
+        }
     }
 
     /// Runs `future` as a task on the loop (asyncio's `run_coroutine_threadsafe`, tokio's
